@@ -1,0 +1,3 @@
+from aiws.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""The `aiws` command line: thin commands over the logic modules."""

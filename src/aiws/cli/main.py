@@ -1,0 +1,55 @@
+"""`aiws`: the root command; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from aiws import __version__
+from aiws.cli import install, preflight, status, uninstall, versions
+from aiws.errors import AiwsError, ExitCode
+from aiws.output import Output
+
+app = typer.Typer(
+    name="aiws",
+    help="Install, check and remove an AI Workspace Runtime from a verified offline bundle.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"aiws {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Install, check and remove an AI Workspace Runtime from a verified offline bundle."""
+
+
+app.command("install")(install.install)
+app.command("preflight")(preflight.preflight)
+app.command("status")(status.status)
+app.command("uninstall")(uninstall.uninstall)
+app.command("versions")(versions.versions)
+
+
+def run() -> None:
+    """Console-script entry point: AiwsError becomes one line on stderr and a stable code."""
+    try:
+        app(standalone_mode=True)
+    except AiwsError as exc:
+        Output().error(str(exc))
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        Output().error("interrupted; rerun the same command to converge")
+        sys.exit(int(ExitCode.FAILED))

@@ -1,0 +1,76 @@
+"""`aiws status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from aiws import status as status_logic
+from aiws.catalog import load_catalog
+from aiws.cli.options import INVENTORY, JSON
+from aiws.errors import ExitCode
+from aiws.output import Output
+from aiws.target import resolve_target
+
+
+def status(
+    inventory: Path | None = INVENTORY,
+    show_all: bool = typer.Option(
+        False, "--all", "-a", help="Also list catalog components that are not installed."
+    ),
+    timeout: float = typer.Option(3.0, "--timeout", help="Seconds allowed for each probe."),
+    json_output: bool = JSON,
+) -> None:
+    """Unit state, address, health and version of every component. Probes run in parallel.
+
+    Exit 0 when every installed component is healthy, 1 otherwise.
+    """
+    out = Output(json_mode=json_output)
+    report = status_logic.probe(resolve_target(inventory), load_catalog(), timeout)
+    if json_output:
+        out.data(
+            {
+                "healthy": report.healthy,
+                "seconds": report.seconds,
+                "hosts": [
+                    {
+                        "host": h.host,
+                        "components": [
+                            {**c.model_dump(), "state": c.state, "health": c.health}
+                            for c in h.components
+                            if show_all or c.installed
+                        ],
+                    }
+                    for h in report.hosts
+                ],
+            }
+        )
+    else:
+        _render(out, report, show_all)
+    raise typer.Exit(int(ExitCode.OK if report.healthy else ExitCode.FAILED))
+
+
+def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> None:
+    for host in report.hosts:
+        rows = host.components if show_all else host.installed
+        table = Table(title=f"{host.host}", title_justify="left")
+        for column in ("component", "state", "address", "health", "version", "detail"):
+            table.add_column(column)
+        for c in rows:
+            colour = {"healthy": "green", "unhealthy": "red"}.get(c.health, "dim")
+            table.add_row(
+                c.name,
+                c.state,
+                c.address or "-",
+                f"[{colour}]{c.health}[/]",
+                c.version or "-",
+                c.detail,
+            )
+        if rows:
+            out.print(table)
+        else:
+            out.print(f"{host.host}: nothing installed by aiws")
+    verdict = "[green]healthy[/]" if report.healthy else "[red]unhealthy[/]"
+    out.print(f"status: {verdict} ({report.seconds:.2f}s)")

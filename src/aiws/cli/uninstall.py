@@ -1,0 +1,68 @@
+"""`aiws uninstall`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aiws import uninstaller
+from aiws.catalog import load_catalog
+from aiws.cli.options import INVENTORY, JSON
+from aiws.errors import ExitCode, UsageError
+from aiws.output import Output
+from aiws.target import resolve_target
+
+_STATUS_STYLE = {"removed": "green", "absent": "dim", "would remove": "yellow"}
+
+
+def uninstall(
+    purge: bool = typer.Option(
+        False,
+        "--purge",
+        help="Also delete data, config, secrets, users, the packages aiws "
+        "installed and the ledger.",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before purging."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would be removed; change nothing."
+    ),
+    inventory: Path | None = INVENTORY,
+    json_output: bool = JSON,
+) -> None:
+    """Stop and remove aiws units and runtime trees; data is kept unless --purge."""
+    out = Output(json_mode=json_output)
+    target = resolve_target(inventory)
+    if purge and not dry_run and not yes:
+        _confirm_purge(out, target.label)
+    outcome = uninstaller.uninstall(target, load_catalog(), purge=purge, dry_run=dry_run)
+    if json_output:
+        out.data(outcome.as_json())
+    else:
+        _render(out, outcome)
+    raise typer.Exit(int(ExitCode.OK if outcome.run.ok else ExitCode.FAILED))
+
+
+def _confirm_purge(out: Output, label: str) -> None:
+    if not out.err.is_terminal:
+        raise UsageError("--purge deletes all aiws data and secrets", "add --yes to confirm")
+    answer = typer.prompt(f"Purge deletes every aiws data file and secret on {label}. Type 'purge'")
+    if answer.strip() != "purge":
+        raise UsageError("purge not confirmed", "type 'purge', or pass --yes")
+
+
+def _render(out: Output, outcome: uninstaller.UninstallOutcome) -> None:
+    verb = "would remove" if outcome.dry_run else "uninstall"
+    out.print(f"[bold]{verb}[/]: {', '.join(outcome.components) or 'no components recorded'}")
+    for item in outcome.paths:
+        style = _STATUS_STYLE.get(item.status, "")
+        out.print(f"  [{style}]{item.status:<12}[/] {item.path}  [dim]({item.host})[/]")
+    for failure in outcome.run.failures:
+        out.error(failure.line)
+    done = (
+        "dry run: nothing changed" if outcome.dry_run else f"{outcome.run.totals().changed} changed"
+    )
+    out.print(
+        f"uninstall{' --purge' if outcome.purge else ''}: "
+        f"{'[green]ok[/]' if outcome.run.ok else '[red]failed[/]'} ({done})"
+    )

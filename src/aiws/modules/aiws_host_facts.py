@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Ansible module: the host facts aiws's guard needs, read-only.
+
+Runs on the target with its own python3 (3.9 on Debian 11), so: stdlib only, no f-string
+features newer than 3.9. `collect()` is also imported by the controller for the local host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: aiws_host_facts
+short_description: Report the host facts the aiws run-mode guard needs
+description:
+  - OS, architecture, PID 1, free disk, memory, listening TCP sockets with their process
+    and systemd unit, package-manager lock holder, Docker/k3s presence, and the components
+    recorded in the aiws ledger. Changes nothing.
+options:
+  paths:
+    description: Paths aiws writes to; free space is measured at their nearest existing ancestor.
+    type: list
+    elements: str
+    required: true
+  ledger:
+    description: Path of the aiws state ledger.
+    type: str
+    required: true
+"""
+
+import json
+import os
+import platform
+import socket
+
+from ansible.module_utils.basic import AnsibleModule
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
+_DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock")
+
+
+def _read(path, default=""):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return default
+
+
+def os_release():
+    info = {}
+    for line in _read("/etc/os-release").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            info[key] = value.strip().strip('"')
+    return info.get("ID", "unknown"), info.get("VERSION_ID", "unknown")
+
+
+def disk(paths):
+    out = []
+    for path in paths:
+        probe = path
+        while not os.path.exists(probe):
+            probe = os.path.dirname(probe) or "/"
+        stat = os.statvfs(probe)
+        out.append(
+            {
+                "path": path,
+                "device": os.stat(probe).st_dev,
+                "free_mb": stat.f_bavail * stat.f_frsize // (1024 * 1024),
+            }
+        )
+    return out
+
+
+def memory():
+    values = {}
+    for line in _read("/proc/meminfo").splitlines():
+        key, _, rest = line.partition(":")
+        values[key] = int(rest.split()[0]) // 1024 if rest.split() else 0
+    return values.get("MemTotal", 0), values.get("MemAvailable", 0)
+
+
+def _hex_address(text):
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return socket.inet_ntop(socket.AF_INET, raw[::-1])
+    # /proc/net/tcp6 stores four little-endian 32-bit words
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
+    return socket.inet_ntop(socket.AF_INET6, words)
+
+
+def _socket_owners():
+    owners = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        fd_dir = "/proc/%s/fd" % pid
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(fd_dir, fd))
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owners.setdefault(target[8:-1], int(pid))
+    return owners
+
+
+def _unit_of(pid):
+    for line in _read("/proc/%d/cgroup" % pid).splitlines():
+        for part in reversed(line.split(":", 2)[-1].split("/")):
+            if part.endswith(".service"):
+                return part
+    return ""
+
+
+def listeners():
+    found = {}
+    owners = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in _read(table).splitlines()[1:]:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            host_hex, port_hex = fields[1].split(":")
+            address, port = _hex_address(host_hex), int(port_hex, 16)
+            if owners is None:
+                owners = _socket_owners()
+            pid = owners.get(fields[9])
+            found[(address, port)] = {
+                "address": address,
+                "port": port,
+                "pid": pid,
+                "process": _read("/proc/%d/comm" % pid).strip() if pid else "",
+                "unit": _unit_of(pid) if pid else "",
+            }
+    return sorted(found.values(), key=lambda item: (item["port"], item["address"]))
+
+
+def package_lock(lock_paths=_DPKG_LOCKS):
+    """Who holds a dpkg/apt lock, read from /proc/locks (takes no lock itself)."""
+    inodes = {}
+    for path in lock_paths:
+        try:
+            inodes[os.stat(path).st_ino] = path
+        except OSError:
+            continue
+    for line in _read("/proc/locks").splitlines():
+        fields = line.split()
+        if len(fields) < 6:
+            continue
+        try:
+            pid, inode = int(fields[4]), int(fields[5].split(":")[-1])
+        except ValueError:
+            continue
+        if inode in inodes:
+            name = _read("/proc/%d/comm" % pid).strip() or "unknown"
+            return {"held": True, "holder": "%s (pid %d) on %s" % (name, pid, inodes[inode])}
+    return {"held": False, "holder": ""}
+
+
+def installed_components(ledger):
+    try:
+        with open(ledger) as handle:
+            return sorted(json.load(handle).get("components", {}))
+    except (OSError, ValueError):
+        return []
+
+
+def collect(paths, ledger):
+    os_id, version_id = os_release()
+    total, available = memory()
+    machine = platform.machine()
+    return {
+        "hostname": socket.gethostname(),
+        "os_id": os_id,
+        "os_version_id": version_id,
+        "arch": _ARCH.get(machine, machine),
+        "pid1": _read("/proc/1/comm").strip() or "unknown",
+        "docker_engine": os.path.exists("/run/docker.sock")
+        or os.path.exists("/var/run/docker.sock"),
+        "k3s": os.path.exists("/etc/rancher/k3s/k3s.yaml"),
+        "disk": disk(paths),
+        "mem_total_mb": total,
+        "mem_available_mb": available,
+        "listeners": listeners(),
+        "package_lock": package_lock(),
+        "installed": installed_components(ledger),
+    }
+
+
+ARGUMENT_SPEC = {
+    "paths": {"type": "list", "elements": "str", "required": True},
+    "ledger": {"type": "str", "required": True},
+}
+
+
+def run(params, check_mode=False):
+    facts = collect(params["paths"], params["ledger"])
+    return {"changed": False, "ansible_facts": {"aiws_host": facts}}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_json(**run(module.params, module.check_mode))
+
+
+if __name__ == "__main__":
+    main()

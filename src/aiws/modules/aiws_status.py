@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Ansible module: probe aiws components on the host, all probes in parallel.
+
+For each component: systemd unit state, whether its address accepts connections, its
+health probe (HTTP(S) status, TCP connect or a command) and the version from the ledger.
+Probes run on the target because services listen on its loopback. Read-only; stdlib only;
+`probe_all()` is also called in-process by the controller for the local host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: aiws_status
+short_description: Probe the health of aiws components
+options:
+  ledger:
+    description: Path of the aiws state ledger.
+    type: path
+    required: true
+  components:
+    description: Catalog entries to probe (name, kind, unit, listen, health).
+    type: list
+    elements: dict
+    required: true
+  timeout:
+    description: Seconds allowed for each probe.
+    type: float
+    default: 3.0
+"""
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+from ansible.module_utils.basic import AnsibleModule
+
+
+def _ledger(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {"components": {}, "runs": []}
+
+
+def unit_state(unit):
+    if not unit:
+        return ""
+    try:
+        out = subprocess.run(
+            ["systemctl", "show", "-p", "ActiveState", "--value", unit],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=5,
+            universal_newlines=True,
+            check=False,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def listening(host, port, timeout):
+    target = "127.0.0.1" if host in ("0.0.0.0", "::", "*") else host
+    try:
+        with socket.create_connection((target, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def http_probe(scheme, host, port, path, expect, timeout):
+    target = "127.0.0.1" if host in ("0.0.0.0", "::", "*") else host
+    url = "%s://%s:%d%s" % (scheme, target, port, path)
+    context = None
+    if scheme == "https":
+        # The probe checks that the service answers; certificate trust is checked elsewhere.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with urlopen(Request(url, method="GET"), timeout=timeout, context=context) as reply:
+            code = reply.status
+    except HTTPError as exc:
+        code = exc.code
+    except (URLError, OSError) as exc:
+        return False, "no answer from %s (%s)" % (url, getattr(exc, "reason", exc))
+    return code in expect, "HTTP %d from %s" % (code, url)
+
+
+def command_probe(command, timeout):
+    try:
+        out = subprocess.run(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            universal_newlines=True,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, "%s: %s" % (command[0], exc)
+    text = out.stdout.strip().splitlines()
+    return out.returncode == 0, (text[-1] if text else "exit %d" % out.returncode)
+
+
+def probe_one(spec, record, timeout):
+    started = time.monotonic()
+    listen = spec.get("listen") or {}
+    health = spec.get("health") or {}
+    result = {
+        "name": spec["name"],
+        "installed": record is not None,
+        "version": (record or {}).get("version", ""),
+        "unit": spec.get("unit") or "",
+        "unit_state": unit_state(spec.get("unit")) if record is not None else "",
+        "address": "%s:%d" % (listen["host"], listen["port"]) if listen else "",
+        "listening": None,
+        "healthy": None,
+        "detail": "not installed" if record is None else "",
+    }
+    if record is not None:
+        if listen:
+            result["listening"] = listening(listen["host"], listen["port"], timeout)
+        kind = health.get("type")
+        if kind in ("http", "https") and listen:
+            result["healthy"], result["detail"] = http_probe(
+                kind,
+                listen["host"],
+                listen["port"],
+                health.get("path", "/"),
+                health.get("expect") or [200],
+                timeout,
+            )
+        elif kind == "command":
+            result["healthy"], result["detail"] = command_probe(health["command"], timeout)
+        elif kind == "tcp":
+            result["healthy"] = bool(result["listening"])
+            result["detail"] = "port open" if result["healthy"] else "port closed"
+        else:
+            paths = (record or {}).get("paths") or []
+            missing = [p for p in paths if not os.path.exists(p)]
+            result["healthy"] = not missing
+            result["detail"] = "files present" if not missing else "missing: %s" % missing[0]
+        if result["unit"] and result["unit_state"] != "active":
+            result["healthy"] = False
+    result["seconds"] = round(time.monotonic() - started, 3)
+    return result
+
+
+def probe_all(ledger_path, components, timeout=3.0):
+    ledger = _ledger(ledger_path)
+    records = ledger.get("components", {})
+    workers = max(1, min(len(components), 2 * (os.cpu_count() or 1)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(
+            pool.map(lambda spec: probe_one(spec, records.get(spec["name"]), timeout), components)
+        )
+    return {"components": results, "ledger": ledger}
+
+
+ARGUMENT_SPEC = {
+    "ledger": {"type": "path", "required": True},
+    "components": {"type": "list", "elements": "dict", "required": True},
+    "timeout": {"type": "float", "default": 3.0},
+}
+
+
+def run(params, check_mode=False):
+    report = probe_all(params["ledger"], params["components"], params.get("timeout", 3.0))
+    return {"changed": False, "ansible_facts": {"aiws_status": report}}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module.exit_json(**run(module.params, module.check_mode))
+
+
+if __name__ == "__main__":
+    main()

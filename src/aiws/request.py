@@ -1,0 +1,68 @@
+"""What the user asked for, parsed and normalised once, before the guard sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiws.catalog import OVERRIDABLE_FIELDS, Catalog
+from aiws.errors import UsageError
+
+
+@dataclass(frozen=True)
+class InstallRequest:
+    mode: str
+    only: tuple[str, ...] = ()  # empty: every component of the mode
+    domain: str | None = None
+    internal_ca: bool = False
+    backends: tuple[str, ...] = ("systemd",)
+    component_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    extra_vars: dict[str, Any] = field(default_factory=dict)
+    bundle: Path | None = None
+    check: bool = False
+
+
+def split_csv(values: list[str] | None) -> tuple[str, ...]:
+    """`--only a,b --only c` -> ('a', 'b', 'c'), order kept, duplicates dropped."""
+    seen: dict[str, None] = {}
+    for value in values or []:
+        for item in value.split(","):
+            if item.strip():
+                seen[item.strip()] = None
+    return tuple(seen)
+
+
+def parse_sets(
+    values: list[str] | None, catalog: Catalog
+) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """Split `--set KEY=VALUE` into catalog overrides and plain Ansible extra vars.
+
+    `<component>.<field>=V` (field in OVERRIDABLE_FIELDS) overrides the catalog for this run;
+    any other KEY is passed to Ansible as an extra var, as a string, like `ansible -e`.
+    """
+    overrides: dict[str, dict[str, str]] = {}
+    extra: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set '{item}' is not KEY=VALUE", "write it as --set key=value")
+        component, dot, fieldname = key.partition(".")
+        if dot and component in catalog.components:
+            if fieldname not in OVERRIDABLE_FIELDS:
+                raise UsageError(
+                    f"--set {key}: '{fieldname}' cannot be overridden",
+                    f"overridable fields: {', '.join(OVERRIDABLE_FIELDS)}",
+                )
+            if not value:
+                raise UsageError(f"--set {key} has an empty value", "give a value after '='")
+            overrides.setdefault(component, {})[fieldname] = value
+        elif not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise UsageError(
+                f"--set {key}: not a valid variable name",
+                "use letters, digits and '_' (or <component>.version)",
+            )
+        else:
+            extra[key] = value
+    return overrides, extra

@@ -1,0 +1,41 @@
+"""Where aiws's Ansible content lives: inside the wheel, or at the top of a source checkout.
+
+`AIWS_ROLES_PATH` (colon-separated) puts extra role directories in front of aiws's own,
+for site-specific roles and for the test suite's fixture roles.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def ansible_root() -> Path:
+    """The directory holding `playbooks/` and `roles/` (packaged copy first)."""
+    packaged = _PACKAGE / "ansible"
+    if (packaged / "playbooks").is_dir():
+        return packaged
+    return _PACKAGE.parents[1]  # src/aiws -> checkout root
+
+
+def playbook(name: str) -> Path:
+    path = ansible_root() / "playbooks" / f"{name}.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"playbook {path} is missing from this aiws installation")
+    return path
+
+
+def roles_dirs() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("AIWS_ROLES_PATH", "").split(os.pathsep) if p]
+    return [*extra, ansible_root() / "roles"]
+
+
+def has_role(name: str) -> bool:
+    return any((directory / name / "tasks").is_dir() for directory in roles_dirs())
+
+
+def modules_dir() -> Path:
+    """aiws's own Ansible modules (stdlib-only; they run on the target's python)."""
+    return _PACKAGE / "modules"

@@ -1,0 +1,219 @@
+"""The one unified deploy summary printed at the end of every install (human or JSON).
+
+Fed by the run result, the ledger and the status probes. It never holds a secret value,
+except the one-time credentials of a first install, which are shown once and then only
+referred to by where they are stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from rich.console import Console
+from rich.table import Table
+
+from aiws import __version__
+from aiws.catalog import Catalog
+from aiws.driver import RunResult
+from aiws.status import StatusReport
+
+SCHEMA_VERSION = 1
+
+
+class AccessPoint(BaseModel):
+    component: str
+    url: str
+    public: bool
+
+
+class ComponentRow(BaseModel):
+    host: str
+    name: str
+    state: str
+    address: str
+    health: str
+    version: str
+    changed: int  # tasks that changed something for this component in this run
+    detail: str = ""
+
+
+class PhaseTime(BaseModel):
+    name: str
+    seconds: float
+
+
+class BundleIdentity(BaseModel):
+    file: str
+    sha256: str
+    target: str
+
+
+class Credentials(BaseModel):
+    location: str
+    how_to_read: str
+    one_time: dict[str, str] = Field(default_factory=dict)  # first install only
+
+
+class RunInfo(BaseModel):
+    id: str
+    verb: str
+    mode: str
+    ok: bool
+    check: bool
+    started_at: datetime
+    seconds: float
+    changed_total: int
+    hosts: list[str]
+    failures: list[str]
+    log_dir: str | None
+
+
+class DeploySummary(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    aiws_version: str = __version__
+    run: RunInfo
+    access: list[AccessPoint]
+    credentials: Credentials
+    components: list[ComponentRow]
+    phases: list[PhaseTime]
+    bundle: BundleIdentity | None
+    warnings: list[str] = Field(default_factory=list)
+
+
+def build_summary(
+    *,
+    catalog: Catalog,
+    mode: str,
+    selection: list[str],
+    run: RunResult,
+    status: StatusReport,
+    phases: list[PhaseTime],
+    domain: str | None = None,
+    check: bool = False,
+    bundle: BundleIdentity | None = None,
+    one_time: dict[str, str] | None = None,
+    warnings: list[str] | None = None,
+) -> DeploySummary:
+    changed = run.changed_by_role()
+    rows: list[ComponentRow] = []
+    access: dict[str, AccessPoint] = {}
+    for host in status.hosts:
+        for comp in host.components:
+            if comp.name not in selection and not comp.installed:
+                continue
+            rows.append(
+                ComponentRow(
+                    host=host.host,
+                    name=comp.name,
+                    state=comp.state,
+                    address=comp.address,
+                    health=comp.health,
+                    version=comp.version or catalog.components[comp.name].version,
+                    changed=changed.get(comp.name, 0),
+                    detail=comp.detail,
+                )
+            )
+            point = _access_point(catalog, comp.name, domain)
+            if point is not None and comp.installed:
+                access.setdefault(point.url, point)
+    return DeploySummary(
+        run=RunInfo(
+            id=run.run_id,
+            verb="install",
+            mode=mode,
+            ok=run.ok,
+            check=check,
+            started_at=run.started_at,
+            seconds=round(sum(p.seconds for p in phases), 3),
+            changed_total=run.totals().changed,
+            hosts=run.hosts,
+            failures=[f.line for f in run.failures],
+            log_dir=str(run.log_dir) if run.log_dir else None,
+        ),
+        access=sorted(access.values(), key=lambda a: (not a.public, a.component)),
+        credentials=Credentials(
+            location=catalog.paths.secrets,
+            how_to_read="aiws secrets show NAME (root only; never printed in logs)",
+            one_time=one_time or {},
+        ),
+        components=rows,
+        phases=phases,
+        bundle=bundle,
+        warnings=warnings or [],
+    )
+
+
+def _access_point(catalog: Catalog, name: str, domain: str | None) -> AccessPoint | None:
+    component = catalog.components[name]
+    if component.listen is None:
+        return None
+    if component.public:
+        host = domain or "<this host's address>"
+        return AccessPoint(component="bridge", url=f"https://{host}/", public=True)
+    return AccessPoint(component=name, url=component.listen.url("/"), public=False)
+
+
+def render_summary(summary: DeploySummary, console: Console) -> None:
+    run = summary.run
+    verdict = "[green]OK[/]" if run.ok else "[red]FAILED[/]"
+    mode = f"{run.verb} --mode {run.mode}" + (" (check: nothing changed)" if run.check else "")
+    console.print(
+        f"\n[bold]aiws {mode}[/] on {', '.join(run.hosts) or 'no host'}: {verdict}, "
+        f"{run.changed_total} changed, {run.seconds:.1f}s"
+    )
+    _render_access(summary, console)
+    console.print("\n[bold]Credentials[/]")
+    for name, value in summary.credentials.one_time.items():
+        console.print(f"  {name}: {value}  [yellow](shown once; stored 0600 on the host)[/]")
+    console.print(
+        f"  stored under {summary.credentials.location}; read with "
+        f"{summary.credentials.how_to_read}"
+    )
+    console.print(_components_table(summary))
+    console.print(_phases_line(summary))
+    bundle = summary.bundle
+    console.print(
+        "[bold]Bundle[/] "
+        + (
+            f"{bundle.file} ({bundle.target}, sha256 {bundle.sha256[:16]}...)"
+            if bundle
+            else "none given"
+        )
+    )
+    for failure in run.failures:
+        console.print(f"[red]failed:[/] {failure}")
+    for warning in summary.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if run.log_dir:
+        console.print(f"[dim]logs: {run.log_dir}[/]")
+
+
+def _render_access(summary: DeploySummary, console: Console) -> None:
+    console.print("\n[bold]Access[/]")
+    if not summary.access:
+        console.print("  no service endpoints installed")
+    for point in summary.access:
+        tag = "[bold green]public (the only public endpoint)[/]" if point.public else "local only"
+        console.print(f"  {point.component:<12} {point.url:<34} {tag}")
+
+
+def _components_table(summary: DeploySummary) -> Table:
+    multi_host = len({row.host for row in summary.components}) > 1
+    table = Table(title="Components", title_justify="left", expand=False)
+    if multi_host:
+        table.add_column("host")
+    for column in ("component", "state", "address", "health", "version", "changed"):
+        table.add_column(column, justify="right" if column == "changed" else "left")
+    for row in summary.components:
+        health = {"healthy": "[green]healthy[/]", "unhealthy": "[red]unhealthy[/]"}.get(
+            row.health, row.health
+        )
+        cells = [row.name, row.state, row.address or "-", health, row.version, str(row.changed)]
+        table.add_row(*([row.host] if multi_host else []), *cells)
+    return table
+
+
+def _phases_line(summary: DeploySummary) -> str:
+    parts = [f"{p.name} {p.seconds:.1f}s" for p in summary.phases]
+    return "[bold]Phases[/] " + (", ".join(parts) if parts else "none")

@@ -1,0 +1,22 @@
+"""Suite-wide setup: run logs go to a temp dir, fixture roles are on the roles path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_ROLES = FIXTURES / "ansible" / "roles"
+FIXTURE_PLAYBOOKS = FIXTURES / "ansible" / "playbooks"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never write to the controller's real /var/log/aiws."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AIWS_LOG_DIR", str(tmp_path_factory.mktemp("aiws-logs")))
+    patch.setenv("AIWS_ROLES_PATH", str(FIXTURE_ROLES))
+    yield
+    patch.undo()

@@ -1,0 +1,124 @@
+"""The unified summary, rendered from a real ledger, a real run result and real probes."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from rich.console import Console
+
+from aiws import driver
+from aiws.catalog import Catalog, Listen, load_catalog
+from aiws.status import probe
+from aiws.summary import DeploySummary, PhaseTime, build_summary, render_summary
+from aiws.target import Target
+from tests.conftest import FIXTURE_PLAYBOOKS
+
+pytestmark = pytest.mark.integration
+
+
+class _Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def bridge_port() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def catalog_for(tmp_path: Path, bridge_port: int) -> Catalog:
+    """The real catalog, with the ledger in tmp_path and the Bridge on a free port."""
+    base = load_catalog()
+    bridge = base.components["bridge"].model_copy(
+        update={"listen": Listen(host="127.0.0.1", port=bridge_port)}
+    )
+    return base.model_copy(
+        update={
+            "paths": base.paths.model_copy(update={"ledger": str(tmp_path / "state.json")}),
+            "components": {**base.components, "bridge": bridge},
+        }
+    )
+
+
+@pytest.fixture
+def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
+    catalog = catalog_for(tmp_path, bridge_port)
+    run = driver.run_playbook(
+        FIXTURE_PLAYBOOKS / "ledger_demo.yml",
+        Target(),
+        {
+            "demo_dest": str(tmp_path / "demo"),
+            "ledger_path": catalog.paths.ledger,
+            "ledger_components": [
+                {"name": "bridge", "version": "0.1.0"},
+                {"name": "node", "version": "24.21.0"},
+            ],
+        },
+    )
+    assert run.ok, run.failures
+    status = probe(Target(), catalog)
+    return build_summary(
+        catalog=catalog,
+        mode="local",
+        selection=["node", "bridge"],
+        run=run,
+        status=status,
+        phases=[
+            PhaseTime(name="guard", seconds=0.01),
+            *[PhaseTime(name=p.name, seconds=p.seconds) for p in run.phases],
+        ],
+    )
+
+
+def test_summary_rows_come_from_ledger_run_and_probes(
+    summary: DeploySummary, bridge_port: int
+) -> None:
+    rows = {row.name: row for row in summary.components}
+    assert set(rows) == {"node", "bridge"}
+    # It answers HTTP 200, but its systemd unit is not active (no systemd here): a service
+    # only counts as healthy when both hold.
+    assert rows["bridge"].health == "unhealthy" and rows["bridge"].state != "active"
+    assert rows["bridge"].detail == f"HTTP 200 from http://127.0.0.1:{bridge_port}/"
+    assert rows["bridge"].version == "0.1.0" and rows["bridge"].address == f"127.0.0.1:{bridge_port}"
+    assert rows["node"].state == "installed" and rows["node"].health == "healthy"
+    assert summary.run.ok and summary.run.changed_total == summary.run.changed_total > 0
+    assert [a.url for a in summary.access] == [f"http://127.0.0.1:{bridge_port}/"]
+    assert not summary.access[0].public
+    assert summary.credentials.one_time == {}
+    assert [p.name for p in summary.phases][:2] == ["guard", "demo"]
+
+
+def test_summary_renders_for_humans(summary: DeploySummary) -> None:
+    console = Console(record=True, width=140, color_system=None)
+    render_summary(summary, console)
+    text = console.export_text()
+    assert "aiws install --mode local on localhost: OK" in text
+    assert "Access" in text and "local only" in text
+    assert "stored under /var/lib/aiws/secrets" in text
+    assert "bridge" in text and "unhealthy" in text and "24.21.0" in text
+    assert "Phases guard 0.0s, demo" in text
+    assert "Bundle none given" in text
+
+
+def test_summary_json_is_valid_against_its_schema(summary: DeploySummary) -> None:
+    document = json.loads(summary.model_dump_json())
+    jsonschema.validate(document, DeploySummary.model_json_schema())
+    assert DeploySummary.model_validate(document) == summary
+    assert document["schema_version"] == 1 and document["run"]["verb"] == "install"
+    broken = {**document, "components": [{"name": "x"}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, DeploySummary.model_json_schema())

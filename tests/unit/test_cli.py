@@ -1,0 +1,124 @@
+"""The CLI contract: help everywhere, stable exit codes, one-line errors, JSON that parses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from aiws.catalog import load_catalog
+from aiws.cli.main import app
+
+ROOT = typer.main.get_command(app)
+
+
+def run_aiws(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess: real exit codes, real streams."""
+    return subprocess.run(
+        [sys.executable, "-m", "aiws", *args],
+        capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
+def all_commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [path]
+    if hasattr(command, "commands"):  # a group (Typer vendors its own click classes)
+        for name, sub in command.commands.items():
+            found += all_commands(sub, (*path, name))
+    return found
+
+
+COMMANDS = all_commands(ROOT)
+
+
+def test_the_contracted_commands_exist() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    assert {"install", "status", "uninstall", "preflight", "versions"} <= names
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "aiws")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    command: Any = ROOT
+    for name in path:
+        command = command.commands[name]
+    assert command.help or command.short_help, f"{path} has no help text"
+    for param in command.params:
+        if param.param_type_name == "option" and param.name != "help":
+            assert param.help, f"option {param.opts} of {path} has no help text"
+
+
+def test_install_options_are_the_contract() -> None:
+    install = ROOT.commands["install"]
+    opts = {opt for p in install.params for opt in p.opts}
+    assert {"--mode", "--bundle", "--inventory", "--domain", "--only", "--set", "--check",
+            "--json"} <= opts
+
+
+def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
+    result = run_aiws("install", "--mode", "nonsense")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "unknown mode 'nonsense'" in lines[0]
+    assert "valid modes: all-in-one, core, local" in lines[0]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["install", "--mode", "core", "--only", "redis"], "unknown component 'redis'"),
+    (["install", "--mode", "core", "--set", "novalue"], "is not KEY=VALUE"),
+    (["install", "--mode", "all-in-one"], "no domain was given"),
+    (["install", "--mode", "core", "--domain", "bridge"], "not a fully qualified domain name"),
+    (["install", "--mode", "core", "--internal-ca", "--backend", "docker", "--backend", "k3s"],
+     "cannot be used together"),
+    (["install", "--mode", "core", "--inventory", "/nonexistent/hosts.ini", "--internal-ca"],
+     "inventory /nonexistent/hosts.ini does not exist"),
+    (["uninstall", "--purge"], "add --yes to confirm"),
+])
+def test_refusals_exit_2_before_touching_the_host(args: list[str], message: str) -> None:
+    result = run_aiws(*args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not Path("/var/lib/aiws/state.json").exists() or "uninstall" not in args
+
+
+def test_click_usage_errors_also_exit_2() -> None:
+    assert run_aiws("install").returncode == 2  # --mode is required
+    assert run_aiws("frobnicate").returncode == 2
+
+
+def test_versions_json_reads_the_catalog() -> None:
+    result = run_aiws("versions", "--json")
+    assert result.returncode == 0
+    data = json.loads(result.stdout)
+    catalog = load_catalog()
+    assert {row["component"]: row["version"] for row in data["components"]} == {
+        name: c.version for name, c in catalog.components.items()
+    }
+
+
+def test_version_flag() -> None:
+    result = run_aiws("--version")
+    assert result.returncode == 0 and result.stdout.startswith("aiws 0.")
+
+
+def test_preflight_on_this_host_uses_real_facts() -> None:
+    result = run_aiws("preflight", "--mode", "local", "--json")
+    data = json.loads(result.stdout)
+    codes = [f["code"] for f in data["hosts"]["localhost"]["findings"]]
+    pid1 = Path("/proc/1/comm").read_text().strip()
+    if pid1 == "systemd":
+        assert "host.systemd" not in codes
+    else:  # this VM and CI: the guard must refuse the systemd backend
+        assert result.returncode == 2 and "host.systemd" in codes and data["ok"] is False
