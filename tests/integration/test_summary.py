@@ -93,7 +93,9 @@ def test_summary_rows_come_from_ledger_run_and_probes(
     # only counts as healthy when both hold.
     assert rows["bridge"].health == "unhealthy" and rows["bridge"].state != "active"
     assert rows["bridge"].detail == f"HTTP 200 from http://127.0.0.1:{bridge_port}/"
-    assert rows["bridge"].version == "0.1.0" and rows["bridge"].address == f"127.0.0.1:{bridge_port}"
+    assert (
+        rows["bridge"].version == "0.1.0" and rows["bridge"].address == f"127.0.0.1:{bridge_port}"
+    )
     assert rows["node"].state == "installed" and rows["node"].health == "healthy"
     assert summary.run.ok and summary.run.changed_total == summary.run.changed_total > 0
     assert [a.url for a in summary.access] == [f"http://127.0.0.1:{bridge_port}/"]

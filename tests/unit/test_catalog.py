@@ -32,7 +32,13 @@ def test_ports_are_unique_and_only_public_components_leave_loopback() -> None:
 
 def test_modes_from_the_brief() -> None:
     assert set(CATALOG.modes) >= {"all-in-one", "core", "local"}
-    assert set(CATALOG.modes["core"].components) == {"postgresql", "vault", "litellm", "bridge", "caddy"}
+    assert set(CATALOG.modes["core"].components) == {
+        "postgresql",
+        "vault",
+        "litellm",
+        "bridge",
+        "caddy",
+    }
     assert not any(CATALOG.components[c].public for c in CATALOG.modes["local"].components)
 
 
@@ -77,7 +83,9 @@ def test_parse_sets_splits_overrides_from_extra_vars() -> None:
     assert extra == {"bridge_workers": "4", "x": "a=b"}
 
 
-@pytest.mark.parametrize("bad", ["novalue", "=x", "litellm.port=1", "litellm.version=", "9x=1", "a-b=1"])
+@pytest.mark.parametrize(
+    "bad", ["novalue", "=x", "litellm.port=1", "litellm.version=", "9x=1", "a-b=1"]
+)
 def test_parse_sets_refuses_malformed_items(bad: str) -> None:
     with pytest.raises(UsageError):
         parse_sets([bad], CATALOG)

@@ -23,7 +23,11 @@ def run_aiws(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]
     """The real console entry point in a subprocess: real exit codes, real streams."""
     return subprocess.run(
         [sys.executable, "-m", "aiws", *args],
-        capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
         env={**os.environ, "COLUMNS": "200"},
     )
 
@@ -61,8 +65,16 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
 def test_install_options_are_the_contract() -> None:
     install = ROOT.commands["install"]
     opts = {opt for p in install.params for opt in p.opts}
-    assert {"--mode", "--bundle", "--inventory", "--domain", "--only", "--set", "--check",
-            "--json"} <= opts
+    assert {
+        "--mode",
+        "--bundle",
+        "--inventory",
+        "--domain",
+        "--only",
+        "--set",
+        "--check",
+        "--json",
+    } <= opts
 
 
 def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
@@ -75,17 +87,33 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
     assert "valid modes: all-in-one, core, local" in lines[0]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["install", "--mode", "core", "--only", "redis"], "unknown component 'redis'"),
-    (["install", "--mode", "core", "--set", "novalue"], "is not KEY=VALUE"),
-    (["install", "--mode", "all-in-one"], "no domain was given"),
-    (["install", "--mode", "core", "--domain", "bridge"], "not a fully qualified domain name"),
-    (["install", "--mode", "core", "--internal-ca", "--backend", "docker", "--backend", "k3s"],
-     "cannot be used together"),
-    (["install", "--mode", "core", "--inventory", "/nonexistent/hosts.ini", "--internal-ca"],
-     "inventory /nonexistent/hosts.ini does not exist"),
-    (["uninstall", "--purge"], "add --yes to confirm"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["install", "--mode", "core", "--only", "redis"], "unknown component 'redis'"),
+        (["install", "--mode", "core", "--set", "novalue"], "is not KEY=VALUE"),
+        (["install", "--mode", "all-in-one"], "no domain was given"),
+        (["install", "--mode", "core", "--domain", "bridge"], "not a fully qualified domain name"),
+        (
+            [
+                "install",
+                "--mode",
+                "core",
+                "--internal-ca",
+                "--backend",
+                "docker",
+                "--backend",
+                "k3s",
+            ],
+            "cannot be used together",
+        ),
+        (
+            ["install", "--mode", "core", "--inventory", "/nonexistent/hosts.ini", "--internal-ca"],
+            "inventory /nonexistent/hosts.ini does not exist",
+        ),
+        (["uninstall", "--purge"], "add --yes to confirm"),
+    ],
+)
 def test_refusals_exit_2_before_touching_the_host(args: list[str], message: str) -> None:
     result = run_aiws(*args)
     assert result.returncode == 2, result.stderr

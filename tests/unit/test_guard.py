@@ -45,66 +45,200 @@ def codes(request: InstallRequest, facts: HostFacts | None = None, **kw: Any) ->
 CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, list[str]]] = [
     ("all good, request only", GOOD, None, None, []),
     ("all good, with host", GOOD, host(), None, []),
-    ("all good, internal CA instead of a domain", InstallRequest("core", internal_ca=True), host(), None, []),
+    (
+        "all good, internal CA instead of a domain",
+        InstallRequest("core", internal_ca=True),
+        host(),
+        None,
+        [],
+    ),
     ("local mode needs no domain", InstallRequest("local"), host(), None, []),
     ("unknown mode", InstallRequest("nonsense"), None, None, ["mode.unknown"]),
-    ("unknown component", replace(GOOD, only=("postgresql", "redis")), None, None, ["component.unknown"]),
-    ("component outside the mode", InstallRequest("core", only=("qmd",), internal_ca=True), None, None,
-     ["component.not-in-mode"]),
-    ("docker with k3s", replace(GOOD, backends=("docker", "k3s")), None, None,
-     ["backend.exclusive"] + ["backend.unsupported"] * 24),
+    (
+        "unknown component",
+        replace(GOOD, only=("postgresql", "redis")),
+        None,
+        None,
+        ["component.unknown"],
+    ),
+    (
+        "component outside the mode",
+        InstallRequest("core", only=("qmd",), internal_ca=True),
+        None,
+        None,
+        ["component.not-in-mode"],
+    ),
+    (
+        "docker with k3s",
+        replace(GOOD, backends=("docker", "k3s")),
+        None,
+        None,
+        ["backend.exclusive"] + ["backend.unsupported"] * 24,
+    ),
     ("unknown backend", replace(GOOD, backends=("podman",)), None, None, ["backend.unknown"]),
-    ("component without the backend", InstallRequest("core", only=("postgresql",), backends=("docker",)),
-     None, None, ["backend.unsupported"]),
-    ("docker without an engine", InstallRequest("local", only=("node",), backends=("docker",)), host(),
-     None, ["backend.unsupported", "backend.missing"]),
+    (
+        "component without the backend",
+        InstallRequest("core", only=("postgresql",), backends=("docker",)),
+        None,
+        None,
+        ["backend.unsupported"],
+    ),
+    (
+        "docker without an engine",
+        InstallRequest("local", only=("node",), backends=("docker",)),
+        host(),
+        None,
+        ["backend.unsupported", "backend.missing"],
+    ),
     ("public without a domain", InstallRequest("all-in-one"), None, None, ["domain.missing"]),
     ("domain that is not an FQDN", replace(GOOD, domain="bridge"), None, None, ["domain.invalid"]),
     ("IP address as domain", replace(GOOD, domain="10.0.0.1"), None, None, ["domain.invalid"]),
-    ("domain on a local install", InstallRequest("local", domain="a.example.com"), None, None,
-     ["domain.unused"]),
-    ("openclaw without litellm", InstallRequest("local", only=("openclaw", "node", "qmd")), host(), None,
-     ["component.requires"]),
-    ("openclaw with litellm already installed",
-     InstallRequest("local", only=("openclaw", "node", "qmd")), host(installed=["litellm"]), None, []),
-    ("vault without postgresql", InstallRequest("core", only=("vault",)), None, None,
-     ["component.requires"]),
-    ("bundle for another distro", GOOD, host(), BundleTarget(platform="debian-11", arch="amd64"),
-     ["bundle.target"]),
-    ("bundle for another arch", GOOD, host(), BundleTarget(platform="debian-12", arch="arm64"),
-     ["bundle.target"]),
+    (
+        "domain on a local install",
+        InstallRequest("local", domain="a.example.com"),
+        None,
+        None,
+        ["domain.unused"],
+    ),
+    (
+        "openclaw without litellm",
+        InstallRequest("local", only=("openclaw", "node", "qmd")),
+        host(),
+        None,
+        ["component.requires"],
+    ),
+    (
+        "openclaw with litellm already installed",
+        InstallRequest("local", only=("openclaw", "node", "qmd")),
+        host(installed=["litellm"]),
+        None,
+        [],
+    ),
+    (
+        "vault without postgresql",
+        InstallRequest("core", only=("vault",)),
+        None,
+        None,
+        ["component.requires"],
+    ),
+    (
+        "bundle for another distro",
+        GOOD,
+        host(),
+        BundleTarget(platform="debian-11", arch="amd64"),
+        ["bundle.target"],
+    ),
+    (
+        "bundle for another arch",
+        GOOD,
+        host(),
+        BundleTarget(platform="debian-12", arch="arm64"),
+        ["bundle.target"],
+    ),
     ("matching bundle", GOOD, host(), BundleTarget(platform="debian-12", arch="amd64"), []),
     ("no systemd as PID 1", GOOD, host(pid1="bash"), None, ["host.systemd"]),
     ("unsupported OS", GOOD, host(os_id="centos", os_version_id="9"), None, ["host.os"]),
     ("unsupported Debian release", GOOD, host(os_version_id="10"), None, ["host.os"]),
     ("unsupported arch", GOOD, host(arch="riscv64"), None, ["host.arch"]),
-    ("too little disk", GOOD, host(disk=[
-        {"path": "/opt/aiws", "device": 1, "free_mb": 900},
-        {"path": "/var/lib/aiws", "device": 1, "free_mb": 900}]), None, ["host.disk"]),
-    ("too little disk on the data filesystem only", GOOD, host(disk=[
-        {"path": "/opt/aiws", "device": 1, "free_mb": 50_000},
-        {"path": "/var/lib/aiws", "device": 2, "free_mb": 100}]), None, ["host.disk"]),
-    ("too little memory", GOOD, host(mem_total_mb=1024, mem_available_mb=900), None, ["host.memory"]),
+    (
+        "too little disk",
+        GOOD,
+        host(
+            disk=[
+                {"path": "/opt/aiws", "device": 1, "free_mb": 900},
+                {"path": "/var/lib/aiws", "device": 1, "free_mb": 900},
+            ]
+        ),
+        None,
+        ["host.disk"],
+    ),
+    (
+        "too little disk on the data filesystem only",
+        GOOD,
+        host(
+            disk=[
+                {"path": "/opt/aiws", "device": 1, "free_mb": 50_000},
+                {"path": "/var/lib/aiws", "device": 2, "free_mb": 100},
+            ]
+        ),
+        None,
+        ["host.disk"],
+    ),
+    (
+        "too little memory",
+        GOOD,
+        host(mem_total_mb=1024, mem_available_mb=900),
+        None,
+        ["host.memory"],
+    ),
     ("memory in use", GOOD, host(mem_available_mb=1000), None, ["host.memory-available"]),
-    ("port taken by someone else", GOOD, host(listeners=[
-        {"address": "127.0.0.1", "port": 5432, "process": "postgres", "pid": 42,
-         "unit": "postgresql@15-main.service"}]), None, ["host.port"]),
-    ("port taken on the wildcard address", GOOD, host(listeners=[
-        {"address": "::", "port": 4000, "process": "node", "pid": 7}]), None, ["host.port"]),
-    ("port held by aiws itself (a rerun)", GOOD, host(listeners=[
-        {"address": "127.0.0.1", "port": 5432, "process": "postgres", "pid": 42,
-         "unit": "aiws-postgresql.service"}]), None, []),
-    ("same port on another address", GOOD, host(listeners=[
-        {"address": "10.1.2.3", "port": 8200, "process": "other", "pid": 9}]), None, []),
-    ("package manager busy: wait, not refuse", GOOD,
-     host(package_lock={"held": True, "holder": "apt-get (pid 99)"}), None, ["host.package-lock"]),
+    (
+        "port taken by someone else",
+        GOOD,
+        host(
+            listeners=[
+                {
+                    "address": "127.0.0.1",
+                    "port": 5432,
+                    "process": "postgres",
+                    "pid": 42,
+                    "unit": "postgresql@15-main.service",
+                }
+            ]
+        ),
+        None,
+        ["host.port"],
+    ),
+    (
+        "port taken on the wildcard address",
+        GOOD,
+        host(listeners=[{"address": "::", "port": 4000, "process": "node", "pid": 7}]),
+        None,
+        ["host.port"],
+    ),
+    (
+        "port held by aiws itself (a rerun)",
+        GOOD,
+        host(
+            listeners=[
+                {
+                    "address": "127.0.0.1",
+                    "port": 5432,
+                    "process": "postgres",
+                    "pid": 42,
+                    "unit": "aiws-postgresql.service",
+                }
+            ]
+        ),
+        None,
+        [],
+    ),
+    (
+        "same port on another address",
+        GOOD,
+        host(listeners=[{"address": "10.1.2.3", "port": 8200, "process": "other", "pid": 9}]),
+        None,
+        [],
+    ),
+    (
+        "package manager busy: wait, not refuse",
+        GOOD,
+        host(package_lock={"held": True, "holder": "apt-get (pid 99)"}),
+        None,
+        ["host.package-lock"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("request_", "facts", "bundle", "expected"),
-                         [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_guard_table(request_: InstallRequest, facts: HostFacts | None,
-                     bundle: BundleTarget | None, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("request_", "facts", "bundle", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_guard_table(
+    request_: InstallRequest,
+    facts: HostFacts | None,
+    bundle: BundleTarget | None,
+    expected: list[str],
+) -> None:
     assert codes(request_, facts, bundle=bundle) == expected
 
 
@@ -128,8 +262,10 @@ def test_warnings_do_not_refuse() -> None:
 
 
 def test_selection_comes_in_install_order() -> None:
-    report = evaluate(InstallRequest("core", only=("caddy", "bridge", "vault", "postgresql"),
-                                     internal_ca=True), CATALOG)
+    report = evaluate(
+        InstallRequest("core", only=("caddy", "bridge", "vault", "postgresql"), internal_ca=True),
+        CATALOG,
+    )
     assert report.components == ("postgresql", "vault", "bridge", "caddy")
 
 
@@ -145,11 +281,20 @@ def test_every_rule_code_is_exercised() -> None:
     assert declared == seen, f"rules without a test case: {declared - seen}"
 
 
-@pytest.mark.parametrize(("name", "ok"), [
-    ("bridge.example.com", True), ("a.b.c.example.org.", True), ("x-1.example.io", True),
-    ("bridge", False), ("-bad.example.com", False), ("bad-.example.com", False),
-    ("a" * 64 + ".example.com", False), ("192.168.1.10", False), ("example.123", False),
-    ("under_score.example.com", False),
-])
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("bridge.example.com", True),
+        ("a.b.c.example.org.", True),
+        ("x-1.example.io", True),
+        ("bridge", False),
+        ("-bad.example.com", False),
+        ("bad-.example.com", False),
+        ("a" * 64 + ".example.com", False),
+        ("192.168.1.10", False),
+        ("example.123", False),
+        ("under_score.example.com", False),
+    ],
+)
 def test_is_fqdn(name: str, ok: bool) -> None:
     assert is_fqdn(name) is ok

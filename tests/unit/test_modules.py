@@ -25,7 +25,7 @@ def test_ledger_records_once_then_reports_no_change(tmp_path: Path) -> None:
     changed, ledger = aiws_ledger.update(path, "postgresql", RECORD, aiws_version="0.1.0")
     assert changed and ledger is not None
     assert ledger["components"]["postgresql"]["paths"] == ["/a", "/b"]
-    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    assert oct(Path(path).stat().st_mode & 0o777) == "0o600"
     before = Path(path).read_bytes()
     changed, _ = aiws_ledger.update(path, "postgresql", dict(RECORD), aiws_version="0.1.0")
     assert not changed
@@ -38,7 +38,10 @@ def test_ledger_keeps_installed_at_across_updates(tmp_path: Path) -> None:
     _, second = aiws_ledger.update(path, "vault", {"version": "2.7.3"})
     assert first and second
     assert second["components"]["vault"]["version"] == "2.7.3"
-    assert second["components"]["vault"]["installed_at"] == first["components"]["vault"]["installed_at"]
+    assert (
+        second["components"]["vault"]["installed_at"]
+        == first["components"]["vault"]["installed_at"]
+    )
 
 
 def test_ledger_check_mode_writes_nothing(tmp_path: Path) -> None:
@@ -87,8 +90,15 @@ def test_host_facts_sees_our_own_listener() -> None:
         port = server.getsockname()[1]
         facts = aiws_host_facts.collect(["/opt/aiws/x"], "/nonexistent/state.json")
     mine = [s for s in facts["listeners"] if s["port"] == port]
-    assert mine == [{"address": "127.0.0.1", "port": port, "pid": os.getpid(),
-                     "process": Path("/proc/self/comm").read_text().strip(), "unit": mine[0]["unit"]}]
+    assert mine == [
+        {
+            "address": "127.0.0.1",
+            "port": port,
+            "pid": os.getpid(),
+            "process": Path("/proc/self/comm").read_text().strip(),
+            "unit": mine[0]["unit"],
+        }
+    ]
     assert facts["arch"] in {"amd64", "arm64"} and facts["os_id"] == "debian"
     assert facts["disk"][0]["path"] == "/opt/aiws/x" and facts["disk"][0]["free_mb"] > 0
     assert facts["installed"] == []
@@ -99,9 +109,16 @@ def test_host_facts_names_the_package_lock_holder(tmp_path: Path) -> None:
     lock.touch()
     assert aiws_host_facts.package_lock([str(lock)]) == {"held": False, "holder": ""}
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl,sys,time\nf=open(sys.argv[1],'w')\n"
-         "fcntl.lockf(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(30)", str(lock)],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,sys,time\nf=open(sys.argv[1],'w')\n"
+            "fcntl.lockf(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(30)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         state = aiws_host_facts.package_lock([str(lock)])
@@ -132,9 +149,13 @@ def health_server() -> Iterator[int]:
 
 
 def _spec(name: str, port: int, path: str = "/health") -> dict[str, object]:
-    return {"name": name, "kind": "service", "unit": "",
-            "listen": {"host": "127.0.0.1", "port": port}, "health": {"type": "http", "path": path,
-                                                                      "expect": [200]}}
+    return {
+        "name": name,
+        "kind": "service",
+        "unit": "",
+        "listen": {"host": "127.0.0.1", "port": port},
+        "health": {"type": "http", "path": path, "expect": [200]},
+    }
 
 
 def test_status_probes_health_and_versions(tmp_path: Path, health_server: int) -> None:
@@ -145,11 +166,17 @@ def test_status_probes_health_and_versions(tmp_path: Path, health_server: int) -
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         closed_port = closed.getsockname()[1]
-    specs = [_spec("good", health_server), _spec("sick", health_server, "/other"),
-             _spec("down", closed_port), _spec("absent", health_server)]
+    specs = [
+        _spec("good", health_server),
+        _spec("sick", health_server, "/other"),
+        _spec("down", closed_port),
+        _spec("absent", health_server),
+    ]
     report = aiws_status.probe_all(str(ledger), specs, timeout=2)
     rows = {r["name"]: r for r in report["components"]}
-    assert rows["good"]["healthy"] and rows["good"]["version"] == "1.0" and rows["good"]["listening"]
+    assert (
+        rows["good"]["healthy"] and rows["good"]["version"] == "1.0" and rows["good"]["listening"]
+    )
     assert rows["sick"]["healthy"] is False and "HTTP 503" in rows["sick"]["detail"]
     assert rows["down"]["healthy"] is False and rows["down"]["listening"] is False
     assert rows["absent"]["installed"] is False and rows["absent"]["healthy"] is None
@@ -160,8 +187,13 @@ def test_status_command_probe_and_runtime_files(tmp_path: Path) -> None:
     aiws_ledger.update(str(ledger), "cmd", {"version": "1"})
     aiws_ledger.update(str(ledger), "files", {"version": "1", "paths": [str(tmp_path / "gone")]})
     specs = [
-        {"name": "cmd", "kind": "service", "unit": "", "listen": None,
-         "health": {"type": "command", "command": ["false"]}},
+        {
+            "name": "cmd",
+            "kind": "service",
+            "unit": "",
+            "listen": None,
+            "health": {"type": "command", "command": ["false"]},
+        },
         {"name": "files", "kind": "runtime", "unit": "", "listen": None, "health": None},
     ]
     rows = {r["name"]: r for r in aiws_status.probe_all(str(ledger), specs)["components"]}
