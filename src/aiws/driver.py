@@ -26,7 +26,7 @@ from aiws import resources
 from aiws.target import Target
 
 DEFAULT_LOG_DIR = Path("/var/log/aiws")
-PLAY_LEVEL = "(play)"  # the role name given to tasks that belong to no role
+PLAY_LEVEL = "play"  # the role name given to tasks that belong to no role
 RUN_TIMEOUT_SECONDS = 3600
 
 

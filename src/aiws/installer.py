@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,21 +148,12 @@ def install(
 def _converge(
     extravars: dict[str, Any], target: Target, check: bool, progress: Any, run_id: str
 ) -> driver.RunResult:
-    if progress is not None and hasattr(progress, "__enter__"):
-        with progress:
-            return driver.run_playbook(
-                resources.playbook("install"),
-                target,
-                extravars,
-                check=check,
-                progress=progress,
-                run_id=run_id,
-            )
-    return driver.run_playbook(
-        resources.playbook("install"),
-        target,
-        extravars,
-        check=check,
-        progress=progress,
-        run_id=run_id,
-    )
+    with progress if progress is not None else nullcontext():
+        return driver.run_playbook(
+            resources.playbook("install"),
+            target,
+            extravars,
+            check=check,
+            progress=progress,
+            run_id=run_id,
+        )

@@ -69,6 +69,12 @@ class LineProgress:
         self.components = components
         self.seen: set[str] = set()
 
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
     def task_started(self, role: str, task: str) -> None:
         if role in self.components and role not in self.seen:
             self.seen.add(role)
