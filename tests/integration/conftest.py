@@ -1,0 +1,77 @@
+"""Fresh systemd hosts for integration tests: real systemd-nspawn sandboxes (docs/sandbox.md).
+
+Without root or the host packages these tests FAIL with the fix instead of skipping: a CI
+run that silently skipped every host test would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import pytest
+
+from aiws.sandbox import host
+from aiws.sandbox.state import Network, SandboxState, unique_name
+
+# Host tool -> the Debian package that provides it.
+HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap"}
+APT_TIMEOUT = 900
+
+MakeSandbox = Callable[..., SandboxState]
+
+
+def _install(packages: list[str]) -> str | None:
+    """apt-get install `packages`; returns the error output on failure."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+    ):
+        try:
+            done = subprocess.run(
+                args, capture_output=True, text=True, timeout=APT_TIMEOUT, env=env, check=False
+            )
+        except (subprocess.TimeoutExpired, FileNotFoundError) as exc:
+            return str(exc)
+        if done.returncode != 0:
+            return done.stderr.strip()[-500:]
+    return None
+
+
+@pytest.fixture(scope="session")
+def sandbox_ready() -> None:
+    """This machine can boot sandboxes; installs missing host packages once per session."""
+    if os.geteuid() != 0:
+        pytest.fail("sandbox tests need root (mounts, cgroups, namespaces): run them as root")
+    missing = [pkg for tool, pkg in HOST_TOOLS.items() if shutil.which(tool) is None]
+    if missing:
+        error = _install(missing)
+        if error is not None:
+            pytest.fail(f"cannot install {' '.join(missing)} ({error}); run `make setup` as root")
+
+
+@pytest.fixture
+def make_sandbox(sandbox_ready: None) -> Iterator[MakeSandbox]:
+    """A factory of sandboxes; every one it made is destroyed at teardown, pass or fail."""
+    with ExitStack() as stack:
+
+        def make(distro: str = "debian-12", network: Network = "private") -> SandboxState:
+            return stack.enter_context(host.sandboxed(unique_name(), distro, network))
+
+        yield make
+
+
+@pytest.fixture
+def sandbox(make_sandbox: MakeSandbox) -> SandboxState:
+    """A fresh Debian 12 host with a private network (loopback only)."""
+    return make_sandbox()
+
+
+@pytest.fixture
+def veth_sandbox(make_sandbox: MakeSandbox) -> SandboxState:
+    """A fresh Debian 12 host on a veth link, reachable at `.address` from this machine."""
+    return make_sandbox(network="veth")

@@ -1,0 +1,156 @@
+"""The pure parts of the sandbox harness: names, addresses, inventories, state, image keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from aiws.errors import AiwsError, UsageError
+from aiws.sandbox import cgroup, host, image, inventory, network, state, system
+from aiws.sandbox.state import SandboxState
+
+
+@pytest.fixture(autouse=True)
+def state_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIWS_SANDBOX_STATE", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def sample(
+    name: str = "box1", net: state.Network = "private", index: int | None = None
+) -> SandboxState:
+    return SandboxState(
+        name=name,
+        distro="debian-12",
+        network=net,
+        image=Path("/images/debian-12-x"),
+        leader_pid=4242,
+        nspawn_pid=4241,
+        created_at=datetime(2026, 1, 2, tzinfo=UTC),
+        addresses=network.addresses_for(index, name) if index is not None else None,
+    )
+
+
+@pytest.mark.parametrize("name", ["a", "box1", "ci-debian-12", "t-0a1b2c"])
+def test_valid_names(name: str) -> None:
+    assert state.validate_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["", "Box", "1box", "box-", "-box", "box_1", "a.b", "much-too-long", "a/b", "box 1"]
+)
+def test_invalid_names_are_refused_with_the_rule(name: str) -> None:
+    with pytest.raises(UsageError, match="invalid sandbox name") as refusal:
+        state.validate_name(name)
+    assert "lowercase letters" in refusal.value.fix
+
+
+def test_unique_names_are_valid_and_differ() -> None:
+    names = {state.unique_name("ci") for _ in range(20)}
+    assert len(names) == 20
+    assert all(state.validate_name(n) for n in names)
+
+
+def test_the_longest_name_still_fits_a_link_name() -> None:
+    assert len(network.host_link("a" * state.MAX_NAME_LENGTH)) <= 15
+
+
+def test_addresses_are_a_slash_30_per_index() -> None:
+    addresses = network.addresses_for(7, "box1")
+    assert (addresses.host, addresses.container, addresses.prefix) == (
+        "10.231.7.1",
+        "10.231.7.2",
+        30,
+    )
+    assert addresses.host_link == "ve-box1"
+
+
+def test_allocation_takes_the_lowest_free_subnet() -> None:
+    assert network.allocate("b", set()).index == 0
+    assert network.allocate("b", {0, 1, 3}).index == 2
+
+
+def test_allocation_refuses_when_every_subnet_is_taken() -> None:
+    with pytest.raises(AiwsError, match="subnets"):
+        network.allocate("b", set(range(network.MAX_INDEX + 1)))
+
+
+def test_inventory_connects_through_nsenter_to_the_leader() -> None:
+    rendered = yaml.safe_load(inventory.render(sample()))
+    host_vars = rendered["all"]["children"]["sandboxes"]["hosts"]["box1"]
+    assert host_vars["ansible_connection"] == "community.docker.nsenter"
+    assert host_vars["ansible_nsenter_pid"] == 4242
+    assert host_vars["ansible_python_interpreter"] == "/usr/bin/python3"
+    assert "aiws_sandbox_address" not in host_vars
+
+
+def test_veth_inventory_names_the_address() -> None:
+    rendered = yaml.safe_load(inventory.render(sample(net="veth", index=3)))
+    host_vars = rendered["all"]["children"]["sandboxes"]["hosts"]["box1"]
+    assert host_vars["aiws_sandbox_address"] == "10.231.3.2"
+
+
+def test_state_round_trips_through_its_file(state_root: Path) -> None:
+    saved = sample(net="veth", index=5)
+    saved.dir.mkdir(parents=True)
+    saved.save()
+    assert saved.dir == state_root / "box1"
+    assert state.load("box1") == saved
+    assert state.load_all() == [saved]
+    assert state.names_on_disk() == ["box1"]
+
+
+def test_loading_an_unknown_sandbox_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="no sandbox named 'ghost'"):
+        state.load("ghost")
+
+
+def test_image_key_changes_with_distro_and_package_list() -> None:
+    key = image.image_key("debian-12")
+    assert key.startswith("debian-12-")
+    assert image.image_key("debian-12", (*image.PACKAGES, "curl")) != key
+    assert image.image_key("debian-12", tuple(reversed(image.PACKAGES))) == key
+
+
+def test_distros_come_from_the_catalog() -> None:
+    assert image.distros() == ["debian-11", "debian-12", "debian-13"]
+    assert image.codename("debian-13") == "trixie"
+    with pytest.raises(UsageError, match="unknown distro"):
+        image.codename("debian-10")
+
+
+def test_cgroup_hierarchies_follow_the_layout(tmp_path: Path) -> None:
+    for hierarchy in ("systemd", "unified"):
+        (tmp_path / hierarchy).mkdir()
+        (tmp_path / hierarchy / "cgroup.procs").write_text("")
+    assert cgroup.hierarchies(tmp_path) == [tmp_path / "systemd", tmp_path / "unified"]
+    (tmp_path / "cgroup.controllers").write_text("")
+    assert cgroup.hierarchies(tmp_path) == [tmp_path]
+
+
+def test_no_cgroup_hierarchy_is_a_clear_failure(tmp_path: Path) -> None:
+    with pytest.raises(AiwsError, match="no systemd cgroup hierarchy"):
+        cgroup.hierarchies(tmp_path)
+
+
+def test_not_root_is_refused_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: 1000)
+    with pytest.raises(UsageError, match="need root") as refusal:
+        host.require_host()
+    assert refusal.value.exit_code == 2
+    assert "sudo" in refusal.value.fix
+
+
+@pytest.mark.parametrize(
+    ("tool", "package"), [("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap")]
+)
+def test_missing_tool_names_its_package(
+    tool: str, package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(UsageError, match=f"{tool} is not installed") as refusal:
+        system.require_tools(tool)
+    assert f"apt-get install {package}" in refusal.value.fix
