@@ -16,7 +16,8 @@ from aiws.status import probe
 from aiws.summary import DeploySummary
 from aiws.target import Target
 from tests.benchmarks.recording import record, spread
-from tests.integration.test_cli_e2e import SELECTION, aiws
+from tests.cli import aiws
+from tests.integration.test_cli_e2e import SELECTION
 
 pytestmark = pytest.mark.benchmark
 RERUNS = 3

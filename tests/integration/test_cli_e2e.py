@@ -8,9 +8,7 @@ record, following the role pattern) until the real Bridge role exists.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -18,21 +16,10 @@ import pytest
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from aiws.summary import DeploySummary
+from tests.cli import aiws
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SELECTION = ["--mode", "local", "--only", "bridge"]
-
-
-def aiws(*args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aiws", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 def inside(sandbox: SandboxState, *command: str) -> subprocess.CompletedProcess[str]:

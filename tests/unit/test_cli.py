@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +12,9 @@ from typer.testing import CliRunner
 
 from aiws.catalog import load_catalog
 from aiws.cli.main import app
+from tests.cli import aiws
 
 ROOT = typer.main.get_command(app)
-
-
-def run_aiws(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    """The real console entry point in a subprocess: real exit codes, real streams."""
-    return subprocess.run(
-        [sys.executable, "-m", "aiws", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200"},
-    )
 
 
 def all_commands(command: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -78,7 +63,7 @@ def test_install_options_are_the_contract() -> None:
 
 
 def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
-    result = run_aiws("install", "--mode", "nonsense")
+    result = aiws("install", "--mode", "nonsense")
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -115,19 +100,19 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
     ],
 )
 def test_refusals_exit_2_before_touching_the_host(args: list[str], message: str) -> None:
-    result = run_aiws(*args)
+    result = aiws(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert not Path("/var/lib/aiws/state.json").exists() or "uninstall" not in args
 
 
 def test_click_usage_errors_also_exit_2() -> None:
-    assert run_aiws("install").returncode == 2  # --mode is required
-    assert run_aiws("frobnicate").returncode == 2
+    assert aiws("install").returncode == 2  # --mode is required
+    assert aiws("frobnicate").returncode == 2
 
 
 def test_versions_json_reads_the_catalog() -> None:
-    result = run_aiws("versions", "--json")
+    result = aiws("versions", "--json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
     catalog = load_catalog()
@@ -137,12 +122,12 @@ def test_versions_json_reads_the_catalog() -> None:
 
 
 def test_version_flag() -> None:
-    result = run_aiws("--version")
+    result = aiws("--version")
     assert result.returncode == 0 and result.stdout.startswith("aiws 0.")
 
 
 def test_preflight_on_this_host_uses_real_facts() -> None:
-    result = run_aiws("preflight", "--mode", "local", "--json")
+    result = aiws("preflight", "--mode", "local", "--json")
     data = json.loads(result.stdout)
     codes = [f["code"] for f in data["hosts"]["localhost"]["findings"]]
     pid1 = Path("/proc/1/comm").read_text().strip()
