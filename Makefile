@@ -4,6 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# npm (any version: the bundle builder runs it on the catalog's own Node) is checked by command.
 HOST_PACKAGES := debootstrap systemd-container iproute2 ca-certificates
 PYTEST_ARGS ?=
 
@@ -11,8 +12,9 @@ PYTEST_ARGS ?=
 
 setup: host-packages venv  ## install host packages and the project's venv
 
-host-packages:  ## apt packages the sandbox harness needs (root only; skipped when present)
-	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+host-packages:  ## apt packages the sandbox harness and bundle builder need (root only; skipped when present)
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done; \
+	  command -v npm >/dev/null || echo npm); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "missing host packages: $$missing (run make setup as root)"; exit 1; fi; \
 	  timeout 600 apt-get update -qq && \

@@ -29,6 +29,14 @@ class Source(Frozen):
     spec: str
 
 
+class PlaceBinary(Frozen):
+    """npm-tree: what a package's postinstall would do on the target (install scripts are
+    skipped), done at build time: copy the first existing `candidates` path over `to`."""
+
+    to: str
+    candidates: list[str]  # {cpu} is the target's npm cpu
+
+
 class ComponentBundle(Frozen):
     """How the bundle builder turns a component's sources into its runtime tarball."""
 
@@ -38,6 +46,7 @@ class ComponentBundle(Frozen):
     # npm-tree: globs removed after install; {cpu} / {foreign_cpu} are the target's npm cpu
     # and the other one (prebuilt binaries that cannot run on the target).
     prune: list[str] = Field(default_factory=list)
+    place_binary: PlaceBinary | None = None
 
 
 class ComponentVariant(Frozen):
@@ -46,7 +55,6 @@ class ComponentVariant(Frozen):
     version: str | None = None
     sources: list[Source] | None = None
     bundle: ComponentBundle | None = None
-    unsupported: str | None = None  # why this platform cannot have the component
 
 
 class Listen(Frozen):
@@ -63,6 +71,15 @@ class Health(Frozen):
     path: str = "/"
     expect: list[int] = Field(default_factory=lambda: [200])
     command: list[str] = Field(default_factory=list)
+    # What a status code says beyond healthy/unhealthy (Vault: 503 sealed, 501 not initialised).
+    meanings: dict[int, str] = Field(default_factory=dict)
+
+
+class Database(Frozen):
+    """A PostgreSQL database a component needs; its owner's password is a secret of its own."""
+
+    name: str
+    owner: str
 
 
 class Component(Frozen):
@@ -81,6 +98,7 @@ class Component(Frozen):
     memory_mb: int
     bundle: ComponentBundle | None = None
     platforms: dict[str, ComponentVariant] = Field(default_factory=dict)
+    databases: list[Database] = Field(default_factory=list)
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""
@@ -93,11 +111,6 @@ class Component(Frozen):
             if getattr(variant, key) is not None
         }
         return self.model_copy(update=update)
-
-    def unsupported_on(self, platform: str) -> str | None:
-        """Why `platform` cannot have this component, or None."""
-        variant = self.platforms.get(platform)
-        return variant.unsupported if variant else None
 
     @property
     def unit(self) -> str | None:
@@ -145,6 +158,7 @@ class Paths(Frozen):
     log: str
     secrets: str
     ledger: str
+    cache: str
 
 
 class HostRequirements(Frozen):
@@ -164,6 +178,8 @@ class Catalog(Frozen):
     components: dict[str, Component]
     host_requirements: HostRequirements
     bundle: BundleSettings = Field(default_factory=BundleSettings)
+    # systemd directives every aiws unit carries (rendered by each role's unit template).
+    hardening: list[str] = Field(default_factory=list)
 
     def component(self, name: str) -> Component:
         try:

@@ -203,10 +203,14 @@ class _Accountant:
 
 
 def _reason(res: dict[str, Any]) -> str:
-    for key in ("msg", "stderr", "module_stderr", "stdout"):
-        text = res.get(key)
+    """The most telling line of a failed result: a command's stderr beats its generic msg."""
+    keys: tuple[str, ...] = ("msg", "stderr", "module_stderr", "stdout")
+    if res.get("msg") == "non-zero return code":
+        keys = ("stderr", "stdout", "msg")
+    for key in keys:
+        text = str(res.get(key) or "").strip()
         if text:
-            return str(text).strip().splitlines()[-1][:300]
+            return text.splitlines()[-1][:300]
     return "no message"
 
 

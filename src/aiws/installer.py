@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiws import __version__, driver, guard, hostfacts, resources
+from aiws.bundle.verify import VerifiedBundle, read_target, verify_bundle
 from aiws.catalog import Catalog
 from aiws.errors import ExitCode, UsageError
 from aiws.ledger import PhaseRecord, record_run, run_record
@@ -21,7 +22,7 @@ from aiws.summary import BundleIdentity, DeploySummary, PhaseTime, build_summary
 from aiws.target import Target
 
 # Roles the install playbook runs for every selection, before the components.
-BASE_ROLES = ("base",)
+BASE_ROLES = ("base", "bundle")
 
 
 class GuardRefusal(UsageError):
@@ -108,20 +109,91 @@ def install_vars(
     }
 
 
+def bundle_target(request: InstallRequest) -> guard.BundleTarget | None:
+    """The bundle's (platform, arch), read cheaply for the guard; nothing verified yet."""
+    if request.bundle is None:
+        return None
+    platform, arch = read_target(request.bundle)
+    return guard.BundleTarget(platform=platform, arch=arch)
+
+
+def verified_bundle(
+    request: InstallRequest, catalog: Catalog, selection: list[str]
+) -> tuple[VerifiedBundle, Catalog]:
+    """Verify every file of the bundle and pin the catalog to the versions it carries.
+
+    Runs on the controller before any host changes: a corrupt or incomplete bundle stops
+    the install here, naming the file or the missing component.
+    """
+    assert request.bundle is not None
+    bundle = verify_bundle(request.bundle)
+    for name in selection:
+        bundle.for_component(name)  # raises, naming the component, when it is missing
+    conflicts = [
+        f"{name} {fields['version']} (bundle has {bundle.versions[name]})"
+        for name, fields in request.component_overrides.items()
+        if name in bundle.versions
+        and fields.get("version", bundle.versions[name]) != bundle.versions[name]
+    ]
+    if conflicts:
+        raise UsageError(
+            f"--set asks for versions the bundle does not carry: {', '.join(conflicts)}",
+            "drop those --set options, or build a bundle with them",
+        )
+    pins = {
+        name: {"version": v} for name, v in bundle.versions.items() if name in catalog.components
+    }
+    return bundle, catalog.with_overrides(pins)
+
+
+def bundle_vars(bundle: VerifiedBundle, selection: list[str]) -> dict[str, Any]:
+    """What the `bundle` role ships and unpacks: only the artifacts the selection needs."""
+    needed = {bundle.for_component(name).name for name in selection}
+    return {
+        "sha256": bundle.sha256,
+        "target": f"{bundle.platform}-{bundle.arch}",
+        "artifacts": [
+            {
+                "name": a.name,
+                "version": a.version,
+                "tarball": str(a.tarball),
+                "sha256": a.sha256,
+                "components": a.components,
+            }
+            for a in bundle.artifacts
+            if a.name in needed
+        ],
+    }
+
+
 def install(
     request: InstallRequest,
     catalog: Catalog,
     target: Target,
     progress_factory: Callable[[list[str]], Any] | None = None,
-    bundle: BundleIdentity | None = None,
 ) -> InstallOutcome:
     timer = Timer()
     report = timer.measure("guard", lambda: check_request(request, catalog))
     selection = list(report.components)
     warnings = [finding.line for finding in report.warnings]
-    warnings += timer.measure("preflight", lambda: check_hosts(request, catalog, target))
+    target_of_bundle = bundle_target(request)
+    warnings += timer.measure(
+        "preflight", lambda: check_hosts(request, catalog, target, target_of_bundle)
+    )
+    identity: BundleIdentity | None = None
+    bundle_extra: dict[str, Any] = {}
+    if request.bundle is not None:
+        bundle, catalog = timer.measure(
+            "verify", lambda: verified_bundle(request, catalog, selection)
+        )
+        identity = BundleIdentity(
+            file=str(request.bundle),
+            sha256=bundle.sha256,
+            target=f"{bundle.platform}-{bundle.arch}",
+        )
+        bundle_extra = {"aiws_bundle": bundle_vars(bundle, selection)}
     run_id = driver.new_run_id()
-    extravars = install_vars(request, catalog, selection, run_id)
+    extravars = {**install_vars(request, catalog, selection, run_id), **bundle_extra}
     roles = [*BASE_ROLES, *selection]
     progress = progress_factory(roles) if progress_factory else None
     result = _converge(extravars, target, request.check, progress, run_id)
@@ -139,7 +211,7 @@ def install(
         phases=timer.phases,
         domain=request.domain,
         check=request.check,
-        bundle=bundle,
+        bundle=identity,
         warnings=warnings,
     )
     return InstallOutcome(summary=summary, warnings=warnings)

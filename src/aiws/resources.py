@@ -1,4 +1,5 @@
-"""Where aiws's Ansible content lives: inside the wheel, or at the top of a source checkout.
+"""Where aiws's files live: its Ansible content (inside the wheel, or at the top of a source
+checkout) and the controller's cache (~/.cache/aiws: base images, downloads, bundles).
 
 `AIWS_ROLES_PATH` (colon-separated) puts extra role directories in front of aiws's own,
 for site-specific roles and for the test suite's fixture roles.
@@ -39,3 +40,11 @@ def has_role(name: str) -> bool:
 def modules_dir() -> Path:
     """aiws's own Ansible modules (stdlib-only; they run on the target's python)."""
     return _PACKAGE / "modules"
+
+
+def cache_root() -> Path:
+    """~/.cache/aiws, or $AIWS_CACHE_DIR, or under $XDG_CACHE_HOME."""
+    if "AIWS_CACHE_DIR" in os.environ:
+        return Path(os.environ["AIWS_CACHE_DIR"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "aiws"

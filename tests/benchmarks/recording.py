@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiws import __version__
-from aiws.sandbox.paths import cache_root
+from aiws.resources import cache_root
 
 # Resolved at import, before any benchmark points the cache somewhere else.
 BENCH_FILE = cache_root() / "bench.jsonl"

@@ -90,3 +90,14 @@ def test_ad_hoc_module_returns_facts() -> None:
     assert result.ok
     facts = result.facts["localhost"]["aiws_host"]
     assert facts["os_id"] == "debian" and facts["disk"][0]["path"] == "/opt/aiws"
+
+
+def test_a_failed_command_is_reported_by_its_stderr(tmp_path: Path) -> None:
+    playbook = tmp_path / "fails.yml"
+    playbook.write_text(
+        "- name: Fails\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - name: Run a command that fails\n      ansible.builtin.command:\n"
+        "        argv: [ls, /nonexistent/aiws]\n      changed_when: false\n"
+    )
+    (failure,) = driver.run_playbook(playbook, Target()).failures
+    assert "cannot access '/nonexistent/aiws'" in failure.message

@@ -1,0 +1,281 @@
+"""What goes into each runtime tarball: the plan, and one fill function per recipe."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import metadata
+from pathlib import Path
+
+from aiws import __version__
+from aiws.bundle.cache import DownloadCache
+from aiws.bundle.manifest import Resolved
+from aiws.bundle.sources import apt, npm, pypi
+from aiws.bundle.tarball import sha256_file
+from aiws.bundle.target import Target
+from aiws.catalog import Catalog, Component, PlaceBinary
+from aiws.errors import AiwsError, UsageError
+
+CONTROLLER = "controller"
+APT = "apt"
+PYTHON_RECIPES = {"wheelhouse", "project", CONTROLLER}
+NPM_RECIPES = {"npm-tree", "node-runtime"}
+HOST_NPM_CPU = {"x86_64": "x64", "aarch64": "arm64"}  # platform.machine() -> npm cpu
+AIWS_RECIPES = {"project", CONTROLLER}  # this project's own wheel: its Python floor applies
+
+BOOTSTRAP = """\
+#!/bin/sh
+# Install the aiws controller from this directory's wheels (no network), then run aiws.
+#   sh bootstrap.sh install --mode all-in-one --bundle /path/to/aiws-bundle-....tar
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+venv=${AIWS_VENV:-/opt/aiws/controller/venv}
+if [ ! -x "$venv/bin/aiws" ]; then
+  # --without-pip: a minimal Debian lacks ensurepip (python3-venv); pip comes from wheels/
+  python3 -m venv --without-pip "$venv"
+  pip_wheel=$(ls "$here"/wheels/pip-*.whl | head -n 1)
+  "$venv/bin/python" "$pip_wheel/pip" install --quiet --no-index \\
+    --find-links "$here/wheels" -r "$here/requirements.txt"
+fi
+exec "$venv/bin/aiws" "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One runtime tarball to build."""
+
+    name: str  # a component, "apt" or "controller"
+    recipe: str
+    version: str
+    components: dict[str, str]  # the catalog components it provides
+    sources: list[str]  # pinned specs
+    entry_points: list[str] = field(default_factory=list)
+    prune: list[str] = field(default_factory=list)
+    binary: str | None = None
+    place_binary: PlaceBinary | None = None  # {cpu} already filled in
+
+
+@dataclass(frozen=True)
+class Plan:
+    artifacts: list[Artifact]
+    skipped: dict[str, str]  # component -> why it is not in this bundle
+
+
+def plan(catalog: Catalog, target: Target, selection: list[str], explicit: bool) -> Plan:
+    """The artifacts for `selection` (catalog components, plus 'controller')."""
+    artifacts: list[Artifact] = []
+    skipped: dict[str, str] = {}
+    apt_components: dict[str, str] = {}
+    apt_packages: list[str] = []
+    for name in selection:
+        component = None if name == CONTROLLER else _for(catalog, name, target)
+        recipe = CONTROLLER if component is None else _recipe(component)
+        why = aiws_unsupported(target) if recipe in AIWS_RECIPES else None
+        if why:
+            if explicit:
+                raise UsageError(
+                    f"{name} cannot be bundled for {target.name}: {why}",
+                    f"leave {name} out of --components",
+                )
+            skipped[name] = why
+        elif component is None:
+            artifacts.append(_controller_artifact(catalog))
+        elif recipe == APT:
+            apt_components[name] = component.version
+            apt_packages += [source.spec for source in component.sources]
+        else:
+            artifacts.append(_component_artifact(component, target))
+    if any(a.recipe in PYTHON_RECIPES for a in artifacts):
+        apt_packages += catalog.bundle.apt_packages
+    if apt_packages:
+        apt_artifact = Artifact(APT, APT, "", apt_components, sorted(set(apt_packages)))
+        artifacts.insert(0, apt_artifact)
+    return Plan(artifacts, skipped)
+
+
+def _for(catalog: Catalog, name: str, target: Target) -> Component:
+    return catalog.component(name).for_platform(target.platform)
+
+
+def aiws_unsupported(target: Target) -> str | None:
+    """Why aiws itself cannot run on the target's Python, or None."""
+    floor = (metadata("aiws")["Requires-Python"] or "").removeprefix(">=")
+    if floor and _version_tuple(target.python) < _version_tuple(floor):
+        return f"aiws needs Python >= {floor}; {target.platform} has {target.python}"
+    return None
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _recipe(component: Component) -> str:
+    if component.bundle is None:
+        raise AiwsError(f"catalog component '{component.name}' has no bundle recipe")
+    return component.bundle.recipe
+
+
+def _component_artifact(component: Component, target: Target) -> Artifact:
+    assert component.bundle is not None
+    return Artifact(
+        name=component.name,
+        recipe=component.bundle.recipe,
+        version=component.version,
+        components={component.name: component.version},
+        sources=pinned_specs(component, target),
+        entry_points=component.bundle.entry_points,
+        prune=[
+            g.format(cpu=target.npm_cpu, foreign_cpu=target.foreign_npm_cpu)
+            for g in component.bundle.prune
+        ],
+        binary=component.bundle.binary,
+        place_binary=_for_cpu(component.bundle.place_binary, target),
+    )
+
+
+def _for_cpu(place: PlaceBinary | None, target: Target) -> PlaceBinary | None:
+    if place is None:
+        return None
+    candidates = [c.format(cpu=target.npm_cpu) for c in place.candidates]
+    return place.model_copy(update={"candidates": candidates})
+
+
+def _controller_artifact(catalog: Catalog) -> Artifact:
+    sources = [f"aiws=={__version__}", *catalog.bundle.controller_extra]
+    return Artifact(CONTROLLER, CONTROLLER, __version__, {}, sources, ["bootstrap.sh"])
+
+
+def pinned_specs(component: Component, target: Target) -> list[str]:
+    """The component's sources; the first one pinned to the component's version."""
+    specs = []
+    for index, source in enumerate(component.sources):
+        spec = source.spec.format(cpu=target.npm_cpu)
+        if index == 0 and source.registry == "pypi":
+            spec = f"{spec}=={component.version}"
+        elif index == 0 and source.registry == "npm":
+            spec = f"{spec}@{component.version}"
+        elif source.registry == "project":
+            spec = f"{spec}=={__version__}"
+        specs.append(spec)
+    return specs
+
+
+class Builder:
+    """Fills each artifact's payload directory through the download cache."""
+
+    def __init__(
+        self, target: Target, cache: DownloadCache, project_dir: Path, workdir: Path, node: str
+    ):
+        self.target = target
+        self.cache = cache
+        self.project_dir = project_dir
+        self.workdir = workdir
+        self.node_version = node  # the catalog's Node: npm trees are resolved for it
+        self._project_wheel: Path | None = None
+
+    def payload(self, artifact: Artifact, npm_cpu: str | None = None) -> Path:
+        """The artifact's payload directory (from the cache, or filled now). `npm_cpu`:
+        an npm payload for another cpu than the target's (this machine's)."""
+        fill = self._fills()[artifact.recipe]
+        cpu = npm_cpu or self.target.npm_cpu
+        key: dict[str, object] = {
+            "recipe": artifact.recipe,
+            "sources": artifact.sources,
+            # npm payloads depend on the cpu only: every distro of one arch shares them
+            "target": f"linux-{cpu}" if artifact.recipe in NPM_RECIPES else self.target.name,
+            "prune": artifact.prune,
+            "binary": artifact.binary,
+            "node": self.node_version if artifact.recipe in NPM_RECIPES else None,
+            "place_binary": artifact.place_binary.model_dump() if artifact.place_binary else None,
+            # a cached repository resolved by older closure rules must not be reused
+            "resolver": apt.RESOLVER_VERSION if artifact.recipe == APT else None,
+        }
+        if artifact.recipe in {"project", CONTROLLER}:
+            key["aiws_wheel_sha256"] = sha256_file(self.project_wheel())
+
+        def fill_and_prune(payload: Path) -> None:
+            fill(payload, artifact)
+            prune(payload, artifact.prune)
+
+        return self.cache.entry(artifact.recipe, key, fill_and_prune)
+
+    def resolved(self, artifact: Artifact, payload: Path) -> list[Resolved]:
+        if artifact.recipe == APT:
+            return apt.resolved_debs(payload)
+        if artifact.recipe in NPM_RECIPES:
+            return npm.resolved_packages(payload)
+        return pypi.resolved_wheels(payload)
+
+    def project_wheel(self) -> Path:
+        if self._project_wheel is None:
+            self._project_wheel = pypi.build_project_wheel(self.project_dir, self.workdir / "aiws")
+        return self._project_wheel
+
+    def _fills(self) -> dict[str, Callable[[Path, Artifact], None]]:
+        return {
+            APT: self._apt,
+            "wheelhouse": self._wheelhouse,
+            "pypi-binary": self._binary,
+            "node-runtime": self._node_runtime,
+            "npm-tree": self._npm_tree,
+            "project": self._project,
+            CONTROLLER: self._controller,
+        }
+
+    def _apt(self, payload: Path, artifact: Artifact) -> None:
+        state = self.cache.scratch(f"apt-state/{self.target.name}")
+        apt.fill_repo(payload, artifact.sources, self.target, state)
+
+    def _wheelhouse(self, payload: Path, artifact: Artifact) -> None:
+        pypi.fill_wheelhouse(
+            payload, artifact.sources, self.target, artifact.name, artifact.sources
+        )
+
+    def _binary(self, payload: Path, artifact: Artifact) -> None:
+        assert artifact.binary is not None
+        pypi.fill_binary(payload, artifact.sources[0], artifact.binary, self.target, artifact.name)
+
+    def _node_runtime(self, payload: Path, artifact: Artifact) -> None:
+        npm.fill_runtime(payload, artifact.sources[0], self.cache.scratch("npm-cache"))
+
+    def _npm_tree(self, payload: Path, artifact: Artifact) -> None:
+        npm_cache = self.cache.scratch("npm-cache")
+        npm.fill_tree(payload, artifact.sources[0], self.target, npm_cache, self._build_node())
+        if artifact.place_binary:
+            place = artifact.place_binary
+            npm.place_binary(payload, place.to, place.candidates, artifact.name)
+
+    def _build_node(self) -> Path:
+        """The catalog's Node for this machine's cpu (it runs npm here, never ships)."""
+        cpu = HOST_NPM_CPU.get(platform.machine())
+        if cpu is None:
+            raise AiwsError(
+                f"cannot build npm trees on a {platform.machine()} machine",
+                "build on amd64 or arm64",
+            )
+        spec = f"node-linux-{cpu}@{self.node_version}"
+        runtime = Artifact("node", "node-runtime", self.node_version, {}, [spec])
+        return self.payload(runtime, npm_cpu=cpu) / "bin" / "node"
+
+    def _project(self, payload: Path, artifact: Artifact) -> None:
+        wheel = str(self.project_wheel())
+        pypi.fill_wheelhouse(payload, [wheel], self.target, artifact.name, [f"aiws=={__version__}"])
+
+    def _controller(self, payload: Path, artifact: Artifact) -> None:
+        downloads = [str(self.project_wheel()), *artifact.sources[1:]]
+        pypi.fill_wheelhouse(payload, downloads, self.target, artifact.name, artifact.sources)
+        (payload / "bootstrap.sh").write_text(BOOTSTRAP)
+        (payload / "bootstrap.sh").chmod(0o755)
+
+
+def prune(payload: Path, globs: list[str]) -> None:
+    """Remove what cannot run on the target (e.g. CUDA/Vulkan builds); see docs/bundle.md."""
+    for pattern in globs:
+        for path in sorted(payload.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()

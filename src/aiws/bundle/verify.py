@@ -1,0 +1,303 @@
+"""`aiws bundle verify` and the installer's entry point: trust nothing until it is hashed.
+
+Order matters: the package's own SHA256 (the `.sha256` beside it) is checked before
+anything is unpacked, so a truncated or corrupt download changes nothing on disk. Then
+the aggregate SHA256SUMS and manifest, then every runtime tarball, file by file, against
+its own manifest.json and SHA256SUMS, in parallel (aiws.concurrency).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any, cast
+
+from pydantic import ValidationError
+
+from aiws.bundle.manifest import (
+    BUNDLE_MANIFEST,
+    COMPONENT_MANIFEST,
+    SUMS,
+    ArtifactEntry,
+    ArtifactManifest,
+    BundleManifest,
+    FileEntry,
+)
+from aiws.bundle.tarball import CHUNK, sha256_file
+from aiws.concurrency import AdaptiveLimiter, run_bounded
+from aiws.errors import AiwsError
+from aiws.resources import cache_root
+
+REBUILD = "rebuild it with `aiws bundle build`, or copy it again"
+_UNPACKED_MARK = ".verified-package"
+
+
+@dataclass(frozen=True)
+class VerifiedArtifact:
+    name: str
+    version: str
+    components: dict[str, str]
+    tarball: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class VerifiedBundle:
+    package: Path
+    sha256: str
+    manifest: BundleManifest
+    artifacts: list[VerifiedArtifact]
+
+    @property
+    def platform(self) -> str:
+        return self.manifest.target.platform
+
+    @property
+    def arch(self) -> str:
+        return self.manifest.target.arch
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.manifest.versions
+
+    def for_component(self, component: str) -> VerifiedArtifact:
+        """The tarball that provides a catalog component (e.g. postgresql -> apt)."""
+        for artifact in self.artifacts:
+            if component in artifact.components or artifact.name == component:
+                return artifact
+        raise AiwsError(
+            f"bundle {self.package.name} has no '{component}'",
+            "rebuild it with that component in --components",
+        )
+
+
+def read_target(package: Path) -> tuple[str, str]:
+    """(platform, arch) from the aggregate manifest: cheap, nothing is verified."""
+    manifest = read_manifest(package)
+    return manifest.target.platform, manifest.target.arch
+
+
+def read_manifest(package: Path) -> BundleManifest:
+    """The aggregate manifest, read from the front of the package (not verified)."""
+    try:
+        with tarfile.open(package, "r:") as tar:
+            first = tar.next()
+            if first is None or first.name != BUNDLE_MANIFEST:
+                raise AiwsError(
+                    f"{package}: not an aiws bundle (no {BUNDLE_MANIFEST} first)", REBUILD
+                )
+            stream = tar.extractfile(first)
+            assert stream is not None
+            return BundleManifest.model_validate_json(stream.read())
+    except (OSError, tarfile.TarError, ValidationError) as exc:
+        raise AiwsError(f"{package}: unreadable bundle ({_short(exc)})", REBUILD) from None
+
+
+def check_package_checksum(package: Path) -> str:
+    """The package's SHA256 against `<package>.sha256`; its hex digest."""
+    checksum = package.with_name(package.name + ".sha256")
+    if not package.is_file():
+        raise AiwsError(f"{package}: no such bundle file", "give the path of a built bundle")
+    if not checksum.is_file():
+        raise AiwsError(f"{checksum}: missing (the package's SHA256)", "copy it with the bundle")
+    expected = checksum.read_text().split()[0] if checksum.read_text().strip() else ""
+    actual = sha256_file(package)
+    if actual != expected:
+        raise AiwsError(
+            f"{package.name}: SHA256 {actual[:16]}... does not match {checksum.name} "
+            f"({expected[:16]}...): truncated or corrupt; nothing was unpacked",
+            REBUILD,
+        )
+    return actual
+
+
+def verify_bundle(
+    package: Path, dest: Path | None = None, limiter: AdaptiveLimiter | None = None
+) -> VerifiedBundle:
+    """Verify everything; unpack the runtime tarballs into `dest`. AiwsError on any problem."""
+    digest = check_package_checksum(package)
+    dest = dest or cache_root() / "unpacked" / digest[:16]
+    _unpack_package(package, dest, digest)
+    manifest = _verified_aggregate(package, dest)
+    problems = run_bounded(
+        lambda a: verify_artifact(dest / a.tarball, a), manifest.artifacts, limiter
+    )
+    found = [p for group in problems for p in group]
+    if found:
+        more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
+        raise AiwsError(found[0] + more, REBUILD)
+    artifacts = [
+        VerifiedArtifact(a.name, a.version, a.components, dest / a.tarball, a.sha256)
+        for a in manifest.artifacts
+    ]
+    return VerifiedBundle(package, digest, manifest, artifacts)
+
+
+def _unpack_package(package: Path, dest: Path, digest: str) -> None:
+    mark = dest / _UNPACKED_MARK
+    if mark.is_file() and mark.read_text() == digest:
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(package, "r:") as tar:
+        for member in tar:
+            if not member.isfile() or "/" in member.name or member.name.startswith("."):
+                raise AiwsError(f"{package.name}: unexpected entry '{member.name}'", REBUILD)
+            tar.extract(member, dest, set_attrs=False)
+    mark.write_text(digest)
+
+
+def _verified_aggregate(package: Path, dest: Path) -> BundleManifest:
+    sums = _parse_sums((dest / SUMS).read_text(), f"{package.name}: {SUMS}")
+    manifest_path = dest / BUNDLE_MANIFEST
+    if sums.get(BUNDLE_MANIFEST) != sha256_file(manifest_path):
+        raise AiwsError(f"{package.name}: {BUNDLE_MANIFEST} does not match {SUMS}", REBUILD)
+    manifest = BundleManifest.model_validate_json(manifest_path.read_bytes())
+    for artifact in manifest.artifacts:
+        if sums.get(artifact.tarball) != artifact.sha256:
+            raise AiwsError(
+                f"component '{artifact.name}': {artifact.tarball}: {SUMS} and "
+                f"{BUNDLE_MANIFEST} disagree",
+                REBUILD,
+            )
+    return manifest
+
+
+def verify_artifact(tarball: Path, entry: ArtifactEntry) -> list[str]:
+    """Every problem of one runtime tarball, each naming the component and the file."""
+    where = f"component '{entry.name}': {tarball.name}"
+    if not tarball.is_file():
+        return [f"{where}: missing"]
+    problems: list[str] = []
+    if tarball.stat().st_size != entry.size:
+        problems.append(f"{where}: size {tarball.stat().st_size} != manifest {entry.size}")
+    try:
+        with tarball.open("rb") as raw:
+            hashing = _HashingReader(raw)
+            problems += [f"{where}: {p}" for p in _check_members(cast(IO[bytes], hashing), entry)]
+            actual = hashing.finish()
+    except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
+        return [*problems, f"{where}: corrupt tarball ({_short(exc)})"]
+    if actual != entry.sha256:
+        problems.append(f"{where}: SHA256 {actual[:16]}... != manifest {entry.sha256[:16]}...")
+    return problems
+
+
+def _check_members(stream: IO[bytes], entry: ArtifactEntry) -> list[str]:
+    problems: list[str] = []
+    with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+        manifest, manifest_sha, sums = _read_head(tar)
+        if (manifest.artifact, manifest.version) != (entry.name, entry.version):
+            problems.append(f"{COMPONENT_MANIFEST} is for {manifest.artifact} {manifest.version}")
+        expected = {f.path: f for f in manifest.files}
+        seen: set[str] = set()
+        for member in tar:  # re-yields the head members already read: skip them
+            if member.isdir() or member.name in (COMPONENT_MANIFEST, SUMS):
+                continue
+            seen.add(member.name)
+            problems += _check_member(tar, member, expected.get(member.name))
+    problems += [f"file {path}: missing" for path in sorted(expected.keys() - seen)]
+    problems += _check_sums(sums, manifest.files, manifest_sha)
+    return problems
+
+
+def _read_head(tar: tarfile.TarFile) -> tuple[ArtifactManifest, str, dict[str, str]]:
+    """manifest.json and SHA256SUMS, which the builder writes first."""
+    head: dict[str, bytes] = {}
+    for name in (COMPONENT_MANIFEST, SUMS):
+        member = tar.next()
+        stream = tar.extractfile(member) if member and member.name == name else None
+        if stream is None:
+            raise ValueError(f"{name} is not where the builder puts it")
+        head[name] = stream.read()
+    manifest = ArtifactManifest.model_validate_json(head[COMPONENT_MANIFEST])
+    sha = hashlib.sha256(head[COMPONENT_MANIFEST]).hexdigest()
+    return manifest, sha, _parse_sums(head[SUMS].decode(), SUMS)
+
+
+def _check_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, want: FileEntry | None
+) -> list[str]:
+    name = member.name
+    if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
+        return [f"file {name}: unsafe path"]
+    if want is None:
+        return [f"file {name}: not in {COMPONENT_MANIFEST}"]
+    if member.issym():
+        return [] if member.linkname == want.link else [f"file {name}: link target changed"]
+    if not member.isfile() or want.sha256 is None:
+        return [f"file {name}: type changed"]
+    problems = []
+    if f"{member.mode:04o}" != want.mode:
+        problems.append(f"file {name}: mode {member.mode:04o} != manifest {want.mode}")
+    if member.size != want.size:
+        problems.append(f"file {name}: size {member.size} != manifest {want.size}")
+    stream = tar.extractfile(member)
+    assert stream is not None
+    digest = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+    if digest.hexdigest() != want.sha256:
+        problems.append(
+            f"file {name}: SHA256 {digest.hexdigest()[:16]}... != manifest {want.sha256[:16]}..."
+        )
+    return problems
+
+
+def _check_sums(sums: dict[str, str], files: list[FileEntry], manifest_sha: str) -> list[str]:
+    wanted = {f.path: f.sha256 for f in files if f.sha256 is not None}
+    wanted[COMPONENT_MANIFEST] = manifest_sha
+    return [
+        f"file {path}: {SUMS} and {COMPONENT_MANIFEST} disagree"
+        for path in sorted(wanted.keys() | sums.keys())
+        if wanted.get(path) != sums.get(path)
+    ]
+
+
+def _parse_sums(text: str, what: str) -> dict[str, str]:
+    sums = {}
+    for line in text.splitlines():
+        digest, sep, path = line.partition("  ")
+        if not sep or len(digest) != 64:
+            raise AiwsError(f"{what}: malformed line '{line[:60]}'", REBUILD)
+        sums[path] = digest
+    return sums
+
+
+class _HashingReader:
+    """A read-only stream that hashes every byte read through it."""
+
+    def __init__(self, raw: IO[bytes]):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def finish(self) -> str:
+        """Hash what the tar reader left unread (gzip/tar padding), then the digest."""
+        while self.read(CHUNK):
+            pass
+        return self.digest.hexdigest()
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+
+
+def describe(bundle: VerifiedBundle) -> dict[str, Any]:
+    """What `aiws bundle verify --json` prints."""
+    return {
+        "package": str(bundle.package),
+        "sha256": bundle.sha256,
+        "target": bundle.manifest.target.name,
+        "tested": bundle.manifest.tested,
+        "versions": bundle.versions,
+        "artifacts": [
+            {"name": a.name, "version": a.version, "tarball": str(a.tarball), "sha256": a.sha256}
+            for a in bundle.artifacts
+        ],
+    }

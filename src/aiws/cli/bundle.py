@@ -1,0 +1,148 @@
+"""`aiws bundle build | verify | inspect`: the offline bundle (docs/bundle.md)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from aiws import __version__
+from aiws.bundle.build import BuildRequest, build_bundle
+from aiws.bundle.inspect import inspect_bundle
+from aiws.bundle.recipes import CONTROLLER
+from aiws.bundle.target import parse_target
+from aiws.bundle.verify import describe, verify_bundle
+from aiws.catalog import load_catalog
+from aiws.concurrency import AdaptiveLimiter
+from aiws.errors import AiwsError, UsageError
+from aiws.output import Output
+from aiws.request import parse_sets, split_csv
+from aiws.resources import cache_root
+
+app = typer.Typer(
+    help="Build, verify and inspect the offline bundle (runtime tarballs + manifests).",
+    no_args_is_help=True,
+)
+
+JSON = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+@app.command("build")
+def build(
+    target: str = typer.Option(..., "--target", help="Target host, e.g. debian-12-amd64."),
+    components: list[str] = typer.Option(
+        None, "--components", help="Comma-separated subset (catalog components, 'controller')."
+    ),
+    sets: list[str] = typer.Option(
+        None, "--set", help="Override a pin for this build: <component>.version=X (repeatable)."
+    ),
+    out: Path = typer.Option(
+        cache_root() / "bundles", "--out", help="Directory for the package file."
+    ),
+    cache_dir: Path = typer.Option(
+        cache_root(), "--cache-dir", help="Download cache root (downloads/ under it)."
+    ),
+    json_mode: bool = JSON,
+) -> None:
+    """Build the bundle for one target from PyPI, npm and Debian's apt repositories."""
+    output = Output(json_mode)
+    catalog = load_catalog()
+    overrides, extra = parse_sets(sets, catalog)
+    if extra:
+        raise UsageError(f"--set {next(iter(extra))}: only <component>.version is allowed here")
+    catalog = catalog.with_overrides(overrides)
+    chosen = list(split_csv(components))
+    for name in chosen:
+        if name != CONTROLLER:
+            catalog.component(name)
+    request = BuildRequest(
+        catalog=catalog,
+        target=parse_target(target, catalog),
+        selection=chosen or [*catalog.components, CONTROLLER],
+        explicit=bool(chosen),
+        out_dir=out.expanduser().resolve(),
+        cache_dir=cache_dir.expanduser(),
+        project_dir=_project_dir(),
+    )
+    result = build_bundle(request, progress=output.info)
+    for name, why in result.manifest.skipped.items():
+        output.warn(f"{name} not bundled for {target}: {why}")
+    if json_mode:
+        output.data(
+            {
+                "package": str(result.package),
+                "sha256": result.sha256,
+                "seconds": result.seconds,
+                "phase_seconds": result.phase_seconds,
+                "cache": {"hits": result.cache_hits, "misses": result.cache_misses},
+                "manifest": result.manifest.model_dump(by_alias=True),
+            }
+        )
+        return
+    output.print(f"built {result.package} in {result.seconds:.0f} s")
+    output.print(f"sha256 {result.sha256}  ({result.checksum.name})")
+
+
+@app.command("verify")
+def verify(
+    package: Path = typer.Argument(..., help="The bundle file (its .sha256 must be beside it)."),
+    dest: Path = typer.Option(
+        None, "--dest", help="Where to unpack the runtime tarballs (default: the cache)."
+    ),
+    json_mode: bool = JSON,
+) -> None:
+    """Verify the package SHA256, every SHA256SUMS and every file of every manifest."""
+    output = Output(json_mode)
+    limiter = AdaptiveLimiter()
+    bundle = verify_bundle(package, dest, limiter)
+    adjustments = [asdict(a) for a in limiter.adjustments]
+    if json_mode:
+        output.data({"ok": True, **describe(bundle), "worker_adjustments": adjustments})
+        return
+    for a in limiter.adjustments:
+        output.info(f"workers {a.before} -> {a.after} at {a.at:.0f}: {a.reason}")
+    files = len(bundle.artifacts)
+    output.print(f"ok: {package.name} ({bundle.manifest.target.name}, {files} runtime tarballs)")
+
+
+@app.command("inspect")
+def inspect(
+    package: Path = typer.Argument(..., help="The bundle file."),
+    json_mode: bool = JSON,
+) -> None:
+    """Show a bundle's target, versions and sizes per component (without verifying)."""
+    output = Output(json_mode)
+    info = inspect_bundle(package)
+    if json_mode:
+        output.data(info)
+        return
+    tested = "" if info["tested"] else " (not tested on this target)"
+    output.print(
+        f"{info['package']}: {info['target']}{tested}, aiws {info['aiws_version']}, "
+        f"built {info['built_at']}"
+    )
+    output.print(_artifact_table(info["artifacts"]))
+    for name, why in info["skipped"].items():
+        output.print(f"not included: {name}: {why}")
+
+
+def _artifact_table(artifacts: list[dict[str, Any]]) -> Table:
+    table = Table("artifact", "version", "provides", "size MB", "sha256")
+    for a in artifacts:
+        provides = ", ".join(a["components"]) or "-"
+        table.add_row(a["name"], a["version"], provides, f"{a['size'] / 1e6:.1f}", a["sha256"][:16])
+    return table
+
+
+def _project_dir() -> Path:
+    """The source tree aiws runs from: the bridge and controller wheels are built from it."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "pyproject.toml").is_file():
+        raise AiwsError(
+            f"aiws {__version__} is not running from a source checkout",
+            "run `aiws bundle build` from the aiws repository's venv",
+        )
+    return root
