@@ -36,6 +36,18 @@ options:
     description: Delete the ledger itself (the last step of a purge).
     type: bool
     default: false
+  secret:
+    description: >-
+      A secret aiws generated ({name, path, run}); recorded once, with the run that created
+      it, so `aiws secrets list` and purge know it. The value is never in the ledger.
+    type: dict
+  merge:
+    description: >-
+      Record fields (e.g. packages) whose recorded items are kept and added to, not
+      replaced: what an earlier, interrupted run installed stays known.
+    type: list
+    elements: str
+    default: []
   aiws_version:
     description: Version of aiws writing the ledger.
     type: str
@@ -94,6 +106,20 @@ def _normalised(record):
     return out
 
 
+def _record_secret(ledger, secret):
+    """Add a secret's record (name, path, the run that created it) unless it is there."""
+    known = ledger.setdefault("secrets", {})
+    name = secret["name"]
+    existing = known.get(name)
+    if existing is not None and existing.get("path") == secret.get("path"):
+        return
+    known[name] = {
+        "path": secret.get("path", ""),
+        "created_run": (existing or {}).get("created_run") or secret.get("run") or "",
+        "created_at": (existing or {}).get("created_at") or _now(),
+    }
+
+
 def update(
     path,
     component=None,
@@ -103,6 +129,8 @@ def update(
     remove_file=False,
     aiws_version="",
     check=False,
+    secret=None,
+    merge=(),
 ):
     """Apply one change to the ledger; returns (changed, ledger_after)."""
     current = load(path)
@@ -116,13 +144,18 @@ def update(
     if component and state == "absent":
         components.pop(component, None)
     elif component:
-        wanted = _normalised(record or {})
         existing = components.get(component)
+        merged = dict(record or {})
+        for key in merge or ():
+            merged[key] = list(merged.get(key) or []) + list((existing or {}).get(key) or [])
+        wanted = _normalised(merged)
         if existing is None or any(existing.get(k) != wanted[k] for k in RECORD_FIELDS):
             stamp = _now()
             wanted["installed_at"] = (existing or {}).get("installed_at", stamp)
             wanted["updated_at"] = stamp
             components[component] = wanted
+    if secret:
+        _record_secret(ledger, secret)
     if run:
         ledger.setdefault("runs", []).append(run)
         ledger["runs"] = ledger["runs"][-HISTORY_LIMIT:]
@@ -142,11 +175,18 @@ ARGUMENT_SPEC = {
     "run": {"type": "dict"},
     "remove_file": {"type": "bool", "default": False},
     "aiws_version": {"type": "str", "default": ""},
+    "secret": {"type": "dict"},
+    "merge": {"type": "list", "elements": "str", "default": []},
 }
 
 
 def run(params, check_mode=False):
     params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
+    if params["secret"] and not params["secret"].get("name"):
+        return {"failed": True, "msg": "secret needs a name"}
+    bad = [key for key in params["merge"] or [] if key not in RECORD_FIELDS[1:]]
+    if bad:
+        return {"failed": True, "msg": "merge: not a list field of a record: %s" % bad[0]}
     if params["component"] and params["state"] == "present" and not params["record"]:
         return {
             "failed": True,

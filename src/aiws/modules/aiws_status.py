@@ -77,7 +77,13 @@ def listening(host, port, timeout):
         return False
 
 
-def http_probe(scheme, host, port, path, expect, timeout):
+def meaning(meanings, code):
+    """What `code` means for this component (e.g. Vault's 503: sealed), or ''."""
+    meanings = meanings or {}
+    return meanings.get(str(code)) or meanings.get(code) or ""
+
+
+def http_probe(scheme, host, port, path, expect, timeout, meanings=None):
     target = "127.0.0.1" if host in ("0.0.0.0", "::", "*") else host
     url = "%s://%s:%d%s" % (scheme, target, port, path)
     context = None
@@ -93,7 +99,8 @@ def http_probe(scheme, host, port, path, expect, timeout):
         code = exc.code
     except (URLError, OSError) as exc:
         return False, "no answer from %s (%s)" % (url, getattr(exc, "reason", exc))
-    return code in expect, "HTTP %d from %s" % (code, url)
+    said = meaning(meanings, code)
+    return code in expect, "%sHTTP %d from %s" % (said + ": " if said else "", code, url)
 
 
 def command_probe(command, timeout):
@@ -112,8 +119,18 @@ def command_probe(command, timeout):
     return out.returncode == 0, (text[-1] if text else "exit %d" % out.returncode)
 
 
+def kept_data_only(spec, record):
+    """A service uninstalled without --purge: its record stays (units: none) so that a later
+    purge still knows its data, packages and user; it is not installed any more."""
+    return record is not None and bool(spec.get("unit")) and record.get("units") == []
+
+
 def probe_one(spec, record, timeout):
     started = time.monotonic()
+    if kept_data_only(spec, record):
+        result = probe_one(spec, None, timeout)
+        result["detail"] = "uninstalled; data kept (uninstall --purge removes it)"
+        return result
     listen = spec.get("listen") or {}
     health = spec.get("health") or {}
     result = {
@@ -139,6 +156,7 @@ def probe_one(spec, record, timeout):
                 health.get("path", "/"),
                 health.get("expect") or [200],
                 timeout,
+                health.get("meanings"),
             )
         elif kind == "command":
             result["healthy"], result["detail"] = command_probe(health["command"], timeout)

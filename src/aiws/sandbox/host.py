@@ -313,6 +313,37 @@ def _wait_for_exit(sandbox: SandboxState, timeout: float) -> None:
         time.sleep(0.1)
 
 
+def reboot(sandbox: SandboxState) -> None:
+    """Reboot the sandbox as a host reboots: `systemctl reboot` inside, then boot again.
+
+    systemd-nspawn does not restart a container that asks for a reboot: it exits (status
+    133, which only a supervising unit would act on). So, once it has exited and the
+    container's cgroup is empty, the same overlay (upper dir and all) is booted again; the
+    new PID 1 is saved and the inventory rewritten (it names the leader's PID).
+    """
+    if not is_running(sandbox):
+        raise AiwsError(f"sandbox '{sandbox.name}' is not running", "create it again")
+    with contextlib.suppress(AiwsError):
+        run_in(sandbox, ["systemctl", "reboot"], timeout=PROBE_TIMEOUT)
+    _wait_for_exit(sandbox, BOOT_TIMEOUT)
+    if is_running(sandbox) or cgroup.pids(sandbox.cgroups):
+        raise AiwsError(
+            f"sandbox '{sandbox.name}' did not shut down to reboot within {BOOT_TIMEOUT:.0f} s",
+            f"see {sandbox.console_log}",
+        )
+    sandbox.leader_pid = None
+    process = _start_nspawn(sandbox)
+    sandbox.nspawn_pid = process.pid
+    sandbox.nspawn_started = system.start_time(process.pid)
+    sandbox.save()
+    sandbox.leader_pid = _wait_for_leader(sandbox)
+    sandbox.save()
+    _wait_until_booted(sandbox)
+    if sandbox.addresses is not None:
+        network.configure(sandbox.addresses, sandbox.leader_pid)
+    inventory.write(sandbox)
+
+
 def leftovers(sandbox: SandboxState) -> list[str]:
     """What of `sandbox` still exists on the host; empty after a successful destroy."""
     found = []

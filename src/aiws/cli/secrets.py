@@ -1,0 +1,53 @@
+"""`aiws secrets list | show NAME`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from aiws import secrets as secrets_logic
+from aiws.catalog import load_catalog
+from aiws.cli.options import INVENTORY, JSON
+from aiws.output import Output
+from aiws.target import resolve_target
+
+app = typer.Typer(
+    help="The secrets aiws generated (one per purpose): list them, show one.",
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_command(inventory: Path | None = INVENTORY, json_output: bool = JSON) -> None:
+    """Every secret aiws generated: name, file, the run that created it. No values."""
+    out = Output(json_mode=json_output)
+    records = secrets_logic.list_secrets(resolve_target(inventory), load_catalog())
+    if json_output:
+        out.data([record.model_dump() for record in records])
+        return
+    table = Table(title_justify="left")
+    for column in ("host", "name", "file", "created by run", "present"):
+        table.add_column(column)
+    for r in records:
+        table.add_row(r.host, r.name, r.path, r.created_run, "yes" if r.exists else "[red]no[/]")
+    out.print(table if records else "no secrets recorded")
+
+
+@app.command("show")
+def show_command(
+    name: str = typer.Argument(..., help="The secret's name (see `aiws secrets list`)."),
+    inventory: Path | None = INVENTORY,
+    json_output: bool = JSON,
+) -> None:
+    """Print one secret's value on stdout (with several hosts: one `host: value` line each)."""
+    out = Output(json_mode=json_output)
+    values = secrets_logic.show_secret(resolve_target(inventory), load_catalog(), name)
+    if json_output:
+        out.data({"name": name, "values": values})
+    elif len(values) == 1:
+        print(next(iter(values.values())))
+    else:
+        for host, value in values.items():
+            print(f"{host}: {value}")
