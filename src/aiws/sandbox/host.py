@@ -129,6 +129,11 @@ def _boot(sandbox: SandboxState) -> None:
     )
     _name_host(sandbox)
     cgroup.create(sandbox.cgroups)
+    _start_and_wait(sandbox)
+
+
+def _start_and_wait(sandbox: SandboxState) -> None:
+    """Start nspawn on the prepared overlay, wait for a booted system, write the inventory."""
     process = _start_nspawn(sandbox)
     sandbox.nspawn_pid = process.pid
     sandbox.nspawn_started = system.start_time(process.pid)
@@ -332,16 +337,7 @@ def reboot(sandbox: SandboxState) -> None:
             f"see {sandbox.console_log}",
         )
     sandbox.leader_pid = None
-    process = _start_nspawn(sandbox)
-    sandbox.nspawn_pid = process.pid
-    sandbox.nspawn_started = system.start_time(process.pid)
-    sandbox.save()
-    sandbox.leader_pid = _wait_for_leader(sandbox)
-    sandbox.save()
-    _wait_until_booted(sandbox)
-    if sandbox.addresses is not None:
-        network.configure(sandbox.addresses, sandbox.leader_pid)
-    inventory.write(sandbox)
+    _start_and_wait(sandbox)
 
 
 def leftovers(sandbox: SandboxState) -> list[str]:
