@@ -161,7 +161,9 @@ def test_minbase_is_essential_and_required_plus_apt() -> None:
         ("mawk", "1"): "Package: mawk\nPriority: required\n",
         ("vim", "9"): "Package: vim\nPriority: optional\n",
     }
-    # usr-is-merged as debootstrap installs it, not usrmerge (which pulls in perl)
+    assert minbase_packages(available) == ["apt", "bash", "mawk"]  # bullseye: no usr-is-merged
+    # where the release has it: usr-is-merged as debootstrap installs it, not usrmerge (perl)
+    available[("usr-is-merged", "37")] = "Package: usr-is-merged\nPriority: optional\n"
     assert minbase_packages(available) == ["apt", "bash", "mawk", "usr-is-merged"]
 
 

@@ -183,15 +183,17 @@ def _stanzas(text: str) -> dict[tuple[str, str], str]:
 def minbase_packages(available: dict[tuple[str, str], str]) -> list[str]:
     """Essential and Priority: required packages: what a minbase Debian starts from.
 
-    usr-is-merged is named because debootstrap installs it, while apt would satisfy
-    init-system-helpers' `usrmerge | usr-is-merged` with usrmerge (which pulls in perl).
+    usr-is-merged (where the release has it: not bullseye) is named because debootstrap
+    installs it, while apt would satisfy init-system-helpers' `usrmerge | usr-is-merged`
+    with usrmerge (which pulls in perl).
     """
     names = {
         name
         for (name, _), stanza in available.items()
         if re.search(r"^(Essential: yes|Priority: required)$", stanza, re.MULTILINE)
     }
-    return sorted(names | {"apt", "usr-is-merged"})
+    offered = {name for name, _ in available}
+    return sorted(names | {"apt"} | ({"usr-is-merged"} & offered))
 
 
 def release_versions(available: dict[tuple[str, str], str], names: set[str]) -> list[str]:
