@@ -76,7 +76,10 @@ def test_install_rerun_status_fail_uninstall_purge(sandbox: SandboxState) -> Non
     plan = aiws("uninstall", "--purge", "--dry-run", "-i", inventory, "--json")
     planned = json.loads(plan.stdout)
     assert plan.returncode == 0 and planned["dry_run"] and planned["components"] == ["bridge"]
-    assert {p["status"] for p in planned["paths"]} == {"would remove"}
+    plan_by_path = {p["path"]: p["status"] for p in planned["paths"]}
+    assert "removed" not in plan_by_path.values()
+    assert plan_by_path["/var/lib/aiws"] == plan_by_path["/opt/aiws"] == "would remove"
+    assert plan_by_path["/var/cache/aiws"] == "absent"  # no bundle was shipped
     assert aiws("status", "-i", inventory).returncode == 0  # the dry run changed nothing
 
     purge = aiws("uninstall", "--purge", "--yes", "-i", inventory, "--json")

@@ -64,7 +64,7 @@ def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
             "demo_dest": str(tmp_path / "demo"),
             "ledger_path": catalog.paths.ledger,
             "ledger_components": [
-                {"name": "bridge", "version": "0.1.0"},
+                {"name": "bridge", "version": "0.1.0", "units": ["aiws-bridge.service"]},
                 {"name": "node", "version": "24.21.0"},
             ],
         },
