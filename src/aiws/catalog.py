@@ -61,9 +61,15 @@ class Listen(Frozen):
     host: str
     port: int
     scheme: str = "http"  # for the URL the summary prints
+    # Further ports the component binds besides `port` (e.g. Vault's cluster port).
+    extra: dict[str, int] = Field(default_factory=dict)
 
     def url(self, path: str = "") -> str:
         return f"{self.scheme}://{self.host}:{self.port}{path}"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port, *self.extra.values()]
 
 
 class Health(Frozen):
@@ -75,11 +81,32 @@ class Health(Frozen):
     meanings: dict[int, str] = Field(default_factory=dict)
 
 
+IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+SECRET_NAME = r"^[a-z0-9][a-z0-9._-]{0,127}$"
+
+
 class Database(Frozen):
     """A PostgreSQL database a component needs; its owner's password is a secret of its own."""
 
-    name: str
-    owner: str
+    name: str = Field(pattern=IDENTIFIER)
+    owner: str = Field(pattern=IDENTIFIER)
+
+    @property
+    def secret(self) -> str:
+        return f"postgresql-{self.owner}"
+
+
+class Secret(Frozen):
+    """A secret a component owns. `generated`: made by the shared secrets step (random, once);
+    otherwise written by the component itself (e.g. Vault's init). `mirror`: copied into
+    Vault's KV."""
+
+    name: str = Field(pattern=SECRET_NAME)
+    key: str | None = None  # how the component's role refers to it (secret_files.<key>)
+    purpose: str
+    generated: bool = True
+    mirror: bool = True
+    group: str | None = None  # a service group that may read it (mode 0640)
 
 
 class Component(Frozen):
@@ -99,6 +126,12 @@ class Component(Frozen):
     bundle: ComponentBundle | None = None
     platforms: dict[str, ComponentVariant] = Field(default_factory=dict)
     databases: list[Database] = Field(default_factory=list)
+    secrets: list[Secret] = Field(default_factory=list)
+    group: str = "services"  # placement: see Catalog.placement
+    # The component's own paths, templates filled in by aiws.resolve ({version}, {runtime}...).
+    layout: dict[str, str] = Field(default_factory=dict)
+    # Left behind by the component's Debian packages; removed on purge with those packages.
+    purge_paths: list[str] = Field(default_factory=list)
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""
@@ -111,6 +144,26 @@ class Component(Frozen):
             if getattr(variant, key) is not None
         }
         return self.model_copy(update=update)
+
+    def source_specs(self) -> list[Source]:
+        """The sources with "{version}" filled in (e.g. postgresql-{version})."""
+        return [
+            source.model_copy(update={"spec": source.spec.replace("{version}", self.version)})
+            for source in self.sources
+        ]
+
+    @property
+    def apt_packages(self) -> list[str]:
+        return [s.spec for s in self.source_specs() if s.registry == "apt"]
+
+    @property
+    def all_secrets(self) -> list[Secret]:
+        """Its own secrets and one password per database owner."""
+        owners = [
+            Secret(name=db.secret, purpose=f"password of PostgreSQL role {db.owner}")
+            for db in self.databases
+        ]
+        return [*owners, *self.secrets]
 
     @property
     def unit(self) -> str | None:
@@ -169,6 +222,8 @@ class HostRequirements(Frozen):
 
 class Catalog(Frozen):
     schema_version: int = Field(alias="schema")
+    # component group -> the inventory group that hosts it (aiws.placement).
+    placement: dict[str, str] = Field(default_factory=dict)
     paths: Paths
     platforms: dict[str, Platform]
     architectures: list[str]
@@ -197,6 +252,17 @@ class Catalog(Frozen):
             raise UsageError(
                 f"unknown mode '{name}'", f"valid modes: {', '.join(self.modes)}"
             ) from None
+
+    def layout(self) -> list[dict[str, str]]:
+        """The directories every aiws host has (the base role), with their modes."""
+        paths = self.paths
+        return [
+            {"path": paths.runtime, "mode": "0755"},
+            {"path": paths.config, "mode": "0755"},
+            {"path": paths.state, "mode": "0755"},
+            {"path": paths.log, "mode": "0755"},
+            {"path": paths.secrets, "mode": "0700"},
+        ]
 
     def component_paths(self, name: str) -> dict[str, str]:
         """Where a component lives on the target; derived, never written down twice."""
@@ -229,22 +295,28 @@ class Catalog(Frozen):
         return ordered
 
     def with_overrides(self, overrides: dict[str, dict[str, str]]) -> Catalog:
-        """A copy with per-run component field overrides applied (e.g. versions)."""
+        """A copy with per-run component field overrides applied (e.g. versions).
+
+        An explicit version wins on every platform: the per-platform variants' versions of
+        that component are dropped, so `for_platform` cannot silently undo the override.
+        """
         if not overrides:
             return self
         components = dict(self.components)
         for name, fields in overrides.items():
-            components[name] = self.component(name).model_copy(update=fields)
+            component = self.component(name)
+            platforms = component.platforms
+            if "version" in fields:
+                platforms = {
+                    p: v.model_copy(update={"version": None}) for p, v in platforms.items()
+                }
+            components[name] = component.model_copy(update={**fields, "platforms": platforms})
         return self.model_copy(update={"components": components})
 
-    def as_ansible_vars(self) -> dict[str, Any]:
-        """The catalog as the roles see it (`aiws_catalog`), with derived fields filled in."""
-        data = self.model_dump(by_alias=True)
-        for name, comp in self.components.items():
-            data["components"][name].update(
-                unit=comp.unit, user=comp.user, paths=self.component_paths(name)
-            )
-        return data
+    def for_platform(self, platform: str) -> Catalog:
+        """The catalog as a host of `platform` runs it: every variant applied."""
+        components = {n: c.for_platform(platform) for n, c in self.components.items()}
+        return self.model_copy(update={"components": components})
 
 
 def _normalise(raw: dict[str, Any]) -> dict[str, Any]:

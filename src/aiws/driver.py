@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -24,9 +25,12 @@ import ansible_runner
 
 from aiws import resources
 from aiws.target import Target
+from aiws.timing import PhaseTime
 
 DEFAULT_LOG_DIR = Path("/var/log/aiws")
 PLAY_LEVEL = "play"  # the role name given to tasks that belong to no role
+SKELETON_ROLE = "component"  # roles/component: its tasks name their component
+SKELETON_TASK = re.compile(r"^(?P<task>.+) \[(?P<component>[a-z0-9_-]+)\]$")
 RUN_TIMEOUT_SECONDS = 3600
 
 
@@ -70,12 +74,6 @@ class PathReport:
     status: str
 
 
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    seconds: float
-
-
 @dataclass
 class RunResult:
     run_id: str
@@ -87,7 +85,7 @@ class RunResult:
     counts: dict[tuple[str, str], Counts]
     stats: dict[str, dict[str, int]]
     failures: list[TaskFailure]
-    phases: list[Phase]
+    phases: list[PhaseTime]
     facts: dict[str, dict[str, Any]]
     results: dict[str, dict[str, Any]]  # each host's last task result (ad-hoc module calls)
     paths: list[PathReport]
@@ -141,7 +139,8 @@ class _Accountant:
             self.log.write(json.dumps(_loggable(event), default=str) + "\n")
         name = event.get("event", "")
         data = event.get("event_data", {})
-        role = data.get("role") or PLAY_LEVEL
+        role, task = attribute(data)
+        data = {**data, "task": task}
         if name in {"playbook_on_task_start", "playbook_on_handler_task_start"}:
             self._touch(role)
             if self.progress is not None:
@@ -197,9 +196,19 @@ class _Accountant:
                 TaskFailure(host, role, data.get("task", "?"), "host unreachable: " + _reason(res))
             )
 
-    def phases(self) -> list[Phase]:
+    def phases(self) -> list[PhaseTime]:
         spans = sorted(self.role_span.items(), key=lambda item: item[1][0])
-        return [Phase(role, round(end - start, 3)) for role, (start, end) in spans]
+        return [PhaseTime(name=role, seconds=round(end - start, 3)) for role, (start, end) in spans]
+
+
+def attribute(data: dict[str, Any]) -> tuple[str, str]:
+    """(role, task) an event belongs to. Tasks of the shared component skeleton end in
+    "[<component>]" and count for that component, as if it were a role of its own."""
+    role, task = data.get("role") or PLAY_LEVEL, str(data.get("task", ""))
+    match = SKELETON_TASK.match(task)
+    if role == SKELETON_ROLE and match:
+        return match.group("component"), match.group("task")
+    return role, task
 
 
 def _reason(res: dict[str, Any]) -> str:
@@ -226,6 +235,11 @@ def ansible_env() -> dict[str, str]:
     return {
         "PATH": path,
         "ANSIBLE_LIBRARY": str(resources.modules_dir()),
+        "ANSIBLE_MODULE_UTILS": str(resources.module_utils_dir()),
+        "ANSIBLE_FILTER_PLUGINS": str(resources.filter_plugins_dir()),
+        "ANSIBLE_CONNECTION_PLUGINS": str(resources.connection_plugins_dir()),
+        # One process per module on the target (no temp files) where the connection can.
+        "ANSIBLE_PIPELINING": "1",
         "ANSIBLE_ROLES_PATH": os.pathsep.join(str(p) for p in resources.roles_dirs()),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",

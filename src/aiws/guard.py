@@ -62,7 +62,9 @@ class Listener(BaseModel):
 
     @property
     def ours(self) -> bool:
-        return self.unit.startswith("aiws-")
+        """A listener of one of aiws's own system units (the host facts report a unit only
+        for processes in system.slice, so a user's scope named aiws-* is not ours)."""
+        return self.unit.startswith("aiws-") and self.unit.endswith(".service")
 
 
 class DiskSpace(BaseModel):
@@ -92,6 +94,9 @@ class HostFacts(BaseModel):
     listeners: list[Listener] = Field(default_factory=list)
     package_lock: PackageLock = Field(default_factory=PackageLock)
     installed: list[str] = Field(default_factory=list)  # components in the host's ledger
+    # artifact -> SHA256 of the tarball its runtime tree was unpacked from ("" if none)
+    unpacked: dict[str, str] = Field(default_factory=dict)
+    layout_ok: bool = False  # the base layout is in place, recorded by this aiws version
 
     @property
     def platform(self) -> str:
@@ -368,28 +373,31 @@ def _port_rules(catalog: Catalog, selection: list[str], facts: HostFacts) -> lis
         listen = catalog.components[name].listen
         if listen is None:
             continue
-        for sock in facts.listeners:
-            if sock.port != listen.port or sock.ours:
-                continue
-            if (
-                sock.address in _WILDCARDS
-                or listen.host in _WILDCARDS
-                or sock.address == listen.host
-            ):
+        for port in listen.ports:
+            taken = _taken(facts, listen.host, port)
+            if taken is not None:
                 who = (
-                    f"{sock.process} (pid {sock.pid})"
-                    if sock.pid
-                    else (sock.process or "another process")
+                    f"{taken.process} (pid {taken.pid})"
+                    if taken.pid
+                    else (taken.process or "another process")
                 )
                 out.append(
                     Finding(
                         "host.port",
-                        f"port {listen.port} needed by {name} is taken by {who} on {sock.address}",
-                        f"stop {sock.process or 'it'} or free port {listen.port}",
+                        f"port {port} needed by {name} is taken by {who} on {taken.address}",
+                        f"stop {taken.process or 'it'} or free port {port}",
                     )
                 )
-                break
     return out
+
+
+def _taken(facts: HostFacts, host: str, port: int) -> Listener | None:
+    for sock in facts.listeners:
+        if sock.port != port or sock.ours:
+            continue
+        if sock.address in _WILDCARDS or host in _WILDCARDS or sock.address == host:
+            return sock
+    return None
 
 
 def _bundle_rules(bundle: BundleTarget, facts: HostFacts) -> list[Finding]:

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from aiws import __version__
 from aiws.catalog import Catalog
 from aiws.guard import HostFacts
 from aiws.hostcall import call_module
 from aiws.target import Target
 
 
-def gather(target: Target, catalog: Catalog) -> dict[str, HostFacts]:
+def gather(
+    target: Target, catalog: Catalog, artifacts: list[dict[str, Any]] | None = None
+) -> dict[str, HostFacts]:
+    """Each host's facts; `artifacts` ({name, dest}) also reads their unpack markers."""
     params = {
         "paths": [catalog.paths.runtime, catalog.paths.state],
         "ledger": catalog.paths.ledger,
+        "artifacts": artifacts or [],
+        "layout": catalog.layout(),
+        "aiws_version": __version__,
     }
     results = call_module(target, "aiws_host_facts", params)
     return {

@@ -1,25 +1,31 @@
-"""`aiws install`: guard, gather facts, guard again with them, converge, record, summarise.
+"""`aiws install`: guard, verify, gather facts, guard again, converge, record, summarise.
 
-Nothing on a host changes before both guard passes have found no error.
+Nothing on a host changes before both guard passes have found no error and the bundle's
+package and every tarball a host still has to unpack are verified. A rerun with the same
+bundle hashes the package once and unpacks nothing (the hosts' unpack markers say so).
 """
 
 from __future__ import annotations
 
-import time
+import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiws import __version__, driver, guard, hostfacts, resources
-from aiws.bundle.verify import VerifiedBundle, read_target, verify_bundle
+from aiws.bundle.manifest import ArtifactEntry, BundleManifest
+from aiws.bundle.verify import VerifiedBundle, open_package, verify_tarballs
 from aiws.catalog import Catalog
 from aiws.errors import ExitCode, UsageError
-from aiws.ledger import PhaseRecord, record_run, run_record
+from aiws.ledger import record_run, run_record
 from aiws.request import InstallRequest
-from aiws.status import probe
-from aiws.summary import BundleIdentity, DeploySummary, PhaseTime, build_summary
+from aiws.resolve import resolved_catalog
+from aiws.status import StatusReport, probe, probe_specs, report_of
+from aiws.summary import BundleIdentity, DeploySummary, build_summary
 from aiws.target import Target
+from aiws.timing import Timer
 
 # Roles the install playbook runs for every selection, before the components.
 BASE_ROLES = ("base", "bundle")
@@ -49,16 +55,15 @@ class InstallOutcome:
         return ExitCode.OK if self.summary.run.ok else ExitCode.FAILED
 
 
-class Timer:
-    def __init__(self) -> None:
-        self.phases: list[PhaseTime] = []
+@dataclass(frozen=True)
+class Plan:
+    """What one install run does, decided on the controller before any host changes."""
 
-    def measure(self, name: str, func: Callable[[], Any]) -> Any:
-        started = time.monotonic()
-        try:
-            return func()
-        finally:
-            self.phases.append(PhaseTime(name=name, seconds=round(time.monotonic() - started, 3)))
+    catalog: Catalog  # pinned to the bundle's versions
+    selection: list[str]
+    bundle: VerifiedBundle
+    facts: dict[str, guard.HostFacts]
+    warnings: list[str]
 
 
 def check_request(request: InstallRequest, catalog: Catalog) -> guard.GuardReport:
@@ -72,6 +77,11 @@ def check_request(request: InstallRequest, catalog: Catalog) -> guard.GuardRepor
             f"aiws {__version__} has no role yet for: {', '.join(missing)}",
             "select the components it can install with --only (see `aiws versions`)",
         )
+    if request.bundle is None:
+        raise UsageError(
+            "aiws install needs --bundle FILE (everything comes from a verified bundle)",
+            "build one with `aiws bundle build` and pass it with --bundle",
+        )
     return report
 
 
@@ -80,89 +90,152 @@ def check_hosts(
     catalog: Catalog,
     target: Target,
     bundle: guard.BundleTarget | None = None,
-) -> list[str]:
-    """The guard with each host's facts; returns warnings, raises GuardRefusal on errors."""
+    artifacts: list[dict[str, Any]] | None = None,
+) -> tuple[dict[str, guard.HostFacts], list[str]]:
+    """The guard with each host's facts: the facts and the warnings; GuardRefusal on errors."""
     warnings: list[str] = []
-    for host, facts in sorted(hostfacts.gather(target, catalog).items()):
-        report = guard.evaluate(request, catalog, facts, bundle)
+    facts = hostfacts.gather(target, catalog, artifacts)
+    for host, host_facts in sorted(facts.items()):
+        report = guard.evaluate(request, catalog, host_facts, bundle)
         if not report.ok:
             raise GuardRefusal(report, host)
         warnings += [f"{host}: {finding.line}" for finding in report.warnings]
-    return warnings
+    return facts, warnings
 
 
-def install_vars(
-    request: InstallRequest, catalog: Catalog, selection: list[str], run_id: str
-) -> dict[str, Any]:
-    return {
-        **request.extra_vars,
-        "aiws_catalog": catalog.as_ansible_vars(),
-        "aiws_run": {
-            "id": run_id,
-            "mode": request.mode,
-            "components": selection,
-            "domain": request.domain or "",
-            "internal_ca": request.internal_ca,
-            "backends": list(request.backends),
-            "aiws_version": __version__,
-        },
-    }
-
-
-def bundle_target(request: InstallRequest) -> guard.BundleTarget | None:
-    """The bundle's (platform, arch), read cheaply for the guard; nothing verified yet."""
-    if request.bundle is None:
-        return None
-    platform, arch = read_target(request.bundle)
-    return guard.BundleTarget(platform=platform, arch=arch)
-
-
-def verified_bundle(
-    request: InstallRequest, catalog: Catalog, selection: list[str]
-) -> tuple[VerifiedBundle, Catalog]:
-    """Verify every file of the bundle and pin the catalog to the versions it carries.
-
-    Runs on the controller before any host changes: a corrupt or incomplete bundle stops
-    the install here, naming the file or the missing component.
-    """
-    assert request.bundle is not None
-    bundle = verify_bundle(request.bundle)
-    for name in selection:
-        bundle.for_component(name)  # raises, naming the component, when it is missing
+def pin_to_bundle(request: InstallRequest, catalog: Catalog, manifest: BundleManifest) -> Catalog:
+    """The catalog at the versions the bundle carries; a --set that contradicts it is refused."""
+    versions = manifest.versions
     conflicts = [
-        f"{name} {fields['version']} (bundle has {bundle.versions[name]})"
+        f"{name} {fields['version']} (bundle has {versions[name]})"
         for name, fields in request.component_overrides.items()
-        if name in bundle.versions
-        and fields.get("version", bundle.versions[name]) != bundle.versions[name]
+        if name in versions and fields.get("version", versions[name]) != versions[name]
     ]
     if conflicts:
         raise UsageError(
             f"--set asks for versions the bundle does not carry: {', '.join(conflicts)}",
             "drop those --set options, or build a bundle with them",
         )
-    pins = {
-        name: {"version": v} for name, v in bundle.versions.items() if name in catalog.components
-    }
-    return bundle, catalog.with_overrides(pins)
+    pins = {name: {"version": v} for name, v in versions.items() if name in catalog.components}
+    return catalog.with_overrides(pins)
 
 
-def bundle_vars(bundle: VerifiedBundle, selection: list[str]) -> dict[str, Any]:
-    """What the `bundle` role ships and unpacks: only the artifacts the selection needs."""
-    needed = {bundle.for_component(name).name for name in selection}
+def needed_artifacts(
+    manifest: BundleManifest, selection: list[str], package: Path
+) -> list[ArtifactEntry]:
+    """The bundle's tarballs the selection needs; names the component the bundle lacks."""
+    needed: dict[str, ArtifactEntry] = {}
+    for name in selection:
+        entry = next(
+            (a for a in manifest.artifacts if name in a.components or a.name == name), None
+        )
+        if entry is None:
+            raise UsageError(
+                f"bundle {package.name} has no '{name}'",
+                "rebuild it with that component in --components",
+            )
+        needed[entry.name] = entry
+    return list(needed.values())
+
+
+def runtime_dir(catalog: Catalog, artifact: ArtifactEntry) -> str:
+    return f"{catalog.paths.runtime}/{artifact.name}/{artifact.version}"
+
+
+def plan(request: InstallRequest, catalog: Catalog, target: Target, timer: Timer) -> Plan:
+    report = timer.measure("guard", lambda: check_request(request, catalog))
+    selection = list(report.components)
+    assert request.bundle is not None
+    package = request.bundle
+    digest, manifest = timer.measure("verify-package", lambda: open_package(package))
+    catalog = pin_to_bundle(request, catalog, manifest)
+    needed = needed_artifacts(manifest, selection, package)
+    where = [{"name": a.name, "dest": runtime_dir(catalog, a)} for a in needed]
+    bundle_target = guard.BundleTarget(platform=manifest.target.platform, arch=manifest.target.arch)
+    facts, warnings = timer.measure(
+        "preflight", lambda: check_hosts(request, catalog, target, bundle_target, where)
+    )
+    missing = {a.name for a in needed for f in facts.values() if f.unpacked.get(a.name) != a.sha256}
+    bundle = timer.measure(
+        "verify", lambda: verify_tarballs(package, digest, manifest, only=missing)
+    )
+    warnings = [finding.line for finding in report.warnings] + warnings
+    return Plan(catalog, selection, bundle, facts, warnings)
+
+
+def bundle_vars(plan: Plan, target: Target) -> dict[str, Any]:
+    """What the roles get as `aiws_bundle`: where each needed runtime tree is, and which
+    tarballs the hosts still lack (only those were verified file by file)."""
+    bundle, catalog = plan.bundle, plan.catalog
+    needed = {bundle.for_component(name).name for name in plan.selection}
+    upload_dir = f"{catalog.paths.cache}/bundle"
+    runtime: dict[str, str] = {}
+    unpack: list[dict[str, Any]] = []
+    for artifact in bundle.artifacts:
+        if artifact.name not in needed:
+            continue
+        entry = next(a for a in bundle.manifest.artifacts if a.name == artifact.name)
+        runtime[artifact.name] = runtime_dir(catalog, entry)
+        if artifact.checked:
+            src = str(artifact.tarball) if target.is_local else f"{upload_dir}/{entry.tarball}"
+            unpack.append(
+                {
+                    "name": artifact.name,
+                    "version": artifact.version,
+                    "sha256": artifact.sha256,
+                    "tarball": str(artifact.tarball),
+                    "src": src,
+                    "dest": runtime[artifact.name],
+                }
+            )
     return {
         "sha256": bundle.sha256,
         "target": f"{bundle.platform}-{bundle.arch}",
-        "artifacts": [
-            {
-                "name": a.name,
-                "version": a.version,
-                "tarball": str(a.tarball),
-                "sha256": a.sha256,
-                "components": a.components,
-            }
-            for a in bundle.artifacts
-            if a.name in needed
-        ],
+        "local": target.is_local,
+        "upload_dir": upload_dir,
+        "runtime": runtime,
+        "unpack": unpack,
+    }
+
+
+def controller_paths(target: Target) -> list[str]:
+    """What the running controller itself uses on a local target (its run logs and, when it
+    was bootstrapped under the runtime root, its own venv): a purge keeps them."""
+    if not target.is_local:
+        return []
+    return [str(driver.log_root()), str(Path(sys.prefix).resolve())]
+
+
+def mirror_after(plan: Plan) -> bool:
+    """Whether secrets made after Vault's own start need mirroring: Vault mirrors what is
+    recorded when it starts, so only components after it in this run (or a run without
+    Vault, when an earlier run installed it) leave something to mirror."""
+    selection = plan.selection
+    installed = {name for f in plan.facts.values() for name in f.installed}
+    if "vault" not in selection:
+        return "vault" in installed and any(
+            plan.catalog.component(name).all_secrets for name in selection
+        )
+    after = selection[selection.index("vault") + 1 :]
+    return any(plan.catalog.component(name).all_secrets for name in after)
+
+
+def run_vars(request: InstallRequest, plan: Plan, target: Target, run_id: str) -> dict[str, Any]:
+    installed = {name for f in plan.facts.values() for name in f.installed}
+    return {
+        "id": run_id,
+        "mode": request.mode,
+        "components": plan.selection,
+        "installed": sorted(installed),
+        "mirror_after": mirror_after(plan),
+        "layout_ok": all(f.layout_ok for f in plan.facts.values()),
+        "probes": probe_specs(plan.catalog),
+        "package_lock_held": any(f.package_lock.held for f in plan.facts.values()),
+        "keep_paths": controller_paths(target),
+        "domain": request.domain or "",
+        "internal_ca": request.internal_ca,
+        "backends": list(request.backends),
+        "aiws_version": __version__,
     }
 
 
@@ -173,48 +246,48 @@ def install(
     progress_factory: Callable[[list[str]], Any] | None = None,
 ) -> InstallOutcome:
     timer = Timer()
-    report = timer.measure("guard", lambda: check_request(request, catalog))
-    selection = list(report.components)
-    warnings = [finding.line for finding in report.warnings]
-    target_of_bundle = bundle_target(request)
-    warnings += timer.measure(
-        "preflight", lambda: check_hosts(request, catalog, target, target_of_bundle)
-    )
-    identity: BundleIdentity | None = None
-    bundle_extra: dict[str, Any] = {}
-    if request.bundle is not None:
-        bundle, catalog = timer.measure(
-            "verify", lambda: verified_bundle(request, catalog, selection)
-        )
-        identity = BundleIdentity(
-            file=str(request.bundle),
-            sha256=bundle.sha256,
-            target=f"{bundle.platform}-{bundle.arch}",
-        )
-        bundle_extra = {"aiws_bundle": bundle_vars(bundle, selection)}
+    chosen = plan(request, catalog, target, timer)
     run_id = driver.new_run_id()
-    extravars = {**install_vars(request, catalog, selection, run_id), **bundle_extra}
-    roles = [*BASE_ROLES, *selection]
+    extravars = {
+        **request.extra_vars,
+        "aiws_catalog": resolved_catalog(chosen.catalog, chosen.bundle.platform),
+        "aiws_run": run_vars(request, chosen, target, run_id),
+        "aiws_bundle": bundle_vars(chosen, target),
+    }
+    roles = [*BASE_ROLES, *chosen.selection]
     progress = progress_factory(roles) if progress_factory else None
     result = _converge(extravars, target, request.check, progress, run_id)
-    timer.phases += [PhaseTime(name=p.name, seconds=p.seconds) for p in result.phases]
-    status = timer.measure("health", lambda: probe(target, catalog))
+    timer.phases += result.phases
+    status = timer.measure("health", lambda: health(result, target, chosen.catalog))
     if not request.check:
-        phases = [PhaseRecord(name=p.name, seconds=p.seconds) for p in timer.phases]
-        record_run(target, catalog, run_record(result, "install", request.mode, selection, phases))
+        record = run_record(result, "install", request.mode, chosen.selection, timer.phases)
+        record_run(target, chosen.catalog, record)
+    bundle = chosen.bundle
     summary = build_summary(
-        catalog=catalog,
+        catalog=chosen.catalog,
         mode=request.mode,
-        selection=selection,
+        selection=chosen.selection,
         run=result,
         status=status,
         phases=timer.phases,
         domain=request.domain,
         check=request.check,
-        bundle=identity,
-        warnings=warnings,
+        bundle=BundleIdentity(
+            file=str(bundle.package),
+            sha256=bundle.sha256,
+            target=f"{bundle.platform}-{bundle.arch}",
+        ),
+        warnings=chosen.warnings,
     )
-    return InstallOutcome(summary=summary, warnings=warnings)
+    return InstallOutcome(summary=summary, warnings=chosen.warnings)
+
+
+def health(result: driver.RunResult, target: Target, catalog: Catalog) -> StatusReport:
+    """What the run's last task probed; probed again only when the run ended before it."""
+    reports = {host: facts.get("aiws_status") for host, facts in result.facts.items()}
+    if result.ok and reports and all(reports.values()):
+        return report_of({h: r for h, r in reports.items() if r}, catalog, 0.0)
+    return probe(target, catalog)
 
 
 def _converge(

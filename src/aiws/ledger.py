@@ -16,6 +16,7 @@ from aiws.catalog import Catalog
 from aiws.driver import RunResult
 from aiws.hostcall import call_module
 from aiws.target import Target
+from aiws.timing import PhaseTime
 
 
 class ComponentRecord(BaseModel):
@@ -28,11 +29,6 @@ class ComponentRecord(BaseModel):
     updated_at: datetime
 
 
-class PhaseRecord(BaseModel):
-    name: str
-    seconds: float
-
-
 class RunRecord(BaseModel):
     id: str
     verb: str
@@ -42,7 +38,7 @@ class RunRecord(BaseModel):
     seconds: float
     ok: bool
     changed: dict[str, int] = Field(default_factory=dict)  # per role
-    phases: list[PhaseRecord] = Field(default_factory=list)
+    phases: list[PhaseTime] = Field(default_factory=list)
     aiws_version: str = __version__
 
 
@@ -65,7 +61,7 @@ def run_record(
     verb: str,
     mode: str | None,
     components: list[str],
-    phases: list[PhaseRecord],
+    phases: list[PhaseTime],
 ) -> RunRecord:
     return RunRecord(
         id=run.run_id,

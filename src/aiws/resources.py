@@ -37,9 +37,32 @@ def has_role(name: str) -> bool:
     return any((directory / name / "tasks").is_dir() for directory in roles_dirs())
 
 
+def has_tasks(role: str, tasks: str) -> bool:
+    """Whether the first role named `role` on the roles path has tasks/<tasks>.yml."""
+    for directory in roles_dirs():
+        if (directory / role / "tasks").is_dir():
+            return (directory / role / "tasks" / f"{tasks}.yml").is_file()
+    return False
+
+
 def modules_dir() -> Path:
     """aiws's own Ansible modules (stdlib-only; they run on the target's python)."""
     return _PACKAGE / "modules"
+
+
+def module_utils_dir() -> Path:
+    """Code aiws's modules share (shipped with them to the target by Ansible)."""
+    return _PACKAGE / "module_utils"
+
+
+def filter_plugins_dir() -> Path:
+    """aiws's Jinja filters (run on the controller: placement and addresses)."""
+    return _PACKAGE / "ansible_plugins" / "filter"
+
+
+def connection_plugins_dir() -> Path:
+    """aiws's connection plugins (aiws_nsenter: into a sandbox)."""
+    return _PACKAGE / "ansible_plugins" / "connection"
 
 
 def cache_root() -> Path:

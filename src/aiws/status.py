@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from aiws.catalog import Catalog, Component
 from aiws.hostcall import call_module
 from aiws.ledger import Ledger, parse_ledger
+from aiws.resolve import health_spec
 from aiws.target import Target
 
 
@@ -66,18 +67,30 @@ def probe_spec(component: Component) -> dict[str, Any]:
         "kind": component.kind,
         "unit": component.unit or "",
         "listen": component.listen.model_dump() if component.listen else None,
-        "health": component.health.model_dump() if component.health else None,
+        "health": health_spec(component),
     }
+
+
+def probe_specs(catalog: Catalog) -> list[dict[str, Any]]:
+    return [probe_spec(c) for c in catalog.components.values()]
 
 
 def probe(target: Target, catalog: Catalog, timeout: float = 3.0) -> StatusReport:
     started = time.monotonic()
-    specs = [probe_spec(c) for c in catalog.components.values()]
-    params = {"ledger": catalog.paths.ledger, "components": specs, "timeout": timeout}
+    params = {
+        "ledger": catalog.paths.ledger,
+        "components": probe_specs(catalog),
+        "timeout": timeout,
+    }
     results = call_module(target, "aiws_status", params)
+    reports = {host: result["ansible_facts"]["aiws_status"] for host, result in results.items()}
+    return report_of(reports, catalog, time.monotonic() - started)
+
+
+def report_of(reports: dict[str, dict[str, Any]], catalog: Catalog, seconds: float) -> StatusReport:
+    """The StatusReport of each host's aiws_status result (ad hoc, or the install's last task)."""
     hosts = []
-    for host, result in sorted(results.items()):
-        report = result["ansible_facts"]["aiws_status"]
+    for host, report in sorted(reports.items()):
         rows = [
             ComponentStatus(
                 kind=catalog.components[r["name"]].kind,
@@ -87,4 +100,4 @@ def probe(target: Target, catalog: Catalog, timeout: float = 3.0) -> StatusRepor
             for r in report["components"]
         ]
         hosts.append(HostStatus(host=host, components=rows, ledger=parse_ledger(report["ledger"])))
-    return StatusReport(hosts=hosts, seconds=round(time.monotonic() - started, 3))
+    return StatusReport(hosts=hosts, seconds=round(seconds, 3))

@@ -17,6 +17,7 @@ from aiws import __version__
 from aiws.catalog import Catalog
 from aiws.driver import RunResult
 from aiws.status import StatusReport
+from aiws.timing import PhaseTime
 
 SCHEMA_VERSION = 1
 
@@ -36,11 +37,6 @@ class ComponentRow(BaseModel):
     version: str
     changed: int  # tasks that changed something for this component in this run
     detail: str = ""
-
-
-class PhaseTime(BaseModel):
-    name: str
-    seconds: float
 
 
 class BundleIdentity(BaseModel):

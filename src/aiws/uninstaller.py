@@ -14,7 +14,9 @@ from aiws import __version__, driver, hostfacts, resources
 from aiws.catalog import Catalog
 from aiws.driver import PathReport, RunResult
 from aiws.errors import AiwsError
-from aiws.ledger import PhaseRecord, record_run, run_record
+from aiws.installer import controller_paths
+from aiws.ledger import record_run, run_record
+from aiws.resolve import resolved_catalog
 from aiws.target import Target
 
 
@@ -42,19 +44,23 @@ class UninstallOutcome:
         }
 
 
-def recorded(target: Target, catalog: Catalog) -> tuple[list[str], bool]:
-    """Components recorded on any host in reverse install order, and whether any ledger exists."""
+def recorded(target: Target, catalog: Catalog) -> tuple[list[str], bool, str | None]:
+    """Components recorded on any host in reverse install order, whether any ledger exists,
+    and the hosts' platform (e.g. debian-12) when they share one."""
     installed: set[str] = set()
-    for facts in hostfacts.gather(target, catalog).values():
-        installed |= set(facts.installed)
+    facts = hostfacts.gather(target, catalog)
+    for host_facts in facts.values():
+        installed |= set(host_facts.installed)
     components = [name for name in installed if name in catalog.components]
-    return list(reversed(catalog.in_install_order(components))), bool(installed)
+    platforms = {f.platform for f in facts.values()}
+    platform = platforms.pop() if len(platforms) == 1 else None
+    return list(reversed(catalog.in_install_order(components))), bool(installed), platform
 
 
 def uninstall(
     target: Target, catalog: Catalog, *, purge: bool, dry_run: bool, progress: Any = None
 ) -> UninstallOutcome:
-    components, has_ledger = recorded(target, catalog)
+    components, has_ledger, platform = recorded(target, catalog)
     missing = [c for c in components if not resources.has_role(c)]
     if missing:
         raise AiwsError(
@@ -62,13 +68,17 @@ def uninstall(
             "uninstall with the aiws version that installed them",
         )
     extravars = {
-        "aiws_catalog": catalog.as_ansible_vars(),
-        "aiws_run": {"components": components, "purge": purge, "aiws_version": __version__},
+        "aiws_catalog": resolved_catalog(catalog, platform),
+        "aiws_run": {
+            "components": components,
+            "purge": purge,
+            "keep_paths": controller_paths(target),
+            "aiws_version": __version__,
+        },
     }
     run = driver.run_playbook(
         resources.playbook("uninstall"), target, extravars, check=dry_run, progress=progress
     )
     if run.ok and has_ledger and not dry_run and not purge:
-        phases = [PhaseRecord(name=p.name, seconds=p.seconds) for p in run.phases]
-        record_run(target, catalog, run_record(run, "uninstall", None, components, phases))
+        record_run(target, catalog, run_record(run, "uninstall", None, components, run.phases))
     return UninstallOutcome(run=run, components=components, purge=purge, dry_run=dry_run)

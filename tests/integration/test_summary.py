@@ -15,8 +15,9 @@ from rich.console import Console
 from aiws import driver
 from aiws.catalog import Catalog, Listen, load_catalog
 from aiws.status import probe
-from aiws.summary import DeploySummary, PhaseTime, build_summary, render_summary
+from aiws.summary import DeploySummary, build_summary, render_summary
 from aiws.target import Target
+from aiws.timing import PhaseTime
 from tests.conftest import FIXTURE_PLAYBOOKS
 
 pytestmark = pytest.mark.integration

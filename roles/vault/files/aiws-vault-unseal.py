@@ -10,14 +10,17 @@ import json
 import sys
 import time
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import ProxyHandler, Request, build_opener
+
+# The local Vault only: never through a proxy, whatever the environment says.
+OPENER = build_opener(ProxyHandler({}))
 
 
 def call(url, method="GET", body=None):
     data = json.dumps(body).encode() if body is not None else None
     request = Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     try:
-        with urlopen(request, timeout=10) as reply:
+        with OPENER.open(request, timeout=10) as reply:
             return json.loads(reply.read().decode() or "{}")
     except HTTPError as exc:
         raise SystemExit("aiws-vault-unseal: %s %s: HTTP %d" % (method, url, exc.code)) from None

@@ -85,7 +85,7 @@ def plan(catalog: Catalog, target: Target, selection: list[str], explicit: bool)
             artifacts.append(_controller_artifact(catalog))
         elif recipe == APT:
             apt_components[name] = component.version
-            apt_packages += [source.spec for source in component.sources]
+            apt_packages += component.apt_packages
         else:
             artifacts.append(_component_artifact(component, target))
     if any(a.recipe in PYTHON_RECIPES for a in artifacts):
@@ -151,7 +151,7 @@ def _controller_artifact(catalog: Catalog) -> Artifact:
 def pinned_specs(component: Component, target: Target) -> list[str]:
     """The component's sources; the first one pinned to the component's version."""
     specs = []
-    for index, source in enumerate(component.sources):
+    for index, source in enumerate(component.source_specs()):
         spec = source.spec.format(cpu=target.npm_cpu)
         if index == 0 and source.registry == "pypi":
             spec = f"{spec}=={component.version}"

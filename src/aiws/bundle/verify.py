@@ -2,14 +2,17 @@
 
 Order matters: the package's own SHA256 (the `.sha256` beside it) is checked before
 anything is unpacked, so a truncated or corrupt download changes nothing on disk. Then
-the aggregate SHA256SUMS and manifest, then every runtime tarball, file by file, against
-its own manifest.json and SHA256SUMS, in parallel (aiws.concurrency).
+the aggregate SHA256SUMS and manifest, read from the package itself, then runtime tarballs,
+file by file, against their own manifest.json and SHA256SUMS, in parallel
+(aiws.concurrency): every tarball for `aiws bundle verify`, only those a host still has to
+unpack for `aiws install` (a rerun with the same bundle hashes the package and nothing else).
 """
 
 from __future__ import annotations
 
 import hashlib
 import tarfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, cast
@@ -31,7 +34,6 @@ from aiws.errors import AiwsError
 from aiws.resources import cache_root
 
 REBUILD = "rebuild it with `aiws bundle build`, or copy it again"
-_UNPACKED_MARK = ".verified-package"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class VerifiedArtifact:
     components: dict[str, str]
     tarball: Path
     sha256: str
+    checked: bool = True  # every file hashed against its manifest (else: only listed)
 
 
 @dataclass(frozen=True)
@@ -114,46 +117,93 @@ def check_package_checksum(package: Path) -> str:
 
 
 def verify_bundle(
-    package: Path, dest: Path | None = None, limiter: AdaptiveLimiter | None = None
+    package: Path,
+    dest: Path | None = None,
+    limiter: AdaptiveLimiter | None = None,
+    only: Collection[str] | None = None,
 ) -> VerifiedBundle:
-    """Verify everything; unpack the runtime tarballs into `dest`. AiwsError on any problem."""
+    """Verify the package and its tarballs (those named in `only`, else all), extracted
+    into `dest`. AiwsError on any problem."""
+    digest, manifest = open_package(package)
+    return verify_tarballs(package, digest, manifest, only, dest, limiter)
+
+
+def open_package(package: Path) -> tuple[str, BundleManifest]:
+    """The package's SHA256 (checked against its .sha256) and its verified manifest."""
     digest = check_package_checksum(package)
+    return digest, _verified_aggregate(package)
+
+
+def verify_tarballs(
+    package: Path,
+    digest: str,
+    manifest: BundleManifest,
+    only: Collection[str] | None = None,
+    dest: Path | None = None,
+    limiter: AdaptiveLimiter | None = None,
+) -> VerifiedBundle:
+    """Extract the tarballs named in `only` (else all) and check every file of each."""
     dest = dest or cache_root() / "unpacked" / digest[:16]
-    _unpack_package(package, dest, digest)
-    manifest = _verified_aggregate(package, dest)
-    problems = run_bounded(
-        lambda a: verify_artifact(dest / a.tarball, a), manifest.artifacts, limiter
-    )
+    wanted = [a for a in manifest.artifacts if only is None or a.name in only]
+    _extract_tarballs(package, dest, [a.tarball for a in wanted])
+    problems = run_bounded(lambda a: verify_artifact(dest / a.tarball, a), wanted, limiter)
     found = [p for group in problems for p in group]
     if found:
         more = f" (and {len(found) - 1} more problems)" if len(found) > 1 else ""
         raise AiwsError(found[0] + more, REBUILD)
+    names = {a.name for a in wanted}
     artifacts = [
-        VerifiedArtifact(a.name, a.version, a.components, dest / a.tarball, a.sha256)
+        VerifiedArtifact(
+            a.name, a.version, a.components, dest / a.tarball, a.sha256, a.name in names
+        )
         for a in manifest.artifacts
     ]
     return VerifiedBundle(package, digest, manifest, artifacts)
 
 
-def _unpack_package(package: Path, dest: Path, digest: str) -> None:
-    mark = dest / _UNPACKED_MARK
-    if mark.is_file() and mark.read_text() == digest:
+def _extract_tarballs(package: Path, dest: Path, names: list[str]) -> None:
+    """Copy the named tarballs out of the package (a plain tar: cheap seeks)."""
+    if not names:
         return
-    dest.mkdir(parents=True, exist_ok=True)
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
     with tarfile.open(package, "r:") as tar:
         for member in tar:
             if not member.isfile() or "/" in member.name or member.name.startswith("."):
                 raise AiwsError(f"{package.name}: unexpected entry '{member.name}'", REBUILD)
-            tar.extract(member, dest, set_attrs=False)
-    mark.write_text(digest)
+            if member.name in names:
+                tar.extract(member, dest, set_attrs=False, filter="data")
 
 
-def _verified_aggregate(package: Path, dest: Path) -> BundleManifest:
-    sums = _parse_sums((dest / SUMS).read_text(), f"{package.name}: {SUMS}")
-    manifest_path = dest / BUNDLE_MANIFEST
-    if sums.get(BUNDLE_MANIFEST) != sha256_file(manifest_path):
+def _package_members(package: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+    try:
+        with tarfile.open(package, "r:") as tar:
+            found = {}
+            for member in tar:
+                if member.name in names and member.isfile():
+                    stream = tar.extractfile(member)
+                    assert stream is not None
+                    found[member.name] = stream.read()
+                if len(found) == len(names):
+                    break
+    except (OSError, tarfile.TarError) as exc:
+        raise AiwsError(f"{package}: unreadable bundle ({_short(exc)})", REBUILD) from None
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise AiwsError(f"{package.name}: {missing[0]} is missing", REBUILD)
+    return found
+
+
+def _verified_aggregate(package: Path) -> BundleManifest:
+    """SHA256SUMS and the aggregate manifest, read from the (just hashed) package itself."""
+    members = _package_members(package, (SUMS, BUNDLE_MANIFEST))
+    sums = _parse_sums(members[SUMS].decode("utf-8", "replace"), f"{package.name}: {SUMS}")
+    raw = members[BUNDLE_MANIFEST]
+    if sums.get(BUNDLE_MANIFEST) != hashlib.sha256(raw).hexdigest():
         raise AiwsError(f"{package.name}: {BUNDLE_MANIFEST} does not match {SUMS}", REBUILD)
-    manifest = BundleManifest.model_validate_json(manifest_path.read_bytes())
+    try:
+        manifest = BundleManifest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise AiwsError(f"{package.name}: {BUNDLE_MANIFEST}: {_short(exc)}", REBUILD) from None
     for artifact in manifest.artifacts:
         if sums.get(artifact.tarball) != artifact.sha256:
             raise AiwsError(

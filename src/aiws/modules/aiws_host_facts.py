@@ -26,14 +26,33 @@ options:
     description: Path of the aiws state ledger.
     type: str
     required: true
+  artifacts:
+    description: Runtime trees {name, dest} whose unpack markers to read.
+    type: list
+    elements: dict
+    default: []
+  layout:
+    description: The aiws layout {path, mode} to check (layout_ok).
+    type: list
+    elements: dict
+    default: []
+  aiws_version:
+    description: The version of aiws asking (layout_ok needs its base record).
+    type: str
+    default: ""
 """
 
-import json
 import os
 import platform
 import socket
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils.aiws_common import LedgerError, read_ledger
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import LedgerError, read_ledger
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
 _DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock")
@@ -108,11 +127,26 @@ def _socket_owners():
     return owners
 
 
+def unit_of_cgroup(path):
+    """The system unit a cgroup path belongs to, or "": <unit>.service right under the last
+    system.slice, never below a user's slice (where a user may name cgroups as they like).
+    A host running the target in a container sees the container's path in front of it."""
+    parts = path.strip("/").split("/")
+    if "system.slice" not in parts:
+        return ""
+    index = len(parts) - 1 - parts[::-1].index("system.slice")
+    if any(p == "user.slice" or p.startswith(("user@", "user-")) for p in parts[:index]):
+        return ""
+    if index + 1 < len(parts) and parts[index + 1].endswith(".service"):
+        return parts[index + 1]
+    return ""
+
+
 def _unit_of(pid):
     for line in _read("/proc/%d/cgroup" % pid).splitlines():
-        for part in reversed(line.split(":", 2)[-1].split("/")):
-            if part.endswith(".service"):
-                return part
+        unit = unit_of_cgroup(line.split(":", 2)[-1])
+        if unit:
+            return unit
     return ""
 
 
@@ -162,14 +196,38 @@ def package_lock(lock_paths=_DPKG_LOCKS):
 
 
 def installed_components(ledger):
-    try:
-        with open(ledger) as handle:
-            return sorted(json.load(handle).get("components", {}))
-    except (OSError, ValueError):
-        return []
+    return sorted((read_ledger(ledger) or {}).get("components", {}))
 
 
-def collect(paths, ledger):
+def unpacked(artifacts, marker=".aiws-bundle-sha256"):
+    """{artifact name: SHA256 of the tarball its runtime tree came from ("" if none)}."""
+    found = {}
+    for artifact in artifacts:
+        try:
+            with open(os.path.join(artifact["dest"], marker)) as handle:
+                found[artifact["name"]] = handle.read().strip()
+        except OSError:
+            found[artifact["name"]] = ""
+    return found
+
+
+def layout_ok(layout, ledger, aiws_version):
+    """Whether every layout directory is in place (a real directory, root's, with its mode)
+    and the ledger's base record was written by this aiws version."""
+    for item in layout:
+        try:
+            info = os.lstat(item["path"])
+        except OSError:
+            return False
+        if not stat.S_ISDIR(info.st_mode) or (info.st_uid, info.st_gid) != (0, 0):
+            return False
+        if stat.S_IMODE(info.st_mode) != int(item["mode"], 8):
+            return False
+    base = ((read_ledger(ledger) or {}).get("components") or {}).get("base") or {}
+    return bool(layout) and base.get("version") == aiws_version
+
+
+def collect(paths, ledger, artifacts=(), layout=(), aiws_version=""):
     os_id, version_id = os_release()
     total, available = memory()
     machine = platform.machine()
@@ -188,23 +246,37 @@ def collect(paths, ledger):
         "listeners": listeners(),
         "package_lock": package_lock(),
         "installed": installed_components(ledger),
+        "unpacked": unpacked(artifacts),
+        "layout_ok": layout_ok(layout, ledger, aiws_version),
     }
 
 
 ARGUMENT_SPEC = {
     "paths": {"type": "list", "elements": "str", "required": True},
     "ledger": {"type": "str", "required": True},
+    "artifacts": {"type": "list", "elements": "dict", "default": []},
+    "layout": {"type": "list", "elements": "dict", "default": []},
+    "aiws_version": {"type": "str", "default": ""},
 }
 
 
 def run(params, check_mode=False):
-    facts = collect(params["paths"], params["ledger"])
+    try:
+        facts = collect(
+            params["paths"], params["ledger"], params.get("artifacts") or (),
+            params.get("layout") or (), params.get("aiws_version") or "",
+        )  # fmt: skip
+    except LedgerError as exc:
+        return {"failed": True, "msg": str(exc)}
     return {"changed": False, "ansible_facts": {"aiws_host": facts}}
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.exit_json(**run(module.params, module.check_mode))
+    result = run(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

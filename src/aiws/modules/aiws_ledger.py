@@ -22,12 +22,14 @@ options:
     description: Component whose record is set (state=present) or dropped (state=absent).
     type: str
   record:
-    description: version, paths, units, packages, users of the component.
+    description: version, paths, runtime, units, packages, users, groups, secrets of the component.
     type: dict
   state:
-    description: Whether the component record should exist.
+    description: >-
+      present / absent: whether the component record should exist. query: read only; returns
+      the component's record (every list field present) as `record`, and the ledger's secrets.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, query]
     default: present
   run:
     description: A run to append to the history (bookkeeping; always a change).
@@ -38,8 +40,8 @@ options:
     default: false
   secret:
     description: >-
-      A secret aiws generated ({name, path, run}); recorded once, with the run that created
-      it, so `aiws secrets list` and purge know it. The value is never in the ledger.
+      A secret aiws generated ({name, path, run, component}); recorded once, with the run that
+      created it, so `aiws secrets list` and purge know it. The value is never in the ledger.
     type: dict
   merge:
     description: >-
@@ -54,70 +56,40 @@ options:
     default: ""
 """
 
-import datetime
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-SCHEMA = 1
+try:
+    from ansible.module_utils.aiws_common import (
+        RECORD_LISTS,
+        LedgerError,
+        component_record,
+        empty_ledger,
+        merge_record,
+        read_ledger,
+        record_secret,
+        write_json,
+    )
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import (
+        RECORD_LISTS,
+        LedgerError,
+        component_record,
+        empty_ledger,
+        merge_record,
+        read_ledger,
+        record_secret,
+        write_json,
+    )
+
 HISTORY_LIMIT = 200
-RECORD_FIELDS = ("version", "paths", "units", "packages", "users")
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
-
-
-def empty_ledger(aiws_version=""):
-    return {"schema": SCHEMA, "aiws_version": aiws_version, "components": {}, "runs": []}
 
 
 def load(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _write(path, data):
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".state-", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _normalised(record):
-    out = {"version": str(record.get("version", ""))}
-    for key in RECORD_FIELDS[1:]:
-        out[key] = sorted(set(record.get(key) or []))
-    return out
-
-
-def _record_secret(ledger, secret):
-    """Add a secret's record (name, path, the run that created it) unless it is there."""
-    known = ledger.setdefault("secrets", {})
-    name = secret["name"]
-    existing = known.get(name)
-    if existing is not None and existing.get("path") == secret.get("path"):
-        return
-    known[name] = {
-        "path": secret.get("path", ""),
-        "created_run": (existing or {}).get("created_run") or secret.get("run") or "",
-        "created_at": (existing or {}).get("created_at") or _now(),
-    }
+    """The ledger, or None when there is none (LedgerError when corrupt)."""
+    return read_ledger(path)
 
 
 def update(
@@ -143,19 +115,20 @@ def update(
     components = ledger.setdefault("components", {})
     if component and state == "absent":
         components.pop(component, None)
+        for name in [
+            n for n, s in ledger.get("secrets", {}).items() if s.get("component") == component
+        ]:
+            ledger["secrets"].pop(name)
     elif component:
-        existing = components.get(component)
-        merged = dict(record or {})
-        for key in merge or ():
-            merged[key] = list(merged.get(key) or []) + list((existing or {}).get(key) or [])
-        wanted = _normalised(merged)
-        if existing is None or any(existing.get(k) != wanted[k] for k in RECORD_FIELDS):
-            stamp = _now()
-            wanted["installed_at"] = (existing or {}).get("installed_at", stamp)
-            wanted["updated_at"] = stamp
-            components[component] = wanted
+        merge_record(components, component, record, merge)
     if secret:
-        _record_secret(ledger, secret)
+        record_secret(
+            ledger,
+            secret["name"],
+            secret.get("path", ""),
+            secret.get("component", ""),
+            secret.get("run", ""),
+        )
     if run:
         ledger.setdefault("runs", []).append(run)
         ledger["runs"] = ledger["runs"][-HISTORY_LIMIT:]
@@ -163,7 +136,7 @@ def update(
         ledger["aiws_version"] = aiws_version
     changed = current is None or json.dumps(ledger, sort_keys=True) != before
     if changed and not check:
-        _write(path, ledger)
+        write_json(path, ledger)
     return changed, ledger
 
 
@@ -171,7 +144,7 @@ ARGUMENT_SPEC = {
     "path": {"type": "path", "required": True},
     "component": {"type": "str"},
     "record": {"type": "dict"},
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
     "run": {"type": "dict"},
     "remove_file": {"type": "bool", "default": False},
     "aiws_version": {"type": "str", "default": ""},
@@ -180,11 +153,31 @@ ARGUMENT_SPEC = {
 }
 
 
+def query(params):
+    ledger = load(params["path"]) or {}
+    return {
+        "changed": False,
+        "exists": bool(ledger),
+        "components": sorted(ledger.get("components", {})),
+        "record": component_record(ledger, params["component"]) if params["component"] else {},
+        "secrets": ledger.get("secrets", {}),
+    }
+
+
 def run(params, check_mode=False):
     params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
+    try:
+        if params["state"] == "query":
+            return query(params)
+        return _change(params, check_mode)
+    except LedgerError as exc:
+        return {"failed": True, "msg": str(exc)}
+
+
+def _change(params, check_mode):
     if params["secret"] and not params["secret"].get("name"):
         return {"failed": True, "msg": "secret needs a name"}
-    bad = [key for key in params["merge"] or [] if key not in RECORD_FIELDS[1:]]
+    bad = [key for key in params["merge"] or [] if key not in RECORD_LISTS]
     if bad:
         return {"failed": True, "msg": "merge: not a list field of a record: %s" % bad[0]}
     if params["component"] and params["state"] == "present" and not params["record"]:

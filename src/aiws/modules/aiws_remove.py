@@ -14,10 +14,19 @@ module: aiws_remove
 short_description: Remove paths, reporting each as removed, absent or would-remove
 options:
   paths:
-    description: Files or directories to remove (directories recursively).
+    description: >-
+      Files or directories to remove (directories recursively). Each must be an absolute,
+      normalised path below the root (a path with .. or the root itself is refused).
     type: list
     elements: path
     required: true
+  keep:
+    description: >-
+      Paths never removed, with their parent directories (a directory holding one is emptied
+      of everything else instead): what the running controller uses itself.
+    type: list
+    elements: path
+    default: []
 """
 
 import os
@@ -25,14 +34,37 @@ import shutil
 
 from ansible.module_utils.basic import AnsibleModule
 
-ARGUMENT_SPEC = {"paths": {"type": "list", "elements": "path", "required": True}}
+ARGUMENT_SPEC = {
+    "paths": {"type": "list", "elements": "path", "required": True},
+    "keep": {"type": "list", "elements": "path", "default": []},
+}
 
 
-def remove(path, check_mode):
+def unsafe(path):
+    return (
+        not path.startswith("/")
+        or os.path.normpath(path) != path
+        or path == "/"
+        or ".." in path.split("/")
+    )
+
+
+def _holds(directory, keep):
+    return [k for k in keep if k == directory or k.startswith(directory.rstrip("/") + "/")]
+
+
+def remove(path, check_mode, keep=()):
     if not os.path.lexists(path):
         return "absent"
+    kept = _holds(path, keep)
+    if path in kept:
+        return "kept"
     if check_mode:
         return "would remove"
+    if kept and os.path.isdir(path) and not os.path.islink(path):
+        for name in os.listdir(path):
+            remove(os.path.join(path, name), check_mode, kept)
+        return "removed"
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     else:
@@ -41,14 +73,21 @@ def remove(path, check_mode):
 
 
 def run(params, check_mode=False):
-    report = [{"path": p, "status": remove(p, check_mode)} for p in params["paths"]]
-    changed = any(item["status"] != "absent" for item in report)
+    bad = [p for p in params["paths"] if unsafe(p)]
+    if bad:
+        return {"failed": True, "msg": "refusing to remove unsafe path %r" % bad[0]}
+    keep = [os.path.normpath(k) for k in params.get("keep") or []]
+    report = [{"path": p, "status": remove(p, check_mode, keep)} for p in params["paths"]]
+    changed = any(item["status"] not in ("absent", "kept") for item in report)
     return {"changed": changed, "aiws_paths": report}
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.exit_json(**run(module.params, module.check_mode))
+    result = run(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -55,21 +55,31 @@ options:
     description: With state=read, return the value (only `aiws secrets show` does).
     type: bool
     default: false
+  secrets:
+    description: >-
+      state=present for many secrets in one call: each {name, mode, group, generated}; the
+      generated ones are made when missing, all are recorded in `ledger` for `component`.
+    type: list
+    elements: dict
+  component:
+    description: The component owning `secrets` (recorded in the ledger).
+    type: str
+  run:
+    description: The run creating them (recorded in the ledger).
+    type: str
+    default: ""
 """
 
-import grp
-import json
 import os
-import pwd
-import re
-import secrets
-import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-MODES = ("0600", "0640", "0400", "0440")
+try:
+    from ansible.module_utils.aiws_common import Failure, read_ledger
+    from ansible.module_utils.aiws_secrets import check_spec, ensure_secret, ensure_secrets, exists
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import Failure, read_ledger
+    from aiws.module_utils.aiws_secrets import check_spec, ensure_secret, ensure_secrets, exists
 
 ARGUMENT_SPEC = {
     "name": {"type": "str"},
@@ -85,64 +95,23 @@ ARGUMENT_SPEC = {
     "group": {"type": "str", "default": "root"},
     "mode": {"type": "str", "default": "0600"},
     "reveal": {"type": "bool", "default": False},
+    "secrets": {"type": "list", "elements": "dict"},
+    "component": {"type": "str"},
+    "run": {"type": "str", "default": ""},
 }
-
-
-def write_atomic(path, value, mode=0o600, uid=0, gid=0):
-    """Write `value` to `path` so that no reader ever sees a partial or wider-open file."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=directory)
-    try:
-        os.fchmod(fd, mode)
-        os.fchown(fd, uid, gid)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _ids(owner, group):
-    return pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid
-
-
-def _fix_metadata(path, mode, uid, gid, check):
-    info = os.stat(path)
-    drift = stat.S_IMODE(info.st_mode) != mode or (info.st_uid, info.st_gid) != (uid, gid)
-    if drift and not check:
-        os.chmod(path, mode)
-        os.chown(path, uid, gid)
-    return drift
-
-
-def _exists(path):
-    try:
-        return os.path.getsize(path) > 0
-    except OSError:
-        return False
 
 
 def list_recorded(ledger):
     """The ledger's secret records (name, path, created run/time) and whether each exists."""
-    try:
-        with open(ledger) as handle:
-            recorded = json.load(handle).get("secrets") or {}
-    except (OSError, ValueError):
-        recorded = {}
+    recorded = (read_ledger(ledger) or {}).get("secrets") or {}
     return [
-        dict(record, name=name, exists=_exists(record.get("path", "")))
+        dict(record, name=name, exists=exists(record.get("path", "")))
         for name, record in sorted(recorded.items())
     ]
 
 
 def _read(path, result, reveal):
-    if not _exists(path):
+    if not exists(path):
         return dict(
             result, failed=True, msg="secret %s does not exist (%s)" % (result["name"], path)
         )
@@ -161,45 +130,35 @@ def _absent(path, result, check_mode):
 
 
 def _present(path, params, result, check_mode):
-    mode = int(params["mode"], 8)
-    try:
-        uid, gid = _ids(params["owner"], params["group"])
-    except KeyError as exc:
-        return dict(result, failed=True, msg="unknown owner or group: %s" % exc)
-    if _exists(path):
-        result["changed"] = _fix_metadata(path, mode, uid, gid, check_mode)
-        return result
-    result.update(changed=True, created=True)
-    if not check_mode:
-        write_atomic(path, secrets.token_urlsafe(max(16, params["length"])), mode, uid, gid)
-    return result
-
-
-def _invalid(params):
-    if not NAME.match(params["name"] or ""):
-        return "invalid secret name %r" % params["name"]
-    if params["mode"] not in MODES:
-        return "secret mode must be one of %s" % ", ".join(MODES)
-    return None
+    changed, created = ensure_secret(
+        path, params["mode"], params["owner"], params["group"], params["length"], check_mode
+    )
+    return dict(result, changed=changed, created=created)
 
 
 def run(params, check_mode=False):
     params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
     state = params["state"]
-    if state == "list":
-        return {"changed": False, "secrets": list_recorded(params["ledger"])}
-    problem = _invalid(params)
-    if problem:
-        return {"failed": True, "msg": problem}
-    path = os.path.join(params["dir"], params["name"])
-    result = {"changed": False, "name": params["name"], "path": path, "created": False}
-    actions = {
-        "query": lambda: dict(result, exists=_exists(path)),
-        "read": lambda: _read(path, result, params["reveal"]),
-        "absent": lambda: _absent(path, result, check_mode),
-        "present": lambda: _present(path, params, result, check_mode),
-    }
-    return actions[state]()
+    try:
+        if state == "list":
+            return {"changed": False, "secrets": list_recorded(params["ledger"])}
+        if state == "present" and params["secrets"] is not None:
+            return ensure_secrets(
+                params["secrets"], params["dir"], params["ledger"], params["component"] or "",
+                params["run"], check_mode,
+            )  # fmt: skip
+        check_spec(params["name"], params["mode"])
+        path = os.path.join(params["dir"], params["name"])
+        result = {"changed": False, "name": params["name"], "path": path, "created": False}
+        actions = {
+            "query": lambda: dict(result, exists=exists(path)),
+            "read": lambda: _read(path, result, params["reveal"]),
+            "absent": lambda: _absent(path, result, check_mode),
+            "present": lambda: _present(path, params, result, check_mode),
+        }
+        return actions[state]()
+    except Failure as exc:
+        return {"failed": True, "msg": str(exc)}
 
 
 def main():

@@ -30,7 +30,6 @@ options:
     default: 3.0
 """
 
-import json
 import os
 import socket
 import ssl
@@ -38,17 +37,18 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
 from ansible.module_utils.basic import AnsibleModule
 
+try:
+    from ansible.module_utils.aiws_common import LedgerError, read_ledger
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import LedgerError, read_ledger
+
 
 def _ledger(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return {"components": {}, "runs": []}
+    return read_ledger(path) or {"components": {}, "runs": []}
 
 
 def unit_state(unit):
@@ -92,8 +92,10 @@ def http_probe(scheme, host, port, path, expect, timeout, meanings=None):
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    # Probes go straight to the host's own services: never through a proxy.
+    opener = build_opener(ProxyHandler({}), HTTPSHandler(context=context))
     try:
-        with urlopen(Request(url, method="GET"), timeout=timeout, context=context) as reply:
+        with opener.open(Request(url, method="GET"), timeout=timeout) as reply:
             code = reply.status
     except HTTPError as exc:
         code = exc.code
@@ -193,13 +195,19 @@ ARGUMENT_SPEC = {
 
 
 def run(params, check_mode=False):
-    report = probe_all(params["ledger"], params["components"], params.get("timeout", 3.0))
+    try:
+        report = probe_all(params["ledger"], params["components"], params.get("timeout", 3.0))
+    except LedgerError as exc:
+        return {"failed": True, "msg": str(exc)}
     return {"changed": False, "ansible_facts": {"aiws_status": report}}
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    module.exit_json(**run(module.params, module.check_mode))
+    result = run(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,14 @@ options:
     description: Directory of the secrets named in secret_names.
     type: path
     default: /var/lib/aiws/secrets
+  ledger:
+    description: Mirror every secret this ledger records too (but those in `exclude`).
+    type: path
+  exclude:
+    description: Secret names never mirrored (Vault's own unseal key and root token).
+    type: list
+    elements: str
+    default: []
   wait_seconds:
     description: How long to wait for the API to answer.
     type: int
@@ -67,9 +75,14 @@ import os
 import tempfile
 import time
 from urllib.error import HTTPError, URLError
-from urllib.request import Request, urlopen
+from urllib.request import ProxyHandler, Request, build_opener
 
 from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils.aiws_common import LedgerError, read_ledger
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import LedgerError, read_ledger
 
 ARGUMENT_SPEC = {
     "url": {"type": "str", "default": "http://127.0.0.1:8200"},
@@ -81,9 +94,16 @@ ARGUMENT_SPEC = {
     "secrets": {"type": "list", "elements": "dict", "default": []},
     "secret_names": {"type": "list", "elements": "str", "default": []},
     "secrets_dir": {"type": "path", "default": "/var/lib/aiws/secrets"},
+    "ledger": {"type": "path"},
+    "exclude": {"type": "list", "elements": "str", "default": []},
     "wait_seconds": {"type": "int", "default": 60},
 }
 REQUEST_TIMEOUT = 10
+# Initialisation writes the storage and returns the only copy of the unseal key: give it
+# all the time it needs rather than abandon an init the server completes.
+INIT_TIMEOUT = 300
+# Calls go straight to the local Vault: never through a proxy, whatever the environment.
+OPENER = build_opener(ProxyHandler({}))
 
 
 class VaultError(Exception):
@@ -95,7 +115,7 @@ class Api:
         self.url = url.rstrip("/")
         self.token = token
 
-    def call(self, method, path, body=None, ok=(200, 204)):
+    def call(self, method, path, body=None, ok=(200, 204), timeout=REQUEST_TIMEOUT):
         """(status, decoded JSON or {}); statuses outside `ok` raise VaultError."""
         data = json.dumps(body).encode() if body is not None else None
         request = Request(self.url + path, data=data, method=method)
@@ -103,7 +123,7 @@ class Api:
         if self.token:
             request.add_header("X-Vault-Token", self.token)
         try:
-            with urlopen(request, timeout=REQUEST_TIMEOUT) as reply:
+            with OPENER.open(request, timeout=timeout) as reply:
                 status, raw = reply.status, reply.read()
         except HTTPError as exc:
             status, raw = exc.code, exc.read()
@@ -173,7 +193,9 @@ def initialise(api, params, check, result):
     result["steps"].append("initialised")
     if check:
         return
-    answer = api.call("PUT", "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})[1]
+    answer = api.call(
+        "PUT", "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1}, timeout=INIT_TIMEOUT
+    )[1]
     write_secret_file(params["unseal_key_file"], answer["keys_base64"][0])
     write_secret_file(params["root_token_file"], answer["root_token"])
 
@@ -265,9 +287,16 @@ def read_check(api, params, result):
 
 def run(params, check_mode=False):
     params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
+    try:
+        recorded = (
+            (read_ledger(params["ledger"]) or {}).get("secrets", {}) if params["ledger"] else {}
+        )
+    except LedgerError as exc:
+        return {"failed": True, "msg": str(exc)}
+    names = set(params["secret_names"] or []) | set(recorded)
     params["secrets"] = list(params["secrets"] or []) + [
         {"name": name, "path": os.path.join(params["secrets_dir"], name)}
-        for name in sorted(params["secret_names"] or [])
+        for name in sorted(names - set(params["exclude"] or []))
     ]
     result = {"changed": False, "steps": [], "written": [], "url": params["url"]}
     api = Api(params["url"])

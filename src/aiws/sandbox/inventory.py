@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -12,10 +13,23 @@ GROUP = "sandboxes"
 TARGET_PYTHON = "/usr/bin/python3"
 
 
+def leader_start(pid: int | None) -> str:
+    """The leader's start time (/proc/PID/stat field 22): tells it from a reused PID."""
+    if pid is None:
+        return ""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
 def render(state: SandboxState) -> str:
     host_vars: dict[str, Any] = {
-        "ansible_connection": "community.docker.nsenter",
+        # aiws's own nsenter connection (pipelining; checks the leader's identity).
+        "ansible_connection": "aiws_nsenter",
         "ansible_nsenter_pid": state.leader_pid,
+        "aiws_sandbox_leader_start": leader_start(state.leader_pid),
         # Set explicitly: discovery on the controller can pick an interpreter that is not there.
         "ansible_python_interpreter": TARGET_PYTHON,
         "aiws_sandbox_distro": state.distro,

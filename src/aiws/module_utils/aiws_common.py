@@ -1,0 +1,181 @@
+"""Shared by aiws's Ansible modules: the one ledger reader and durable atomic writes.
+
+Modules import it as `ansible.module_utils.aiws_common` (Ansible ships it with them to the
+target) and, when the controller calls a module in-process, as `aiws.module_utils.aiws_common`.
+Stdlib only, Python 3.9 compatible (Debian 11 targets).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import tempfile
+
+LEDGER_SCHEMA = 1
+# What a component's ledger record holds: version, then lists of what aiws created.
+#   paths: data, config and files kept by a plain uninstall, removed by purge
+#   runtime: runtime trees and unit-side files, removed by every uninstall
+#   units, packages, users, groups, secrets: by name
+RECORD_LISTS = ("paths", "runtime", "units", "packages", "users", "groups", "secrets")
+
+
+class Failure(Exception):
+    """A step cannot converge; the message names the problem and the fix."""
+
+
+class LedgerError(Failure):
+    """The ledger exists but cannot be used; it is never overwritten then."""
+
+
+def empty_ledger(aiws_version=""):
+    return {
+        "schema": LEDGER_SCHEMA,
+        "aiws_version": aiws_version,
+        "components": {},
+        "secrets": {},
+        "runs": [],
+    }
+
+
+def read_ledger(path):
+    """The ledger as a dict, None when there is none; LedgerError when it is corrupt."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LedgerError("cannot read the ledger %s: %s" % (path, exc.strerror or exc)) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LedgerError(
+            "the ledger %s is not valid JSON (%s); restore it from a backup "
+            "or move it away to start over" % (path, str(exc)[:80])
+        ) from None
+    problem = _shape_problem(data)
+    if problem:
+        raise LedgerError(
+            "the ledger %s is malformed (%s); restore it from a backup or move "
+            "it away to start over" % (path, problem)
+        )
+    return data
+
+
+def _shape_problem(data):
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    for key in ("components", "secrets"):
+        if not isinstance(data.get(key, {}), dict):
+            return "%s is not an object" % key
+    if not isinstance(data.get("runs", []), list):
+        return "runs is not a list"
+    for name, record in data.get("components", {}).items():
+        if not isinstance(record, dict):
+            return "the record of %s is not an object" % name
+        for key in RECORD_LISTS:
+            if not isinstance(record.get(key, []), list):
+                return "%s.%s is not a list" % (name, key)
+    return None
+
+
+def component_record(ledger, name):
+    """A component's record from a ledger (or {}): every list field present."""
+    record = dict(((ledger or {}).get("components") or {}).get(name) or {})
+    for key in RECORD_LISTS:
+        record[key] = list(record.get(key) or [])
+    return record
+
+
+def write_atomic(path, data, mode=0o600, uid=0, gid=0):
+    """Write bytes so that a reader sees the old or the new file, never a part, and the new
+    one survives a crash (fsync of the file, then of the directory after the rename)."""
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".aiws-", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        if os.geteuid() == 0:
+            os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_json(path, data):
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def record_secret(ledger, name, path, component="", run=""):
+    """Record a secret (path, owning component, creating run) in `ledger`; True if changed.
+    The value is never in the ledger."""
+    known = ledger.setdefault("secrets", {})
+    existing = known.get(name) or {}
+    wanted = {
+        "path": path,
+        "component": component or existing.get("component", ""),
+        "created_run": existing.get("created_run") or run or "",
+        "created_at": existing.get("created_at") or now(),
+    }
+    if existing == wanted:
+        return False
+    known[name] = wanted
+    return True
+
+
+def _normalised(record):
+    out = {"version": str(record.get("version", ""))}
+    for key in RECORD_LISTS:
+        out[key] = sorted(set(record.get(key) or []))
+    return out
+
+
+def merge_record(components, component, record, merge=()):
+    """Set a component's record in `components`; fields in `merge` keep what was recorded
+    and add to it (what an earlier, interrupted run installed stays known). True if changed."""
+    existing = components.get(component)
+    merged = dict(record or {})
+    for key in merge or ():
+        merged[key] = list(merged.get(key) or []) + list((existing or {}).get(key) or [])
+    wanted = _normalised(merged)
+    if existing is not None and all(existing.get(k) == wanted[k] for k in wanted):
+        return False
+    stamp = now()
+    wanted["installed_at"] = (existing or {}).get("installed_at", stamp)
+    wanted["updated_at"] = stamp
+    components[component] = wanted
+    return True
+
+
+def set_record(path, component, record, merge=(), aiws_version="", check=False, create=False):
+    """Write a component's record into the ledger at `path` (which must exist unless
+    `create`: the base layout starts it)."""
+    ledger = read_ledger(path)
+    if ledger is None and not create:
+        raise Failure("the ledger %s does not exist (the base role makes it)" % path)
+    ledger = ledger if ledger is not None else empty_ledger(aiws_version)
+    changed = merge_record(ledger.setdefault("components", {}), component, record, merge)
+    if aiws_version and ledger.get("aiws_version") != aiws_version:
+        ledger["aiws_version"], changed = aiws_version, True
+    if changed and not check:
+        write_json(path, ledger)
+    return changed

@@ -1,0 +1,163 @@
+"""PostgreSQL databases and their owners, each with its own password.
+
+Talks to aiws's cluster with psql over its unix socket as the superuser (peer
+authentication, root is mapped to it). A password is read from its secret file on the
+host and sent to the server only as a SCRAM-SHA-256 verifier computed here: the clear text
+never reaches the server, its logs, the task's arguments or its result. An owner whose
+stored verifier already matches its secret is left alone (changed=false). Stdlib only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import subprocess
+
+try:
+    from ansible.module_utils.aiws_common import Failure
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import Failure
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SCRAM_ITERATIONS = 4096
+
+
+def scram_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
+    """PostgreSQL's SCRAM-SHA-256 verifier of `password` (what pg_authid stores)."""
+    salt = salt if salt is not None else os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda raw: base64.b64encode(raw).decode("ascii")  # noqa: E731
+    return "SCRAM-SHA-256$%d:%s$%s:%s" % (iterations, b64(salt), b64(stored_key), b64(server_key))
+
+
+def verifier_matches(verifier, password):
+    """Whether a stored SCRAM verifier was made from `password`."""
+    match = re.match(r"^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$", verifier or "")
+    if not match:
+        return False
+    iterations, salt = int(match.group(1)), base64.b64decode(match.group(2))
+    return hmac.compare_digest(scram_verifier(password, salt, iterations), verifier)
+
+
+class Psql:
+    def __init__(self, params):
+        self.argv = [
+            params["psql"],
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            params["socket_dir"],
+            "-p",
+            str(params["port"]),
+            "-U",
+            params.get("superuser") or "postgres",
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ]
+
+    def __call__(self, sql):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        try:
+            done = subprocess.run(
+                self.argv,
+                input=sql,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                timeout=120,
+                universal_newlines=True,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise Failure("psql: %s" % exc) from None
+        if done.returncode != 0:
+            raise Failure("psql: %s" % (done.stderr.strip().splitlines() or ["failed"])[-1])
+        return [line.split("\t") for line in done.stdout.splitlines() if line]
+
+
+def literal(value):
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ident(value):
+    if not IDENTIFIER.match(value):
+        raise Failure("invalid PostgreSQL identifier %r" % value)
+    return '"%s"' % value
+
+
+def _password(path):
+    try:
+        with open(path) as handle:
+            value = handle.read().strip()
+    except OSError as exc:
+        raise Failure("cannot read the password %s: %s" % (path, exc.strerror)) from None
+    if not value:
+        raise Failure("the password file %s is empty" % path)
+    return value
+
+
+def converge(params, check):
+    psql = Psql(params)
+    dbs = params["databases"]
+    owners = sorted({ident(db["owner"]) and db["owner"] for db in dbs})
+    names = [ident(db["name"]) and db["name"] for db in dbs]
+    roles = {
+        row[0]: row[1] if len(row) > 1 else ""
+        for row in psql(
+            "SELECT rolname, coalesce(rolpassword, '') FROM pg_authid WHERE rolname IN (%s);\n"
+            % ", ".join(literal(o) for o in owners)
+        )
+    }
+    existing = {
+        row[0]: row[1]
+        for row in psql(
+            "SELECT datname, pg_get_userbyid(datdba) FROM pg_database WHERE datname IN (%s);\n"
+            % ", ".join(literal(n) for n in names)
+        )
+    }
+    statements, done = [], []
+    for db in dbs:
+        owner, password = db["owner"], _password(db["secret_path"])
+        if owner not in roles:
+            statements.append(
+                "CREATE ROLE %s LOGIN PASSWORD %s;"
+                % (ident(owner), literal(scram_verifier(password)))
+            )
+            done.append("role %s created" % owner)
+            roles[owner] = "new"
+        elif roles[owner] != "new" and not verifier_matches(roles[owner], password):
+            statements.append(
+                "ALTER ROLE %s LOGIN PASSWORD %s;"
+                % (ident(owner), literal(scram_verifier(password)))
+            )
+            done.append("password of %s set" % owner)
+    for db in dbs:
+        name, owner = db["name"], db["owner"]
+        if name not in existing:
+            statements.append(
+                "CREATE DATABASE %s OWNER %s ENCODING 'UTF8' TEMPLATE template0;"
+                % (ident(name), ident(owner))
+            )
+            done.append("database %s created" % name)
+        elif existing[name] != owner:
+            statements.append("ALTER DATABASE %s OWNER TO %s;" % (ident(name), ident(owner)))
+            done.append("owner of %s set" % name)
+    if statements and not check:
+        psql("\n".join(statements) + "\n")
+    return {"changed": bool(statements), "actions": done}

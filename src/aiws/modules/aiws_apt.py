@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Ansible module: Debian packages from the bundle's apt repository, and exactly ours back out.
+
+apt is pointed at the bundle's repository only, through options on each call (a source list
+and an index directory of aiws's own): nothing is added to the host's apt configuration and
+the host's own package lists are never touched, so an offline host never tries a mirror.
+
+state=present: finish an interrupted dpkg run, remember the host's packages and accounts
+before aiws's first install (once), install what is missing, and record in the ledger which
+packages aiws installed (installed now, offered by the bundle, not on the host before) and
+which accounts the packages created. state=absent: purge exactly the component's recorded
+packages, after a simulation shows apt would remove nothing else (refused, naming the
+packages, when it would), then the paths the packages leave behind. Stdlib only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: aiws_apt
+short_description: Install packages from the bundle's apt repository; purge exactly aiws's
+options:
+  component:
+    description: The component the packages belong to (its ledger record).
+    type: str
+    required: true
+  state:
+    description: present or absent.
+    type: str
+    choices: [present, absent]
+    default: present
+  repo:
+    description: The bundle's unpacked apt repository (holds Packages).
+    type: path
+  packages:
+    description: Packages to install (state=present).
+    type: list
+    elements: str
+    default: []
+  state_dir:
+    description: aiws's apt directory (source list, package indexes).
+    type: path
+    default: /var/lib/aiws/apt
+  baseline:
+    description: The host's packages and accounts before aiws's first install (written once).
+    type: path
+    default: /var/lib/aiws/host-before.json
+  ledger:
+    description: The aiws ledger.
+    type: path
+    default: /var/lib/aiws/state.json
+  version:
+    description: The component's version (for a record this step creates).
+    type: str
+    default: ""
+  purge_paths:
+    description: With state=absent, paths the purged packages leave behind.
+    type: list
+    elements: path
+    default: []
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils.aiws_common import Failure, LedgerError
+    from ansible.module_utils.aiws_packages import absent, present
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import Failure, LedgerError
+    from aiws.module_utils.aiws_packages import absent, present
+
+ARGUMENT_SPEC = {
+    "component": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "repo": {"type": "path"},
+    "packages": {"type": "list", "elements": "str", "default": []},
+    "state_dir": {"type": "path", "default": "/var/lib/aiws/apt"},
+    "baseline": {"type": "path", "default": "/var/lib/aiws/host-before.json"},
+    "ledger": {"type": "path", "default": "/var/lib/aiws/state.json"},
+    "version": {"type": "str", "default": ""},
+    "purge_paths": {"type": "list", "elements": "path", "default": []},
+}
+
+
+def run(params, check_mode=False):
+    params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
+    try:
+        if params["state"] == "absent":
+            return absent(params, check_mode)
+        if not params["repo"]:
+            return {"failed": True, "msg": "repo is required with state=present"}
+        return present(params, check_mode)
+    except (Failure, LedgerError) as exc:
+        return {"failed": True, "msg": "%s: %s" % (params["component"], exc)}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = run(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

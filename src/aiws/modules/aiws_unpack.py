@@ -1,0 +1,228 @@
+#!/usr/bin/python3
+"""Ansible module: unpack verified runtime tarballs into /opt/aiws/<artifact>/<version>.
+
+For each tarball in one pass: its SHA256 must match the bundle manifest (checked while
+reading), every member must be a plain file, directory or in-tree symlink with a safe
+relative path and no setuid/setgid bit, and every file's content must match the tarball's
+own SHA256SUMS. The tree is built in <dest>.partial and renamed into place only when all of
+that holds; a marker then records which tarball it came from, so a rerun with the same
+tarball does nothing. Stdlib only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: aiws_unpack
+short_description: Check and unpack verified runtime tarballs, skipping those already in place
+options:
+  artifacts:
+    description: Each {name, version, src (the tarball on this host), sha256, dest}.
+    type: list
+    elements: dict
+    required: true
+  marker:
+    description: File in each unpacked tree holding the SHA256 of its tarball.
+    type: str
+    default: .aiws-bundle-sha256
+  remove_src:
+    description: Delete each tarball once unpacked (it was shipped to an upload directory).
+    type: bool
+    default: false
+"""
+
+import hashlib
+import os
+import posixpath
+import re
+import shutil
+import stat
+import tarfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+CHUNK = 1 << 20
+SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+META = ("manifest.json", "SHA256SUMS")
+ARGUMENT_SPEC = {
+    "artifacts": {"type": "list", "elements": "dict", "required": True},
+    "marker": {"type": "str", "default": ".aiws-bundle-sha256"},
+    "remove_src": {"type": "bool", "default": False},
+}
+
+
+class Failure(Exception):
+    pass
+
+
+class HashingReader:
+    """Hashes every byte tarfile reads from the compressed file."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.digest = hashlib.sha256()
+
+    def read(self, size=-1):
+        data = self.raw.read(size)
+        self.digest.update(data)
+        return data
+
+    def finish(self):
+        while self.read(CHUNK):
+            pass
+        return self.digest.hexdigest()
+
+
+def marker_of(dest, marker):
+    try:
+        with open(os.path.join(dest, marker)) as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _member_problem(member, root):
+    name = member.name
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts or "" in parts[:-1]:
+        return "unsafe path"
+    if member.isdir() or member.isfile():
+        if member.mode & (stat.S_ISUID | stat.S_ISGID):
+            return "setuid/setgid bit"
+        return None
+    if member.issym():
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+        if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
+            return "symlink leaving the tree"
+        return None
+    return "not a file, directory or symlink"
+
+
+def _parse_sums(data, where):
+    sums = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        digest, sep, path = line.partition("  ")
+        if not sep or len(digest) != 64:
+            raise Failure("%s: malformed SHA256SUMS line" % where)
+        sums[path] = digest
+    return sums
+
+
+def _write_member(tar, member, target):
+    """Write one regular file, returning the SHA256 of what was written."""
+    digest = hashlib.sha256()
+    source = tar.extractfile(member)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        while True:
+            chunk = source.read(CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            out.write(chunk)
+    os.chmod(target, member.mode & 0o777)
+    return digest.hexdigest()
+
+
+def extract(artifact, partial):
+    """Unpack into `partial`, checking as it goes; returns the problems found."""
+    where = "%s %s" % (artifact["name"], artifact["version"])
+    with open(artifact["src"], "rb") as raw:
+        reader = HashingReader(raw)
+        sums, written = None, {}
+        with tarfile.open(fileobj=reader, mode="r|gz") as tar:
+            for member in tar:
+                problem = _member_problem(member, partial)
+                if problem:
+                    raise Failure("%s: member %s: %s" % (where, member.name, problem))
+                target = os.path.join(partial, member.name)
+                if member.isdir():
+                    os.makedirs(target, 0o755, exist_ok=True)
+                    continue
+                os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+                if member.issym():
+                    os.symlink(member.linkname, target)
+                elif member.name == "SHA256SUMS":
+                    data = tar.extractfile(member).read()
+                    sums = _parse_sums(data, where)
+                    with open(target, "wb") as out:
+                        out.write(data)
+                    os.chmod(target, 0o644)
+                else:
+                    written[member.name] = _write_member(tar, member, target)
+        actual = reader.finish()
+    if actual != artifact["sha256"]:
+        raise Failure(
+            "%s: tarball SHA256 %s does not match the bundle manifest (%s); copy "
+            "the bundle again" % (where, actual[:16], artifact["sha256"][:16])
+        )
+    if sums is None:
+        raise Failure("%s: no SHA256SUMS in the tarball" % where)
+    wrong = sorted(p for p in set(sums) | set(written) if sums.get(p) != written.get(p))
+    if wrong:
+        raise Failure(
+            "%s: %d file(s) do not match SHA256SUMS, first %s" % (where, len(wrong), wrong[0])
+        )
+
+
+def _clear(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def unpack(artifact, marker, check):
+    for key in ("name", "version"):
+        if not SAFE_COMPONENT.match(str(artifact.get(key, ""))) or artifact[key] in (".", ".."):
+            raise Failure("unsafe artifact %s %r" % (key, artifact.get(key)))
+    dest = artifact["dest"]
+    if marker_of(dest, marker) == artifact["sha256"]:
+        return False
+    if check:
+        return True
+    partial = dest + ".partial"
+    _clear(partial)
+    os.makedirs(partial, 0o755)
+    try:
+        extract(artifact, partial)
+    except (OSError, EOFError, tarfile.TarError) as exc:
+        _clear(partial)
+        raise Failure(
+            "%s %s: corrupt tarball (%s)" % (artifact["name"], artifact["version"], exc)
+        ) from None
+    except Failure:
+        _clear(partial)
+        raise
+    with open(os.path.join(partial, marker), "w") as handle:
+        handle.write(artifact["sha256"] + "\n")
+    _clear(dest)
+    os.rename(partial, dest)
+    return True
+
+
+def run(params, check_mode=False):
+    params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
+    unpacked = []
+    try:
+        for artifact in params["artifacts"]:
+            if unpack(artifact, params["marker"], check_mode):
+                unpacked.append(artifact["name"])
+            if params["remove_src"] and not check_mode and os.path.exists(artifact["src"]):
+                os.unlink(artifact["src"])
+    except Failure as exc:
+        return {"failed": True, "msg": str(exc), "unpacked": unpacked}
+    return {"changed": bool(unpacked), "unpacked": unpacked}
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    result = run(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
