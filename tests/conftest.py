@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.helpers.fixtures"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE_ROLES = FIXTURES / "ansible" / "roles"
 FIXTURE_PLAYBOOKS = FIXTURES / "ansible" / "playbooks"

@@ -2,6 +2,10 @@
 
 Data goes to stdout; progress, warnings and errors go to stderr, so `--json` output and
 pipes stay machine-readable. Progress bars are drawn only on a terminal.
+
+`info`, `warn` and `error` take plain text (it may hold user input such as a mode name or a
+path) and escape it, so `[` in a message is printed as is, never read as Rich markup. Whoever
+passes markup to `print` escapes the user's part of it with `rich.markup.escape`.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 
 
 class Output:
@@ -41,10 +46,10 @@ class Output:
 
     def info(self, message: str) -> None:
         if not self.quiet and not self.json_mode:
-            self.err.print(message)
+            self.err.print(escape(message))
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {message}", markup=True)
+        self.err.print(f"[yellow]warning:[/] {escape(message)}", markup=True)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[red]error:[/] {message}", markup=True)
+        self.err.print(f"[red]error:[/] {escape(message)}", markup=True)

@@ -23,6 +23,39 @@ class InstallRequest:
     check: bool = False
 
 
+def request_from_cli(
+    catalog: Catalog,
+    *,
+    mode: str,
+    only: list[str] | None = None,
+    domain: str | None = None,
+    internal_ca: bool = False,
+    backend: list[str] | None = None,
+    sets: list[str] | None = None,
+    bundle: Path | None = None,
+    check: bool = False,
+) -> InstallRequest:
+    """The request `aiws install` and `aiws preflight` build from their shared options.
+
+    `--set` is checked against the catalog (UsageError on a bad one); a `--bundle` that is
+    not a file is a UsageError. Nothing is read from the bundle here.
+    """
+    overrides, extra_vars = parse_sets(sets, catalog)
+    if bundle is not None and not bundle.is_file():
+        raise UsageError(f"bundle {bundle} does not exist", "pass the path of a built bundle file")
+    return InstallRequest(
+        mode=mode,
+        only=split_csv(only),
+        domain=domain,
+        internal_ca=internal_ca,
+        backends=split_csv(backend) or ("systemd",),
+        component_overrides=overrides,
+        extra_vars=extra_vars,
+        bundle=bundle,
+        check=check,
+    )
+
+
 def split_csv(values: list[str] | None) -> tuple[str, ...]:
     """`--only a,b --only c` -> ('a', 'b', 'c'), order kept, duplicates dropped."""
     seen: dict[str, None] = {}

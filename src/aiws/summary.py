@@ -11,6 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from aiws import __version__
@@ -154,17 +155,22 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
     run = summary.run
     verdict = "[green]OK[/]" if run.ok else "[red]FAILED[/]"
     mode = f"{run.verb} --mode {run.mode}" + (" (check: nothing changed)" if run.check else "")
+    hosts = ", ".join(run.hosts) or "no host"
     console.print(
-        f"\n[bold]aiws {mode}[/] on {', '.join(run.hosts) or 'no host'}: {verdict}, "
+        f"\n[bold]aiws {escape(mode)}[/] on {escape(hosts)}: {verdict}, "
         f"{run.changed_total} changed, {run.seconds:.1f}s"
     )
     _render_access(summary, console)
     console.print("\n[bold]Credentials[/]")
     for name, value in summary.credentials.one_time.items():
-        console.print(f"  {name}: {value}  [yellow](shown once; stored 0600 on the host)[/]")
+        console.print(
+            f"  {escape(name)}: {escape(value)}  [yellow](shown once; stored 0600 on the host)[/]"
+        )
     console.print(
-        f"  stored under {summary.credentials.location}; read with "
-        f"{summary.credentials.how_to_read}"
+        escape(
+            f"  stored under {summary.credentials.location}; read with "
+            f"{summary.credentials.how_to_read}"
+        )
     )
     console.print(_components_table(summary))
     console.print(_phases_line(summary))
@@ -172,17 +178,17 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
     console.print(
         "[bold]Bundle[/] "
         + (
-            f"{bundle.file} ({bundle.target}, sha256 {bundle.sha256[:16]}...)"
+            escape(f"{bundle.file} ({bundle.target}, sha256 {bundle.sha256[:16]}...)")
             if bundle
             else "none given"
         )
     )
     for failure in run.failures:
-        console.print(f"[red]failed:[/] {failure}")
+        console.print(f"[red]failed:[/] {escape(failure)}")
     for warning in summary.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     if run.log_dir:
-        console.print(f"[dim]logs: {run.log_dir}[/]")
+        console.print(f"[dim]logs: {escape(run.log_dir)}[/]")
 
 
 def _render_access(summary: DeploySummary, console: Console) -> None:
@@ -191,7 +197,7 @@ def _render_access(summary: DeploySummary, console: Console) -> None:
         console.print("  no service endpoints installed")
     for point in summary.access:
         tag = "[bold green]public (the only public endpoint)[/]" if point.public else "local only"
-        console.print(f"  {point.component:<12} {point.url:<34} {tag}")
+        console.print(f"  {point.component:<12} {escape(f'{point.url:<34}')} {tag}")
 
 
 def _components_table(summary: DeploySummary) -> Table:
@@ -203,10 +209,17 @@ def _components_table(summary: DeploySummary) -> Table:
         table.add_column(column, justify="right" if column == "changed" else "left")
     for row in summary.components:
         health = {"healthy": "[green]healthy[/]", "unhealthy": "[red]unhealthy[/]"}.get(
-            row.health, row.health
+            row.health, escape(row.health)
         )
-        cells = [row.name, row.state, row.address or "-", health, row.version, str(row.changed)]
-        table.add_row(*([row.host] if multi_host else []), *cells)
+        cells = [
+            row.name,
+            escape(row.state),
+            escape(row.address or "-"),
+            health,
+            escape(row.version),
+            str(row.changed),
+        ]
+        table.add_row(*([escape(row.host)] if multi_host else []), *cells)
     return table
 
 

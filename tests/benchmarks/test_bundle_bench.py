@@ -22,7 +22,7 @@ from aiws.bundle.verify import verify_bundle
 from aiws.catalog import load_catalog
 from aiws.concurrency import AdaptiveLimiter
 from tests.benchmarks.recording import record as shared_record
-from tests.integration.test_bundle_build import build
+from tests.helpers.bundles import build
 
 pytestmark = pytest.mark.benchmark
 

@@ -1,61 +1,111 @@
-"""Install, rerun, status and preflight times on a fresh sandbox, through the real CLI.
+"""PostgreSQL + Vault install, no-change rerun and status times, through the real CLI on
+fresh Debian 12 hosts from the full bundle, with aiws running on the host itself (local
+connection, bootstrapped from the bundle) and over a sandbox inventory; and, beside them,
+the physical floor: the same install done by hand (scripts/floor.sh).
 
-Run with `make bench`; results go to ~/.cache/aiws/bench.jsonl.
+Run with `make bench`; results go to ~/.cache/aiws/bench.jsonl. AIWS_BENCH_BUNDLE=FILE uses
+a full bundle built beforehand.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 
+from aiws.bundle.recipes import CONTROLLER
 from aiws.catalog import load_catalog
-from aiws.sandbox.state import SandboxState
-from aiws.status import probe
 from aiws.summary import DeploySummary
-from aiws.target import Target
 from tests.benchmarks.recording import record, spread
-from tests.cli import aiws
-from tests.integration.test_cli_e2e import SELECTION
+from tests.helpers.bundles import build
+from tests.helpers.cli import aiws
+from tests.helpers.fixtures import MakeSandbox
+from tests.helpers.hosts import bootstrap, copy_in, inside, install, on_host
 
 pytestmark = pytest.mark.benchmark
-RERUNS = 3
+SELECTION = ["--mode", "core", "--only", "postgresql,vault"]
+RERUNS = 5
 STATUS_SAMPLES = 5
+FLOOR_SCRIPT = Path(__file__).parent / "scripts" / "floor.sh"
 
 
-def timed(*args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    done = aiws(*args)
-    assert done.returncode == 0, done.stderr
-    return time.monotonic() - started, done.stdout
+@pytest.fixture(scope="module")
+def full_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("AIWS_BENCH_BUNDLE")
+    if given:
+        return Path(given)
+    components = [*load_catalog().components, CONTROLLER]
+    return build("debian-12-amd64", components, tmp_path_factory.mktemp("full")).package
 
 
-def test_install_rerun_status_times(sandbox: SandboxState) -> None:
-    inventory = str(sandbox.inventory)
-    preflight_s, _ = timed("preflight", *SELECTION, "-i", inventory)
-    first_s, out = timed("install", *SELECTION, "-i", inventory, "--json")
-    first = DeploySummary.model_validate_json(out)
+def test_core_install_with_aiws_on_the_host(make_sandbox: MakeSandbox, full_bundle: Path) -> None:
+    sandbox = make_sandbox()
+    bundle = bootstrap(sandbox, full_bundle)
+
+    def timed_install() -> tuple[float, DeploySummary]:
+        started = time.monotonic()
+        rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
+        seconds = time.monotonic() - started
+        assert rc == 0, err[-2000:]
+        return seconds, DeploySummary.model_validate_json(out)
+
+    first_s, first = timed_install()
     reruns = []
     for _ in range(RERUNS):
-        seconds, out = timed("install", *SELECTION, "-i", inventory, "--json")
-        assert DeploySummary.model_validate_json(out).run.changed_total == 0
+        seconds, summary = timed_install()
+        assert summary.run.changed_total == 0
         reruns.append(seconds)
-    cli_status = []
+    statuses = []
     for _ in range(STATUS_SAMPLES):
-        seconds, out = timed("status", "-i", inventory, "--json")
-        assert json.loads(out)["healthy"]
-        cli_status.append(seconds)
-    probes = [
-        probe(Target(sandbox.inventory), load_catalog()).seconds for _ in range(STATUS_SAMPLES)
-    ]
+        started = time.monotonic()
+        rc, out, _ = on_host(sandbox, "status", "--json")
+        statuses.append(time.monotonic() - started)
+        assert rc == 0 and json.loads(out)["healthy"]
     record(
-        "install.stand_in_bridge",
-        distro=sandbox.distro,
-        preflight_cli_s=round(preflight_s, 3),
-        first_install_cli_s=round(first_s, 3),
+        "install.core.on_host",
+        bundle_mb=round(full_bundle.stat().st_size / 1e6),
+        first_install_s=round(first_s, 2),
         first_install_phases={p.name: p.seconds for p in first.phases},
-        rerun_cli_s=spread(reruns),
-        status_cli_s=spread(cli_status),
-        status_probe_s=spread(probes),
+        rerun_s=spread(reruns),
+        rerun_phases={p.name: p.seconds for p in summary.phases},
+        status_s=spread(statuses),
     )
+
+
+def test_core_install_over_an_inventory(make_sandbox: MakeSandbox, full_bundle: Path) -> None:
+    sandbox = make_sandbox()
+    first, first_s = install(sandbox, full_bundle, *SELECTION)
+    reruns = []
+    for _ in range(RERUNS):
+        summary, seconds = install(sandbox, full_bundle, *SELECTION)
+        assert summary.run.changed_total == 0
+        reruns.append(seconds)
+    statuses = []
+    for _ in range(STATUS_SAMPLES):
+        started = time.monotonic()
+        done = aiws("status", "-i", str(sandbox.inventory), "--json")
+        statuses.append(time.monotonic() - started)
+        assert done.returncode == 0 and json.loads(done.stdout)["healthy"]
+    record(
+        "install.core.inventory",
+        first_install_s=first_s,
+        first_install_phases={p.name: p.seconds for p in first.phases},
+        rerun_s=spread(reruns),
+        rerun_phases={p.name: p.seconds for p in summary.phases},
+        status_s=spread(statuses),
+    )
+
+
+def test_core_install_physical_floor(make_sandbox: MakeSandbox, full_bundle: Path) -> None:
+    """The same work by hand on the same kind of fresh host: unpack the two tarballs, apt
+    the closure from the local repository, PostgreSQL up, role + database, bao up, init,
+    unseal. The installer's first install is compared with this."""
+    sandbox = make_sandbox()
+    copy_in(sandbox, full_bundle, "/root/bundle.tar")
+    copy_in(sandbox, FLOOR_SCRIPT, "/root/floor.sh")
+    started = time.monotonic()
+    steps = json.loads(inside(sandbox, "sh", "/root/floor.sh", "/root/bundle.tar", timeout=900))
+    record("install.core.floor", wall_s=round(time.monotonic() - started, 2), steps=steps)

@@ -14,19 +14,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aiws.bundle.build import BuildRequest, BuildResult, build_bundle
 from aiws.bundle.manifest import ArtifactManifest
 from aiws.bundle.recipes import CONTROLLER
-from aiws.bundle.target import parse_target
 from aiws.bundle.verify import VerifiedBundle, verify_bundle
 from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from aiws.errors import AiwsError
 from aiws.resources import cache_root
-from tests.unit.test_bundle_verify import repack
+from tests.helpers.bundles import build, repack
 
 pytestmark = pytest.mark.integration
-PROJECT = Path(__file__).resolve().parents[2]
 ELF_MACHINE = {"amd64": 62, "arm64": 183}
 # Each npm tree's CLI must start with the bundled Node (prebuilt binaries found, no
 # postinstall missing): the arguments that make it print and exit.
@@ -37,20 +34,6 @@ NPM_SMOKE = {
     "opencode": ["--version"],
     "gemini": ["--version"],
 }
-
-
-def build(target: str, components: list[str], out: Path, cache: Path | None = None) -> BuildResult:
-    catalog = load_catalog()
-    request = BuildRequest(
-        catalog=catalog,
-        target=parse_target(target, catalog),
-        selection=components,
-        explicit=True,
-        out_dir=out,
-        cache_dir=cache or cache_root(),
-        project_dir=PROJECT,
-    )
-    return build_bundle(request)
 
 
 def unpack(bundle: VerifiedBundle, component: str, dest: Path) -> ArtifactManifest:

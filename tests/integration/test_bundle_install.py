@@ -9,8 +9,8 @@ import pytest
 
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from tests.cli import aiws
-from tests.integration.test_bundle_build import build
+from tests.helpers.bundles import build
+from tests.helpers.cli import aiws
 
 pytestmark = pytest.mark.integration
 SELECTION = ["--mode", "core", "--only", "postgresql,vault"]

@@ -14,7 +14,7 @@ from aiws.driver import run_playbook
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from aiws.target import Target
-from tests.integration.test_bundle_build import build
+from tests.helpers.bundles import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

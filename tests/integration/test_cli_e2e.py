@@ -16,7 +16,7 @@ import pytest
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from aiws.summary import DeploySummary
-from tests.cli import aiws
+from tests.helpers.cli import aiws
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SELECTION = ["--mode", "local", "--only", "bridge"]

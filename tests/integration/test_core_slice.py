@@ -27,9 +27,9 @@ import pytest
 from aiws.sandbox import host, system
 from aiws.sandbox.state import SandboxState
 from aiws.summary import DeploySummary
-from tests.cli import aiws
-from tests.integration import snapshot
-from tests.integration.test_bundle_build import build
+from tests.helpers import snapshot
+from tests.helpers.bundles import build
+from tests.helpers.cli import aiws
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,12 +16,12 @@ from aiws.bundle.build import write_artifact, write_checksum, write_package
 from aiws.bundle.inspect import inspect_bundle
 from aiws.bundle.manifest import BundleManifest
 from aiws.bundle.recipes import Artifact
-from aiws.bundle.tarball import sha256_file, write_tarball
 from aiws.bundle.target import Target, parse_target
 from aiws.bundle.verify import read_target, verify_bundle
 from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from aiws.errors import AiwsError
+from tests.helpers.bundles import repack
 
 
 @pytest.fixture
@@ -87,29 +86,6 @@ def make_bundle(tmp_path: Path, target: Target) -> Path:
     write_package(package, tarballs, manifest)
     write_checksum(package)
     return package
-
-
-def repack(package: Path, tarball_name: str, edit: Callable[[Path], object]) -> None:
-    """Tamper with one runtime tarball and re-seal every outer layer consistently, so
-    only the per-file manifest can catch it."""
-    work = package.parent / "tamper"
-    with tarfile.open(package) as outer:
-        outer.extractall(work, filter="data")
-    inner_dir = work / "inner"
-    with tarfile.open(work / tarball_name) as inner:
-        inner.extractall(inner_dir, filter="fully_trusted")
-    head = {n: (inner_dir / n).read_bytes() for n in ("manifest.json", "SHA256SUMS")}
-    for name in head:
-        (inner_dir / name).unlink()
-    edit(inner_dir)
-    write_tarball(work / tarball_name, inner_dir, head)
-    manifest = json.loads((work / "bundle-manifest.json").read_text())
-    for artifact in manifest["artifacts"]:
-        if artifact["tarball"] == tarball_name:
-            artifact["sha256"] = sha256_file(work / tarball_name)
-            artifact["size"] = (work / tarball_name).stat().st_size
-    write_package(package, work, BundleManifest.model_validate(manifest))
-    write_checksum(package)
 
 
 def test_a_sound_bundle_verifies_and_names_its_tarballs(tmp_path: Path, target: Target) -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from aiws.catalog import load_catalog
 from aiws.cli.main import app
-from tests.cli import aiws
+from tests.helpers.cli import aiws
 
 ROOT = typer.main.get_command(app)
 

@@ -81,7 +81,7 @@ def test_allocation_refuses_when_every_subnet_is_taken() -> None:
 def test_inventory_connects_through_nsenter_to_the_leader() -> None:
     rendered = yaml.safe_load(inventory.render(sample()))
     host_vars = rendered["all"]["children"]["sandboxes"]["hosts"]["box1"]
-    assert host_vars["ansible_connection"] == "community.docker.nsenter"
+    assert host_vars["ansible_connection"] == "aiws_nsenter"
     assert host_vars["ansible_nsenter_pid"] == 4242
     assert host_vars["ansible_python_interpreter"] == "/usr/bin/python3"
     assert "aiws_sandbox_address" not in host_vars

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aiws import __version__
@@ -16,6 +17,7 @@ from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.target import parse_target
 from aiws.bundle.verify import describe, verify_bundle
 from aiws.catalog import load_catalog
+from aiws.cli.options import JsonOpt
 from aiws.concurrency import AdaptiveLimiter
 from aiws.errors import AiwsError, UsageError
 from aiws.output import Output
@@ -26,8 +28,6 @@ app = typer.Typer(
     help="Build, verify and inspect the offline bundle (runtime tarballs + manifests).",
     no_args_is_help=True,
 )
-
-JSON = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
 @app.command("build")
@@ -45,7 +45,7 @@ def build(
     cache_dir: Path = typer.Option(
         cache_root(), "--cache-dir", help="Download cache root (downloads/ under it)."
     ),
-    json_mode: bool = JSON,
+    json_mode: JsonOpt = False,
 ) -> None:
     """Build the bundle for one target from PyPI, npm and Debian's apt repositories."""
     output = Output(json_mode)
@@ -82,8 +82,8 @@ def build(
             }
         )
         return
-    output.print(f"built {result.package} in {result.seconds:.0f} s")
-    output.print(f"sha256 {result.sha256}  ({result.checksum.name})")
+    output.print(f"built {escape(str(result.package))} in {result.seconds:.0f} s")
+    output.print(f"sha256 {result.sha256}  ({escape(result.checksum.name)})")
 
 
 @app.command("verify")
@@ -92,7 +92,7 @@ def verify(
     dest: Path = typer.Option(
         None, "--dest", help="Where to unpack the runtime tarballs (default: the cache)."
     ),
-    json_mode: bool = JSON,
+    json_mode: JsonOpt = False,
 ) -> None:
     """Verify the package SHA256, every SHA256SUMS and every file of every manifest."""
     output = Output(json_mode)
@@ -105,13 +105,16 @@ def verify(
     for a in limiter.adjustments:
         output.info(f"workers {a.before} -> {a.after} at {a.at:.0f}: {a.reason}")
     files = len(bundle.artifacts)
-    output.print(f"ok: {package.name} ({bundle.manifest.target.name}, {files} runtime tarballs)")
+    output.print(
+        f"ok: {escape(package.name)} ({escape(bundle.manifest.target.name)}, "
+        f"{files} runtime tarballs)"
+    )
 
 
 @app.command("inspect")
 def inspect(
     package: Path = typer.Argument(..., help="The bundle file."),
-    json_mode: bool = JSON,
+    json_mode: JsonOpt = False,
 ) -> None:
     """Show a bundle's target, versions and sizes per component (without verifying)."""
     output = Output(json_mode)
@@ -121,19 +124,27 @@ def inspect(
         return
     tested = "" if info["tested"] else " (not tested on this target)"
     output.print(
-        f"{info['package']}: {info['target']}{tested}, aiws {info['aiws_version']}, "
-        f"built {info['built_at']}"
+        escape(
+            f"{info['package']}: {info['target']}{tested}, aiws {info['aiws_version']}, "
+            f"built {info['built_at']}"
+        )
     )
     output.print(_artifact_table(info["artifacts"]))
     for name, why in info["skipped"].items():
-        output.print(f"not included: {name}: {why}")
+        output.print(escape(f"not included: {name}: {why}"))
 
 
 def _artifact_table(artifacts: list[dict[str, Any]]) -> Table:
     table = Table("artifact", "version", "provides", "size MB", "sha256")
     for a in artifacts:
         provides = ", ".join(a["components"]) or "-"
-        table.add_row(a["name"], a["version"], provides, f"{a['size'] / 1e6:.1f}", a["sha256"][:16])
+        table.add_row(
+            escape(a["name"]),
+            escape(a["version"]),
+            escape(provides),
+            f"{a['size'] / 1e6:.1f}",
+            escape(a["sha256"][:16]),
+        )
     return table
 
 

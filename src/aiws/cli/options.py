@@ -1,14 +1,73 @@
-"""Options shared by several commands, defined once so their names and help agree."""
+"""Options shared by several commands, declared once so their names, flags and help agree.
+
+Each is a `typing.Annotated` type; a command gives only the default, e.g.
+`inventory: InventoryOpt = None`. A required option (`ModeOpt`) has no default.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-INVENTORY = typer.Option(
-    None,
-    "--inventory",
-    "-i",
-    help="Ansible inventory file of the target hosts. Default: this host (local connection).",
-    dir_okay=False,
-)
-JSON = typer.Option(False, "--json", help="Print one JSON document on stdout instead of text.")
+ModeOpt = Annotated[
+    str,
+    typer.Option("--mode", "-m", help="Run mode: all-in-one, core or local (see `aiws versions`)."),
+]
+BundleOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--bundle",
+        "-b",
+        help="Offline bundle file from `aiws bundle build`. install verifies it before any "
+        "change; preflight checks that its target matches each host.",
+        dir_okay=False,
+    ),
+]
+InventoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--inventory",
+        "-i",
+        help="Ansible inventory file of the target hosts. Default: this host (local connection).",
+        dir_okay=False,
+    ),
+]
+DomainOpt = Annotated[
+    str | None,
+    typer.Option("--domain", "-d", help="Public FQDN of the Bridge (HTTPS certificate for it)."),
+]
+InternalCaOpt = Annotated[
+    bool,
+    typer.Option(
+        "--internal-ca",
+        help="Serve the Bridge with a certificate from a local internal CA "
+        "instead of a domain's certificate.",
+    ),
+]
+OnlyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help="Only these components of the mode (comma-separated, repeatable).",
+    ),
+]
+BackendOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend", help="Runtime backend: systemd (default), docker or k3s (repeatable)."
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-e",
+        help="KEY=VALUE: an Ansible extra var, or <component>.version=X "
+        "to override a pinned version for this run (repeatable).",
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
+]

@@ -5,47 +5,63 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from aiws import guard, hostfacts
+from aiws.bundle.verify import read_target
 from aiws.catalog import load_catalog
-from aiws.cli.options import INVENTORY, JSON
+from aiws.cli.options import (
+    BackendOpt,
+    BundleOpt,
+    DomainOpt,
+    InternalCaOpt,
+    InventoryOpt,
+    JsonOpt,
+    ModeOpt,
+    OnlyOpt,
+    SetOpt,
+)
 from aiws.errors import ExitCode
 from aiws.output import Output
-from aiws.request import InstallRequest, split_csv
+from aiws.request import request_from_cli
 from aiws.target import resolve_target
 
 
 def preflight(
-    mode: str = typer.Option(
-        ..., "--mode", "-m", help="Run mode to check: all-in-one, core or local."
-    ),
-    inventory: Path | None = INVENTORY,
-    domain: str | None = typer.Option(None, "--domain", "-d", help="Public FQDN of the Bridge."),
-    internal_ca: bool = typer.Option(False, "--internal-ca", help="Use a local internal CA."),
-    only: list[str] | None = typer.Option(
-        None, "--only", help="Components to check (comma-separated)."
-    ),
-    backend: list[str] | None = typer.Option(None, "--backend", help="systemd, docker or k3s."),
-    json_output: bool = JSON,
+    mode: ModeOpt,
+    bundle: BundleOpt = None,
+    inventory: InventoryOpt = None,
+    domain: DomainOpt = None,
+    internal_ca: InternalCaOpt = False,
+    only: OnlyOpt = None,
+    backend: BackendOpt = None,
+    sets: SetOpt = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Run the run-mode guard and the host checks. Changes nothing.
 
+    With --bundle, also check that the bundle's target matches each host.
     Exit 0 when an install would be allowed, 2 when the guard refuses it.
     """
     out = Output(json_mode=json_output)
     catalog = load_catalog()
-    request = InstallRequest(
+    request = request_from_cli(
+        catalog,
         mode=mode,
-        only=split_csv(only),
+        only=only,
         domain=domain,
         internal_ca=internal_ca,
-        backends=split_csv(backend) or ("systemd",),
+        backend=backend,
+        sets=sets,
+        bundle=bundle,
     )
+    catalog = catalog.with_overrides(request.component_overrides)
+    bundle_target = _bundle_target(request.bundle)
     reports = {"(request)": guard.evaluate(request, catalog)}
     if reports["(request)"].ok:
         target = resolve_target(inventory)
         for host, facts in sorted(hostfacts.gather(target, catalog).items()):
-            reports[host] = guard.evaluate(request, catalog, facts)
+            reports[host] = guard.evaluate(request, catalog, facts, bundle_target)
     ok = all(report.ok for report in reports.values())
     if json_output:
         out.data(
@@ -65,11 +81,20 @@ def preflight(
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.USAGE))
 
 
+def _bundle_target(bundle: Path | None) -> guard.BundleTarget | None:
+    """The bundle's target, read from its manifest without verifying the package."""
+    if bundle is None:
+        return None
+    platform, arch = read_target(bundle)
+    return guard.BundleTarget(platform=platform, arch=arch)
+
+
 def _render(out: Output, reports: dict[str, guard.GuardReport], ok: bool) -> None:
     for host, report in reports.items():
+        where = escape(host)
         for finding in report.findings:
             tag = "[red]refused[/]" if finding.severity == "error" else "[yellow]warning[/]"
-            out.print(f"{tag} {host}: {finding.line}  [dim]({finding.code})[/]")
+            out.print(f"{tag} {where}: {escape(finding.line)}  [dim]({escape(finding.code)})[/]")
         if report.ok and host != "(request)":
-            out.print(f"[green]ok[/] {host}: {', '.join(report.components)}")
+            out.print(f"[green]ok[/] {where}: {escape(', '.join(report.components))}")
     out.print("preflight: " + ("[green]passed[/]" if ok else "[red]refused[/]"))

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from aiws.cli.options import JsonOpt
 from aiws.errors import UsageError
 from aiws.output import Output
 from aiws.sandbox import host, state
@@ -19,7 +20,6 @@ app = typer.Typer(
 )
 
 NAME_HELP = "Sandbox name: 1-12 lowercase letters, digits or inner dashes; also its hostname."
-JSON_HELP = "Print one JSON document on stdout instead of text."
 
 
 def describe(sandbox: SandboxState) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def create(
         help="private: loopback only (default). veth: a host0 link with a static address, "
         "reachable from this machine.",
     ),
-    json_mode: bool = typer.Option(False, "--json", help=JSON_HELP),
+    json_mode: JsonOpt = False,
 ) -> None:
     """Boot a fresh sandbox and print the path of its Ansible inventory."""
     out = Output(json_mode=json_mode)
@@ -74,7 +74,7 @@ def _network(value: str) -> Network:
 
 
 @app.command("list")
-def list_(json_mode: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
+def list_(json_mode: JsonOpt = False) -> None:
     """List the sandboxes on this machine."""
     out = Output(json_mode=json_mode)
     sandboxes = [describe(s) for s in state.load_all()]

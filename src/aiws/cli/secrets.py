@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aiws import secrets as secrets_logic
 from aiws.catalog import load_catalog
-from aiws.cli.options import INVENTORY, JSON
+from aiws.cli.options import InventoryOpt, JsonOpt
 from aiws.output import Output
 from aiws.target import resolve_target
 
@@ -20,7 +19,7 @@ app = typer.Typer(
 
 
 @app.command("list")
-def list_command(inventory: Path | None = INVENTORY, json_output: bool = JSON) -> None:
+def list_command(inventory: InventoryOpt = None, json_output: JsonOpt = False) -> None:
     """Every secret aiws generated: name, file, the run that created it. No values."""
     out = Output(json_mode=json_output)
     records = secrets_logic.list_secrets(resolve_target(inventory), load_catalog())
@@ -31,15 +30,21 @@ def list_command(inventory: Path | None = INVENTORY, json_output: bool = JSON) -
     for column in ("host", "name", "file", "created by run", "present"):
         table.add_column(column)
     for r in records:
-        table.add_row(r.host, r.name, r.path, r.created_run, "yes" if r.exists else "[red]no[/]")
+        table.add_row(
+            escape(r.host),
+            escape(r.name),
+            escape(r.path),
+            escape(r.created_run),
+            "yes" if r.exists else "[red]no[/]",
+        )
     out.print(table if records else "no secrets recorded")
 
 
 @app.command("show")
 def show_command(
     name: str = typer.Argument(..., help="The secret's name (see `aiws secrets list`)."),
-    inventory: Path | None = INVENTORY,
-    json_output: bool = JSON,
+    inventory: InventoryOpt = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Print one secret's value on stdout (with several hosts: one `host: value` line each)."""
     out = Output(json_mode=json_output)

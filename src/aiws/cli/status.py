@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from aiws import status as status_logic
 from aiws.catalog import load_catalog
-from aiws.cli.options import INVENTORY, JSON
+from aiws.cli.options import InventoryOpt, JsonOpt
 from aiws.errors import ExitCode
 from aiws.output import Output
 from aiws.target import resolve_target
 
 
 def status(
-    inventory: Path | None = INVENTORY,
+    inventory: InventoryOpt = None,
     show_all: bool = typer.Option(
         False, "--all", "-a", help="Also list catalog components that are not installed."
     ),
     timeout: float = typer.Option(3.0, "--timeout", help="Seconds allowed for each probe."),
-    json_output: bool = JSON,
+    json_output: JsonOpt = False,
 ) -> None:
     """Unit state, address, health and version of every component. Probes run in parallel.
 
@@ -55,7 +54,7 @@ def status(
 def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> None:
     for host in report.hosts:
         rows = host.components if show_all else host.installed
-        table = Table(title=f"{host.host}", title_justify="left")
+        table = Table(title=escape(host.host), title_justify="left")
         for column in ("component", "state", "address", "health", "version", "detail"):
             table.add_column(column)
         for c in rows:
@@ -63,14 +62,14 @@ def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> N
             table.add_row(
                 c.name,
                 c.state,
-                c.address or "-",
-                f"[{colour}]{c.health}[/]",
-                c.version or "-",
-                c.detail,
+                escape(c.address or "-"),
+                f"[{colour}]{escape(c.health)}[/]",
+                escape(c.version or "-"),
+                escape(c.detail),
             )
         if rows:
             out.print(table)
         else:
-            out.print(f"{host.host}: nothing installed by aiws")
+            out.print(f"{escape(host.host)}: nothing installed by aiws")
     verdict = "[green]healthy[/]" if report.healthy else "[red]unhealthy[/]"
     out.print(f"status: {verdict} ({report.seconds:.2f}s)")

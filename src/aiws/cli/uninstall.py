@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
+from rich.markup import escape
 
 from aiws import uninstaller
 from aiws.catalog import load_catalog
-from aiws.cli.options import INVENTORY, JSON
+from aiws.cli.options import InventoryOpt, JsonOpt
 from aiws.errors import ExitCode, UsageError
 from aiws.output import Output
 from aiws.target import resolve_target
@@ -27,8 +26,8 @@ def uninstall(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print what would be removed; change nothing."
     ),
-    inventory: Path | None = INVENTORY,
-    json_output: bool = JSON,
+    inventory: InventoryOpt = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Stop and remove aiws units and runtime trees; data is kept unless --purge."""
     out = Output(json_mode=json_output)
@@ -56,7 +55,9 @@ def _render(out: Output, outcome: uninstaller.UninstallOutcome) -> None:
     out.print(f"[bold]{verb}[/]: {', '.join(outcome.components) or 'no components recorded'}")
     for item in outcome.paths:
         style = _STATUS_STYLE.get(item.status, "")
-        out.print(f"  [{style}]{item.status:<12}[/] {item.path}  [dim]({item.host})[/]")
+        out.print(
+            f"  [{style}]{item.status:<12}[/] {escape(item.path)}  [dim]({escape(item.host)})[/]"
+        )
     for failure in outcome.run.failures:
         out.error(failure.line)
     done = (

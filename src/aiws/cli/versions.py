@@ -8,11 +8,11 @@ from rich.table import Table
 
 from aiws import __version__, resources
 from aiws.catalog import load_catalog
-from aiws.cli.options import JSON
+from aiws.cli.options import JsonOpt
 from aiws.output import Output
 
 
-def versions(json_output: bool = JSON) -> None:
+def versions(json_output: JsonOpt = False) -> None:
     """Show the pinned version of every component, and which modes include it."""
     out = Output(json_mode=json_output)
     catalog = load_catalog()

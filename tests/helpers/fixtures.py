@@ -1,4 +1,5 @@
-"""Fresh systemd hosts for integration tests: real systemd-nspawn sandboxes (docs/sandbox.md).
+"""Fixtures shared by the integration tests and the benchmarks: fresh systemd hosts (real
+systemd-nspawn sandboxes, docs/sandbox.md) and the bundle built once per test run.
 
 Without root or the host packages these tests FAIL with the fix instead of skipping: a CI
 run that silently skipped every host test would prove nothing.
@@ -11,11 +12,13 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
 from aiws.sandbox import host
 from aiws.sandbox.state import Network, SandboxState, unique_name
+from tests.helpers.bundles import core_bundle
 
 # Host tool -> the Debian package that provides it.
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap"}
@@ -75,3 +78,10 @@ def sandbox(make_sandbox: MakeSandbox) -> SandboxState:
 def veth_sandbox(make_sandbox: MakeSandbox) -> SandboxState:
     """A fresh Debian 12 host on a veth link, reachable at `.address` from this machine."""
     return make_sandbox(network="veth")
+
+
+@pytest.fixture(scope="session")
+def core_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The PostgreSQL + Vault + controller bundle, built once per test run and shared by
+    every scenario that installs from it."""
+    return core_bundle(tmp_path_factory.mktemp("core-bundle"))

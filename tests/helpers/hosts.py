@@ -1,0 +1,99 @@
+"""Acting on a sandbox host the way an operator would: commands inside it, the real CLI
+against its inventory, aiws bootstrapped on it from the bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from aiws.bundle.recipes import CONTROLLER
+from aiws.sandbox import host
+from aiws.sandbox.state import SandboxState
+from aiws.summary import DeploySummary
+from tests.helpers import snapshot
+from tests.helpers.cli import aiws
+
+# Where the bootstrapped controller lives on a host (docs/bundle.md, air-gapped install).
+CONTROLLER_ROOT = "/opt/aiws/controller"
+HOST_AIWS = f"{CONTROLLER_ROOT}/venv/bin/aiws"
+
+
+def inside(sandbox: SandboxState, *command: str, timeout: float = 120) -> str:
+    done = host.run_in(sandbox, list(command), timeout=timeout)
+    assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
+    return done.stdout.strip()
+
+
+def exists(sandbox: SandboxState, path: str) -> bool:
+    return host.run_in(sandbox, ["test", "-e", path]).returncode == 0
+
+
+def install(sandbox: SandboxState, bundle: Path, *args: str) -> tuple[DeploySummary, float]:
+    """`aiws install ... --json` against the sandbox's inventory; must succeed."""
+    started = time.monotonic()
+    done = aiws("install", *args, "--bundle", str(bundle), "-i", str(sandbox.inventory), "--json")
+    took = round(time.monotonic() - started, 2)
+    assert done.stdout.strip(), done.stderr
+    summary = DeploySummary.model_validate_json(done.stdout)
+    assert done.returncode == 0 and summary.run.ok, (summary.run.failures, done.stderr[-2000:])
+    return summary, took
+
+
+def status(sandbox: SandboxState) -> dict[str, Any]:
+    done = aiws("status", "-i", str(sandbox.inventory), "--json", "--all")
+    assert done.returncode in (0, 1), done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    (host_report,) = report["hosts"]
+    report["by_name"] = {c["name"]: c for c in host_report["components"]}
+    return report
+
+
+def upgraded_files(
+    sandbox: SandboxState, before: snapshot.Snapshot, after: snapshot.Snapshot
+) -> frozenset[str]:
+    """Files of the base packages the bundle upgraded (see snapshot.upgraded)."""
+    names = sorted(snapshot.upgraded(before, after))
+    assert set(names) <= {"perl-base"}, f"unexpected upgrades of host packages: {names}"
+    return frozenset(inside(sandbox, "dpkg", "-L", *names).splitlines()) if names else frozenset()
+
+
+def left_behind(sandbox: SandboxState, before: snapshot.Snapshot) -> list[str]:
+    """What differs from `before` (empty when the host is as it was)."""
+    after = snapshot.take(sandbox)
+    return snapshot.differences(before, after, upgraded_files(sandbox, before, after))
+
+
+def copy_in(sandbox: SandboxState, source: Path, dest: str) -> None:
+    """Copy a file from this machine into the sandbox's file system."""
+    target = sandbox.merged / dest.lstrip("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def bootstrap(sandbox: SandboxState, bundle: Path) -> str:
+    """Put the bundle on the host and install aiws there from its controller tarball, the
+    air-gapped way (docs/bundle.md); returns the bundle's path on the host."""
+    on_host = f"/root/{bundle.name}"
+    copy_in(sandbox, bundle, on_host)
+    copy_in(sandbox, bundle.with_name(bundle.name + ".sha256"), on_host + ".sha256")
+    with tarfile.open(bundle) as tar:
+        (controller,) = [m for m in tar.getnames() if m.startswith(f"{CONTROLLER}-runtime-")]
+    version = controller.split("-")[-2]
+    root = f"{CONTROLLER_ROOT}/{version}"
+    script = (
+        f"cd /root && sha256sum -c --quiet {bundle.name}.sha256 && tar -xf {bundle.name} "
+        f"{controller} && mkdir -p {root} && tar -xzf {controller} -C {root} && rm {controller}"
+        f" && cd {root} && sha256sum -c --quiet SHA256SUMS && sh bootstrap.sh --version"
+    )
+    inside(sandbox, "sh", "-c", script, timeout=600)
+    return on_host
+
+
+def on_host(sandbox: SandboxState, *args: str, timeout: float = 900) -> tuple[int, str, str]:
+    """Run the bootstrapped aiws on the host itself (local connection)."""
+    done = host.run_in(sandbox, [HOST_AIWS, *args], timeout=timeout)
+    return done.returncode, done.stdout, done.stderr

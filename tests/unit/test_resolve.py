@@ -1,0 +1,122 @@
+"""aiws.resolve: the catalog facts resolved for one platform and one run's overrides."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from aiws.catalog import load_catalog
+from aiws.errors import AiwsError
+from aiws.resolve import fill, resolved_catalog
+
+PLATFORMS = ["debian-11", "debian-12", "debian-13"]
+
+
+def postgresql(platform: str, overrides: dict[str, dict[str, str]] | None = None) -> Any:
+    catalog = load_catalog().with_overrides(overrides or {})
+    return resolved_catalog(catalog, platform)["components"]["postgresql"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "version"), [("debian-11", "13"), ("debian-12", "15"), ("debian-13", "17")]
+)
+def test_postgresql_follows_the_platform(platform: str, version: str) -> None:
+    pg = postgresql(platform)
+    assert pg["version"] == version
+    assert pg["packages"] == [f"postgresql-{version}"]
+    assert pg["layout"]["bin"] == f"/usr/lib/postgresql/{version}/bin"
+    assert pg["layout"]["data"] == f"/var/lib/aiws/postgresql/{version}"
+    assert pg["paths"]["runtime"] == f"/opt/aiws/postgresql/{version}"
+    assert pg["artifact"] == "apt"
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_version_override_wins_on_every_platform(platform: str) -> None:
+    pg = postgresql(platform, {"postgresql": {"version": "16"}})
+    assert pg["version"] == "16"
+    assert pg["packages"] == ["postgresql-16"]
+    assert pg["layout"]["bin"] == "/usr/lib/postgresql/16/bin"
+    assert pg["layout"]["data"] == "/var/lib/aiws/postgresql/16"
+
+
+def test_an_override_does_not_change_the_shared_catalog() -> None:
+    load_catalog().with_overrides({"postgresql": {"version": "16"}})
+    assert postgresql("debian-13")["version"] == "17"
+    assert load_catalog().components["postgresql"].version == "15"
+
+
+def test_without_a_platform_the_default_version_is_used() -> None:
+    resolved = resolved_catalog(load_catalog())
+    assert resolved["platform"] == ""
+    assert resolved["components"]["postgresql"]["version"] == "15"
+
+
+def test_vault_listen_ports_secrets_and_database() -> None:
+    vault = resolved_catalog(load_catalog(), "debian-12")["components"]["vault"]
+    assert vault["listen"]["ports"] == [8200, 8201]
+    assert vault["listen"]["url"] == "http://127.0.0.1:8200"
+    secrets = {s["name"]: s for s in vault["secrets"]}
+    assert secrets["postgresql-aiws_vault"]["path"] == "/var/lib/aiws/secrets/postgresql-aiws_vault"
+    assert secrets["postgresql-aiws_vault"]["mode"] == "0600"
+    assert secrets["postgresql-aiws_vault"]["generated"] is True
+    assert secrets["vault-unseal-key"]["generated"] is False
+    assert vault["secret_files"] == {
+        "unseal_key": "/var/lib/aiws/secrets/vault-unseal-key",
+        "root_token": "/var/lib/aiws/secrets/vault-root-token",
+    }
+    assert vault["databases"] == [
+        {
+            "name": "vault",
+            "owner": "aiws_vault",
+            "secret": "postgresql-aiws_vault",
+            "secret_path": "/var/lib/aiws/secrets/postgresql-aiws_vault",
+        }
+    ]
+    assert vault["requires"] == ["postgresql"]
+    assert vault["after_units"] == ["aiws-postgresql.service"]
+    assert vault["layout"]["binary"] == "/opt/aiws/vault/2.7.2/bin/bao"
+    assert vault["layout"]["unseal_helper"] == "/opt/aiws/vault/aiws-vault-unseal.py"
+    assert vault["ready"] == {
+        "type": "http",
+        "url": "http://127.0.0.1:8200/v1/sys/health",
+        "timeout": 120,
+    }
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_postgresql_health_command_is_filled_in(platform: str) -> None:
+    pg = postgresql(platform)
+    command = pg["health"]["command"]
+    assert not any("{" in arg or "}" in arg for arg in command)
+    assert command == ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432"]
+    assert pg["ready"] == {"type": "command", "command": command, "timeout": 120}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_no_template_field_is_left_anywhere(platform: str) -> None:
+    resolved = resolved_catalog(load_catalog(), platform)
+    for name, component in resolved["components"].items():
+        for key in ("layout", "health", "paths", "runtime_root"):
+            text = json.dumps(component[key])
+            assert "{version}" not in text and "{state}" not in text, (name, key)
+            assert "{runtime" not in text and "{host}" not in text, (name, key)
+
+
+def test_caddy_on_debian_11_comes_from_its_platform_variant() -> None:
+    old = resolved_catalog(load_catalog(), "debian-11")["components"]["caddy"]
+    new = resolved_catalog(load_catalog(), "debian-12")["components"]["caddy"]
+    assert (old["version"], old["packages"], old["artifact"]) == ("2.11.7", [], "caddy")
+    assert (new["version"], new["packages"], new["artifact"]) == ("2.6.2", ["caddy"], "apt")
+
+
+def test_fill_replaces_known_fields() -> None:
+    assert fill("{a}/x/{b}-{a}", {"a": "1", "b": "2"}, "here") == "1/x/2-1"
+    assert fill("no fields", {}, "here") == "no fields"
+
+
+def test_fill_refuses_an_unknown_field_naming_it_and_where() -> None:
+    with pytest.raises(AiwsError) as caught:
+        fill("{state}/{nope}", {"state": "/var/lib/aiws"}, "vault.layout.data")
+    assert "{nope}" in str(caught.value) and "vault.layout.data" in str(caught.value)
