@@ -7,6 +7,7 @@ import pytest
 from aiws.catalog import load_catalog
 from aiws.errors import UsageError
 from aiws.request import parse_sets, split_csv
+from aiws.resolve import resolved_catalog
 
 CATALOG = load_catalog()
 
@@ -65,7 +66,7 @@ def test_version_override_reaches_paths_and_ansible_vars() -> None:
     overridden = CATALOG.with_overrides({"litellm": {"version": "1.200.0"}})
     assert overridden.component("litellm").version == "1.200.0"
     assert CATALOG.component("litellm").version != "1.200.0"  # the pin itself is untouched
-    data = overridden.as_ansible_vars()["components"]["litellm"]
+    data = resolved_catalog(overridden, "debian-12")["components"]["litellm"]
     assert data["paths"]["runtime"] == "/opt/aiws/litellm/1.200.0"
     assert data["unit"] == "aiws-litellm.service"
 

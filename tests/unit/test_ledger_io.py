@@ -245,11 +245,6 @@ def test_the_ledger_module_records_a_secret_once(tmp_path: Path) -> None:
     assert json.loads(path.read_text())["secrets"]["db"] == first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG aiws_common._shape_problem does not check that each secrets entry is an "
-    "object: aiws_ledger then raises AttributeError instead of failing with LedgerError",
-)
 def test_a_ledger_whose_secret_entry_is_not_an_object_is_a_ledger_error(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     raw = b'{"schema": 1, "components": {}, "secrets": {"db": "/s/db"}, "runs": []}'
@@ -261,11 +256,6 @@ def test_a_ledger_whose_secret_entry_is_not_an_object_is_a_ledger_error(tmp_path
     assert result["failed"] and str(path) in result["msg"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG aiws_ledger.update: state=absent on a host without a ledger writes a new one "
-    "(changed = current is None), creating /var/lib/aiws on an uninstall",
-)
 def test_forgetting_a_component_without_a_ledger_writes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "aiws" / "state.json"
     result = aiws_ledger.run({"path": str(path), "component": "vault", "state": "absent"})

@@ -118,11 +118,6 @@ def test_a_malformed_verifier_does_not_match(verifier: str | None) -> None:
     assert verifier_matches(verifier, "pw") is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG aiws_postgres.verifier_matches raises (binascii.Error for a bad base64 salt, "
-    "ValueError for 0 iterations) instead of returning False",
-)
 @pytest.mark.parametrize(
     "verifier",
     ["SCRAM-SHA-256$4096:abc$YQ==:Yg==", "SCRAM-SHA-256$0:c2FsdA==$YQ==:Yg=="],
@@ -145,11 +140,6 @@ def test_ident_refuses_a_name_outside_the_pattern(name: str) -> None:
         ident(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG aiws_postgres.IDENTIFIER ends in '$', which also matches before a trailing "
-    "newline: ident('vault\\n') is accepted (use \\Z or fullmatch)",
-)
 def test_ident_refuses_a_trailing_newline() -> None:
     with pytest.raises(Failure):
         ident("vault\n")

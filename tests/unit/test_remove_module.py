@@ -21,11 +21,16 @@ def make_tree(root: Path) -> Path:
     return root
 
 
-def test_paths_that_cannot_run_for_real_are_refused_in_check_mode_too() -> None:
-    for path in ("/", "relative", ".", ""):
-        result = aiws_remove.run({"paths": [path]}, check_mode=True)
-        assert result["failed"], path
-        assert repr(path) in result["msg"]
+# Paths whose removal would be a disaster are checked through the pure predicate only: a
+# test must never be one broken guard away from removing the root or the working directory.
+@pytest.mark.parametrize("path", ["/", "relative", "./x", ".", "", "/a/../b", "/a//b", "/a/"])
+def test_unsafe_paths_are_recognised(path: str) -> None:
+    assert aiws_remove.unsafe(path)
+
+
+@pytest.mark.parametrize("path", ["/a", "/a/b", "/opt/aiws/vault/2.7.2"])
+def test_normal_absolute_paths_are_safe(path: str) -> None:
+    assert not aiws_remove.unsafe(path)
 
 
 @pytest.mark.parametrize(
@@ -56,15 +61,9 @@ def test_an_unsafe_path_is_refused_and_nothing_is_removed(
     assert safe.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG aiws_remove.unsafe: os.path.normpath('//') == '//' (POSIX keeps two leading "
-    "slashes), so '//' - the root - passes every check",
-)
-def test_the_root_spelled_with_two_slashes_is_refused() -> None:
-    # check mode only: were it accepted for real, it would remove the root
-    result = aiws_remove.run({"paths": ["//"]}, check_mode=True)
-    assert result.get("failed")
+def test_the_root_spelled_with_two_slashes_is_unsafe() -> None:
+    # the predicate only, never run(): were "//" accepted, run() would remove the root
+    assert aiws_remove.unsafe("//")
 
 
 def test_files_directories_and_symlinks_are_removed(tmp_path: Path) -> None:

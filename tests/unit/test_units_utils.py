@@ -218,11 +218,6 @@ def test_run_once_refuses_a_dest_without_creates(tmp_path: Path) -> None:
     assert sorted(p.name for p in Path(spec["dest"]).iterdir()) == ["someone-elses"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG aiws_units.run_once: when argv succeeds without making `scratch`, os.rename "
-    "raises FileNotFoundError, not a Failure naming the problem",
-)
 def test_run_once_fails_clearly_when_the_command_makes_no_scratch(tmp_path: Path) -> None:
     spec = {**scratch_spec(tmp_path), "argv": ["true"]}
     with pytest.raises(Failure):

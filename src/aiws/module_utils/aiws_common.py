@@ -73,6 +73,11 @@ def _shape_problem(data):
             return "%s is not an object" % key
     if not isinstance(data.get("runs", []), list):
         return "runs is not a list"
+    for name, secret in data.get("secrets", {}).items():
+        if not isinstance(secret, dict):
+            return "the record of secret %s is not an object" % name
+    if not all(isinstance(run, dict) for run in data.get("runs", [])):
+        return "a run is not an object"
     for name, record in data.get("components", {}).items():
         if not isinstance(record, dict):
             return "the record of %s is not an object" % name

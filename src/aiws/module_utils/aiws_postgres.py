@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -23,7 +24,7 @@ try:
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure
 
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 SCRAM_ITERATIONS = 4096
 
 
@@ -43,7 +44,12 @@ def verifier_matches(verifier, password):
     match = re.match(r"^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$", verifier or "")
     if not match:
         return False
-    iterations, salt = int(match.group(1)), base64.b64decode(match.group(2))
+    try:
+        iterations, salt = int(match.group(1)), base64.b64decode(match.group(2), validate=True)
+    except (ValueError, binascii.Error):
+        return False
+    if iterations < 1:
+        return False
     return hmac.compare_digest(scram_verifier(password, salt, iterations), verifier)
 
 
@@ -115,8 +121,11 @@ def _password(path):
 def converge(params, check):
     psql = Psql(params)
     dbs = params["databases"]
-    owners = sorted({ident(db["owner"]) and db["owner"] for db in dbs})
-    names = [ident(db["name"]) and db["name"] for db in dbs]
+    for db in dbs:  # refuse anything that is not a plain identifier before any SQL
+        ident(db["owner"])
+        ident(db["name"])
+    owners = sorted({db["owner"] for db in dbs})
+    names = [db["name"] for db in dbs]
     roles = {
         row[0]: row[1] if len(row) > 1 else ""
         for row in psql(

@@ -31,7 +31,7 @@ except ImportError:  # called in-process by the controller
         write_json,
     )
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 MODES = ("0600", "0640", "0400", "0440")
 DEFAULT_LENGTH = 32
 

@@ -291,9 +291,15 @@ def run_once(spec, check):
     scratch, dest = spec.get("scratch"), spec.get("dest")
     if scratch and dest and os.path.lexists(dest):
         raise Failure("%s exists but %s does not: move it away and rerun" % (dest, spec["creates"]))
-    if scratch and os.path.lexists(scratch):
+    if scratch and os.path.islink(scratch):
+        raise Failure("%s is a symlink: move it away and rerun" % scratch)
+    if scratch and os.path.isdir(scratch):
         shutil.rmtree(scratch)
+    elif scratch and os.path.lexists(scratch):
+        os.unlink(scratch)
     _must(spec["argv"], timeout=int(spec.get("timeout") or 600))
     if scratch and dest:
+        if not os.path.isdir(scratch):
+            raise Failure("%s did not create %s" % (spec["argv"][0], scratch))
         os.rename(scratch, dest)
     return True

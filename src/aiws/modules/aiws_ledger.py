@@ -110,6 +110,8 @@ def update(
         if current is not None and not check:
             os.unlink(path)
         return current is not None, None
+    if current is None and state == "absent" and not (run or secret):
+        return False, None  # nothing recorded: nothing to forget, and no ledger to start
     ledger = current if current is not None else empty_ledger(aiws_version)
     before = json.dumps(ledger, sort_keys=True)
     components = ledger.setdefault("components", {})

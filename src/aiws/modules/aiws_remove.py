@@ -41,10 +41,13 @@ ARGUMENT_SPEC = {
 
 
 def unsafe(path):
+    """Anything but an absolute, normalised path below the root. ("//" is the root too:
+    POSIX lets normpath keep a leading double slash, so it is refused by name.)"""
     return (
         not path.startswith("/")
+        or path.startswith("//")
         or os.path.normpath(path) != path
-        or path == "/"
+        or path.rstrip("/") == ""
         or ".." in path.split("/")
     )
 

@@ -43,7 +43,7 @@ import tarfile
 from ansible.module_utils.basic import AnsibleModule
 
 CHUNK = 1 << 20
-SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 META = ("manifest.json", "SHA256SUMS")
 ARGUMENT_SPEC = {
     "artifacts": {"type": "list", "elements": "dict", "required": True},
@@ -125,38 +125,70 @@ def _write_member(tar, member, target):
     return digest.hexdigest()
 
 
+def _through_symlink(name, links):
+    """Whether `name` lies under a symlink extracted before it (it would be written through)."""
+    parts = name.split("/")
+    return any("/".join(parts[:i]) in links for i in range(1, len(parts)))
+
+
+def _escaping_links(partial, links):
+    """Symlinks whose target, resolved on disk, leaves the tree (e.g. through a chain)."""
+    root = os.path.realpath(partial)
+    escaping = []
+    for name in sorted(links):
+        resolved = os.path.realpath(os.path.join(partial, name))
+        if resolved != root and not resolved.startswith(root + os.sep):
+            escaping.append(name)
+    return escaping
+
+
+def _write_bytes(target, data, mode):
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(target, mode)
+
+
 def extract(artifact, partial):
-    """Unpack into `partial`, checking as it goes; returns the problems found."""
+    """Unpack into `partial`, checking as it goes; raises Failure naming the problem."""
     where = "%s %s" % (artifact["name"], artifact["version"])
     with open(artifact["src"], "rb") as raw:
         reader = HashingReader(raw)
-        sums, written = None, {}
+        sums, written, links, seen = None, {}, set(), set()
         with tarfile.open(fileobj=reader, mode="r|gz") as tar:
             for member in tar:
+                name = member.name.rstrip("/")
                 problem = _member_problem(member, partial)
+                if not problem and name in seen:
+                    problem = "appears twice"
+                if not problem and _through_symlink(name, links):
+                    problem = "lies under a symlink"
                 if problem:
                     raise Failure("%s: member %s: %s" % (where, member.name, problem))
-                target = os.path.join(partial, member.name)
+                seen.add(name)
+                target = os.path.join(partial, name)
                 if member.isdir():
                     os.makedirs(target, 0o755, exist_ok=True)
                     continue
                 os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                 if member.issym():
                     os.symlink(member.linkname, target)
-                elif member.name == "SHA256SUMS":
+                    links.add(name)
+                elif name == "SHA256SUMS":
                     data = tar.extractfile(member).read()
                     sums = _parse_sums(data, where)
-                    with open(target, "wb") as out:
-                        out.write(data)
-                    os.chmod(target, 0o644)
+                    _write_bytes(target, data, 0o644)
                 else:
-                    written[member.name] = _write_member(tar, member, target)
+                    written[name] = _write_member(tar, member, target)
         actual = reader.finish()
     if actual != artifact["sha256"]:
         raise Failure(
-            "%s: tarball SHA256 %s does not match the bundle manifest (%s); copy "
-            "the bundle again" % (where, actual[:16], artifact["sha256"][:16])
+            "%s: tarball SHA256 %s does not match the bundle manifest (%s); copy the bundle "
+            "again" % (where, actual[:16], artifact["sha256"][:16])
         )
+    escaping = _escaping_links(partial, links)
+    if escaping:
+        raise Failure("%s: member %s: symlink leaving the tree" % (where, escaping[0]))
     if sums is None:
         raise Failure("%s: no SHA256SUMS in the tarball" % where)
     wrong = sorted(p for p in set(sums) | set(written) if sums.get(p) != written.get(p))
