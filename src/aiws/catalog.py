@@ -128,6 +128,7 @@ class Component(Frozen):
     databases: list[Database] = Field(default_factory=list)
     secrets: list[Secret] = Field(default_factory=list)
     group: str = "services"  # placement: see Catalog.placement
+    planned: bool = False  # no role yet: the installer refuses it by name
     # The component's own paths, templates filled in by aiws.resolve ({version}, {runtime}...).
     layout: dict[str, str] = Field(default_factory=dict)
     # Left behind by the component's Debian packages; removed on purge with those packages.

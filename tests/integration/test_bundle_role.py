@@ -4,17 +4,20 @@ then the controller bootstraps itself offline from its tarball."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aiws.bundle.recipes import CONTROLLER
-from aiws.bundle.verify import verify_bundle
+from aiws.bundle.verify import VerifiedArtifact, verify_bundle
 from aiws.catalog import load_catalog
 from aiws.driver import run_playbook
+from aiws.resolve import resolved_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from aiws.target import Target
 from tests.helpers.bundles import build
+from tests.helpers.hosts import inside
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,10 +30,28 @@ PLAYBOOK = """\
 """
 
 
-def inside(sandbox: SandboxState, *command: str, timeout: float = 60) -> str:
-    done = host.run_in(sandbox, list(command), timeout=timeout)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout.strip()
+def role_vars(artifacts: list[VerifiedArtifact]) -> dict[str, Any]:
+    """What the installer gives the role for a remote host: every tarball to ship."""
+    catalog = load_catalog()
+    upload = f"{catalog.paths.cache}/bundle"
+    return {
+        "aiws_catalog": resolved_catalog(catalog, "debian-12"),
+        "aiws_bundle": {
+            "local": False,
+            "upload_dir": upload,
+            "unpack": [
+                {
+                    "name": a.name,
+                    "version": a.version,
+                    "sha256": a.sha256,
+                    "tarball": str(a.tarball),
+                    "src": f"{upload}/{a.tarball.name}",
+                    "dest": f"{catalog.paths.runtime}/{a.name}/{a.version}",
+                }
+                for a in artifacts
+            ],
+        },
+    }
 
 
 def test_role_unpacks_verified_tarballs_idempotently_and_bootstraps_offline(
@@ -40,13 +61,7 @@ def test_role_unpacks_verified_tarballs_idempotently_and_bootstraps_offline(
     bundle = verify_bundle(result.package, tmp_path / "unpacked")
     playbook = tmp_path / "bundle.yml"
     playbook.write_text(PLAYBOOK)
-    extravars = {
-        "aiws_catalog": load_catalog().as_ansible_vars(),
-        "bundle_artifacts": [
-            {"name": a.name, "version": a.version, "tarball": str(a.tarball), "sha256": a.sha256}
-            for a in bundle.artifacts
-        ],
-    }
+    extravars = role_vars(list(bundle.artifacts))
     target = Target(inventory=sandbox.inventory)
 
     first = run_playbook(playbook, target, extravars)
@@ -75,17 +90,7 @@ def test_role_refuses_a_tarball_that_changed_on_the_way(
     data = bytearray(artifact.tarball.read_bytes())
     data[-100] ^= 0x01
     artifact.tarball.write_bytes(bytes(data))
-    extravars = {
-        "aiws_catalog": load_catalog().as_ansible_vars(),
-        "bundle_artifacts": [
-            {
-                "name": "vault",
-                "version": artifact.version,
-                "tarball": str(artifact.tarball),
-                "sha256": artifact.sha256,
-            }
-        ],
-    }
+    extravars = role_vars([artifact])
     run = run_playbook(playbook, Target(inventory=sandbox.inventory), extravars)
     assert not run.ok
     assert any("does not match the bundle manifest" in f.line for f in run.failures)

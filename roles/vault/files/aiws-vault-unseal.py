@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Unseal Vault from its key file: run by aiws-vault.service at every start (ExecStartPost).
+"""Unseal Vault from its key file: run by the Vault unit at every start (ExecStartPost).
 
 Usage: aiws-vault-unseal.py URL KEY_FILE [WAIT_SECONDS]
 Waits for the API, then unseals when sealed. A Vault that is not initialised yet (the very
