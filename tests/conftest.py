@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.helpers.fixtures"]
+from tests.helpers.paths import FIXTURE_ROLES
 
-FIXTURES = Path(__file__).parent / "fixtures"
-FIXTURE_ROLES = FIXTURES / "ansible" / "roles"
-FIXTURE_PLAYBOOKS = FIXTURES / "ansible" / "playbooks"
+pytest_plugins = ["tests.helpers.fixtures"]
 
 
 @pytest.fixture(autouse=True, scope="session")

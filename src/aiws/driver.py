@@ -132,7 +132,10 @@ class _Accountant:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: list[PathReport] = field(default_factory=list)
-    role_span: dict[str, list[float]] = field(default_factory=dict)
+    # [role, started, last result] per task run: a phase is the time its role's tasks took
+    # (from a task's start to its last host's result), so interleaved roles do not overlap.
+    task_times: list[list[Any]] = field(default_factory=list)
+    running: dict[str, int] = field(default_factory=dict)  # task uuid -> its task_times row
 
     def __call__(self, event: dict[str, Any]) -> bool:
         if self.log is not None:
@@ -142,7 +145,9 @@ class _Accountant:
         role, task = attribute(data)
         data = {**data, "task": task}
         if name in {"playbook_on_task_start", "playbook_on_handler_task_start"}:
-            self._touch(role)
+            now = time.monotonic()
+            self.running[str(data.get("task_uuid"))] = len(self.task_times)
+            self.task_times.append([role, now, now])
             if self.progress is not None:
                 self.progress.task_started(role, data.get("task", ""))
         elif name == "runner_retry" and self.progress is not None:
@@ -159,16 +164,16 @@ class _Accountant:
             self.stats = {key: dict(data.get(key) or {}) for key in keys}
         return True  # False would hide the event from runner.events and runner.stats
 
-    def _touch(self, role: str) -> None:
-        now = time.monotonic()
-        span = self.role_span.setdefault(role, [now, now])
-        span[1] = now
+    def _touch(self, task_uuid: str) -> None:
+        row = self.running.get(task_uuid)
+        if row is not None:
+            self.task_times[row][2] = time.monotonic()
 
     def _count(self, name: str, data: dict[str, Any], role: str) -> None:
         host = data.get("host", "?")
         res = data.get("res") or {}
         counts = self.counts.setdefault((host, role), Counts())
-        self._touch(role)
+        self._touch(str(data.get("task_uuid")))
         self.results[host] = res
         if name == "runner_on_ok":
             counts.ok += 1
@@ -197,8 +202,10 @@ class _Accountant:
             )
 
     def phases(self) -> list[PhaseTime]:
-        spans = sorted(self.role_span.items(), key=lambda item: item[1][0])
-        return [PhaseTime(name=role, seconds=round(end - start, 3)) for role, (start, end) in spans]
+        totals: dict[str, float] = {}
+        for role, started, ended in self.task_times:
+            totals[role] = totals.get(role, 0.0) + (ended - started)
+        return [PhaseTime(name=role, seconds=round(total, 3)) for role, total in totals.items()]
 
 
 def attribute(data: dict[str, Any]) -> tuple[str, str]:

@@ -121,21 +121,20 @@ def pin_to_bundle(request: InstallRequest, catalog: Catalog, manifest: BundleMan
 
 
 def needed_artifacts(
-    manifest: BundleManifest, selection: list[str], package: Path
-) -> list[ArtifactEntry]:
-    """The bundle's tarballs the selection needs; names the component the bundle lacks."""
+    manifest: BundleManifest, selection: list[str]
+) -> tuple[list[ArtifactEntry], list[str]]:
+    """The bundle's tarballs the selection needs, and the components the bundle lacks."""
     needed: dict[str, ArtifactEntry] = {}
+    lacking: list[str] = []
     for name in selection:
         entry = next(
             (a for a in manifest.artifacts if name in a.components or a.name == name), None
         )
         if entry is None:
-            raise UsageError(
-                f"bundle {package.name} has no '{name}'",
-                "rebuild it with that component in --components",
-            )
-        needed[entry.name] = entry
-    return list(needed.values())
+            lacking.append(name)
+        else:
+            needed[entry.name] = entry
+    return list(needed.values()), lacking
 
 
 def runtime_dir(catalog: Catalog, artifact: ArtifactEntry) -> str:
@@ -149,12 +148,17 @@ def plan(request: InstallRequest, catalog: Catalog, target: Target, timer: Timer
     package = request.bundle
     digest, manifest = timer.measure("verify-package", lambda: open_package(package))
     catalog = pin_to_bundle(request, catalog, manifest)
-    needed = needed_artifacts(manifest, selection, package)
+    needed, lacking = needed_artifacts(manifest, selection)
     where = [{"name": a.name, "dest": runtime_dir(catalog, a)} for a in needed]
     bundle_target = guard.BundleTarget(platform=manifest.target.platform, arch=manifest.target.arch)
     facts, warnings = timer.measure(
         "preflight", lambda: check_hosts(request, catalog, target, bundle_target, where)
     )
+    if lacking:  # after the guard: a bundle for another host says so first
+        raise UsageError(
+            f"bundle {package.name} has no {', '.join(repr(n) for n in lacking)}",
+            "rebuild it with those components in --components",
+        )
     missing = {a.name for a in needed for f in facts.values() if f.unpacked.get(a.name) != a.sha256}
     bundle = timer.measure(
         "verify", lambda: verify_tarballs(package, digest, manifest, only=missing)

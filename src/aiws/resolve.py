@@ -49,6 +49,7 @@ def resolved_catalog(catalog: Catalog, platform: str | None = None) -> dict[str,
 
 
 def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
+    """One component as its role sees it (`aiws_catalog.components.<name>`)."""
     name = component.name
     paths = catalog.component_paths(name)
     values = {
@@ -58,6 +59,7 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
     }
     layout = {k: fill(v, values, f"{name}.layout.{k}") for k, v in component.layout.items()}
     secrets_dir = catalog.paths.secrets
+    health = health_spec(component, {**values, **layout})
     return {
         "name": name,
         "kind": component.kind,
@@ -70,7 +72,7 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
         "runtime_root": values["runtime_root"],
         "layout": layout,
         "listen": _listen(component),
-        "health": (health := health_spec(component, {**values, **layout})),
+        "health": health,
         "ready": _ready(component, health),
         "packages": component.apt_packages,
         "artifact": _artifact(component),

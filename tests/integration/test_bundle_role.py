@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aiws import hostfacts
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.verify import VerifiedArtifact, verify_bundle
 from aiws.catalog import load_catalog
@@ -54,6 +55,16 @@ def role_vars(artifacts: list[VerifiedArtifact]) -> dict[str, Any]:
     }
 
 
+def still_missing(target: Target, artifacts: list[VerifiedArtifact]) -> list[VerifiedArtifact]:
+    """The installer's rule: ship what a host's unpack markers do not name."""
+    catalog = load_catalog()
+    where = [
+        {"name": a.name, "dest": f"{catalog.paths.runtime}/{a.name}/{a.version}"} for a in artifacts
+    ]
+    (facts,) = hostfacts.gather(target, catalog, where).values()
+    return [a for a in artifacts if facts.unpacked.get(a.name) != a.sha256]
+
+
 def test_role_unpacks_verified_tarballs_idempotently_and_bootstraps_offline(
     sandbox: SandboxState, tmp_path: Path
 ) -> None:
@@ -70,9 +81,15 @@ def test_role_unpacks_verified_tarballs_idempotently_and_bootstraps_offline(
     assert inside(sandbox, "/opt/aiws/node/24.21.0/bin/node", "--version") == "v24.21.0"
     assert inside(sandbox, "ls", "/var/cache/aiws/bundle") == ""
 
-    rerun = run_playbook(playbook, target, extravars)
+    # The rerun as the installer makes it: the host's unpack markers say nothing is missing.
+    rerun = run_playbook(playbook, target, role_vars(still_missing(target, bundle.artifacts)))
     assert rerun.ok, [f.line for f in rerun.failures]
     assert rerun.totals().changed == 0
+    # The role alone, given every tarball again, uploads them (one changed task) but
+    # unpacks nothing: the markers match.
+    again = run_playbook(playbook, target, extravars)
+    assert again.ok and again.changed_by_role() == {"bundle": 1}
+    assert inside(sandbox, "ls", "/var/cache/aiws/bundle") == ""
 
     # The sandbox has no network and no python3-venv: bootstrap.sh must manage with wheels.
     bootstrap = f"/opt/aiws/controller/{bundle.for_component(CONTROLLER).version}/bootstrap.sh"

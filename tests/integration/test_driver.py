@@ -10,7 +10,7 @@ import pytest
 
 from aiws import driver
 from aiws.target import Target
-from tests.conftest import FIXTURE_PLAYBOOKS
+from tests.helpers.paths import FIXTURE_PLAYBOOKS
 
 pytestmark = pytest.mark.integration
 DEMO = FIXTURE_PLAYBOOKS / "demo.yml"

@@ -18,7 +18,7 @@ from aiws.status import probe
 from aiws.summary import DeploySummary, build_summary, render_summary
 from aiws.target import Target
 from aiws.timing import PhaseTime
-from tests.conftest import FIXTURE_PLAYBOOKS
+from tests.helpers.paths import FIXTURE_PLAYBOOKS
 
 pytestmark = pytest.mark.integration
 

@@ -19,6 +19,7 @@ from typing import IO, Any, cast
 
 from pydantic import ValidationError
 
+from aiws.bundle import hashcache
 from aiws.bundle.manifest import (
     BUNDLE_MANIFEST,
     COMPONENT_MANIFEST,
@@ -106,7 +107,7 @@ def check_package_checksum(package: Path) -> str:
     if not checksum.is_file():
         raise AiwsError(f"{checksum}: missing (the package's SHA256)", "copy it with the bundle")
     expected = checksum.read_text().split()[0] if checksum.read_text().strip() else ""
-    actual = sha256_file(package)
+    actual = hashcache.digest(package, sha256_file)
     if actual != expected:
         raise AiwsError(
             f"{package.name}: SHA256 {actual[:16]}... does not match {checksum.name} "

@@ -66,24 +66,37 @@ def read_ledger(path):
 
 
 def _shape_problem(data):
+    """What makes `data` unusable as a ledger, or None."""
     if not isinstance(data, dict):
         return "not a JSON object"
-    for key in ("components", "secrets"):
-        if not isinstance(data.get(key, {}), dict):
-            return "%s is not an object" % key
-    if not isinstance(data.get("runs", []), list):
-        return "runs is not a list"
-    for name, secret in data.get("secrets", {}).items():
-        if not isinstance(secret, dict):
-            return "the record of secret %s is not an object" % name
-    if not all(isinstance(run, dict) for run in data.get("runs", [])):
-        return "a run is not an object"
-    for name, record in data.get("components", {}).items():
-        if not isinstance(record, dict):
-            return "the record of %s is not an object" % name
-        for key in RECORD_LISTS:
-            if not isinstance(record.get(key, []), list):
-                return "%s.%s is not a list" % (name, key)
+    checks = [
+        (isinstance(data.get("components", {}), dict), "components is not an object"),
+        (isinstance(data.get("secrets", {}), dict), "secrets is not an object"),
+        (isinstance(data.get("runs", []), list), "runs is not a list"),
+    ]
+    problems = [why for ok, why in checks if not ok]
+    if problems:
+        return problems[0]
+    problems += [
+        "the record of secret %s is not an object" % name
+        for name, secret in data.get("secrets", {}).items()
+        if not isinstance(secret, dict)
+    ]
+    problems += [
+        "a run is not an object" for run in data.get("runs", []) if not isinstance(run, dict)
+    ]
+    problems += [
+        _record_problem(name, record) for name, record in data.get("components", {}).items()
+    ]
+    return next((p for p in problems if p), None)
+
+
+def _record_problem(name, record):
+    if not isinstance(record, dict):
+        return "the record of %s is not an object" % name
+    for key in RECORD_LISTS:
+        if not isinstance(record.get(key, []), list):
+            return "%s.%s is not a list" % (name, key)
     return None
 
 

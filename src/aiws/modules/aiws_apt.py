@@ -64,10 +64,10 @@ options:
 from ansible.module_utils.basic import AnsibleModule
 
 try:
-    from ansible.module_utils.aiws_common import Failure, LedgerError
+    from ansible.module_utils.aiws_common import Failure
     from ansible.module_utils.aiws_packages import absent, present
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, LedgerError
+    from aiws.module_utils.aiws_common import Failure
     from aiws.module_utils.aiws_packages import absent, present
 
 ARGUMENT_SPEC = {
@@ -91,7 +91,7 @@ def run(params, check_mode=False):
         if not params["repo"]:
             return {"failed": True, "msg": "repo is required with state=present"}
         return present(params, check_mode)
-    except (Failure, LedgerError) as exc:
+    except Failure as exc:  # a LedgerError too
         return {"failed": True, "msg": "%s: %s" % (params["component"], exc)}
 
 

@@ -215,18 +215,21 @@ def unpack(artifact, marker, check):
     if check:
         return True
     partial = dest + ".partial"
+    parent = os.path.dirname(dest)
+    made_parent = not os.path.isdir(parent)
     _clear(partial)
     os.makedirs(partial, 0o755)
     try:
         extract(artifact, partial)
-    except (OSError, EOFError, tarfile.TarError) as exc:
+    except (OSError, EOFError, tarfile.TarError, Failure) as exc:
         _clear(partial)
+        if made_parent and not os.listdir(parent):
+            os.rmdir(parent)  # a refused tarball leaves nothing behind
+        if isinstance(exc, Failure):
+            raise
         raise Failure(
             "%s %s: corrupt tarball (%s)" % (artifact["name"], artifact["version"], exc)
         ) from None
-    except Failure:
-        _clear(partial)
-        raise
     with open(os.path.join(partial, marker), "w") as handle:
         handle.write(artifact["sha256"] + "\n")
     _clear(dest)
