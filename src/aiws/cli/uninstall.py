@@ -12,7 +12,8 @@ from aiws.errors import ExitCode, UsageError
 from aiws.output import Output
 from aiws.target import resolve_target
 
-_STATUS_STYLE = {"removed": "green", "absent": "dim", "would remove": "yellow"}
+# How each path status of aiws_remove is shown ("kept": the running controller uses it).
+_STATUS_STYLE = {"removed": "green", "absent": "dim", "would remove": "yellow", "kept": "cyan"}
 
 
 def uninstall(
@@ -54,9 +55,10 @@ def _render(out: Output, outcome: uninstaller.UninstallOutcome) -> None:
     verb = "would remove" if outcome.dry_run else "uninstall"
     out.print(f"[bold]{verb}[/]: {', '.join(outcome.components) or 'no components recorded'}")
     for item in outcome.paths:
-        style = _STATUS_STYLE.get(item.status, "")
+        style = _STATUS_STYLE.get(item.status, "default")
         out.print(
-            f"  [{style}]{item.status:<12}[/] {escape(item.path)}  [dim]({escape(item.host)})[/]"
+            f"  [{style}]{escape(f'{item.status:<12}')}[/] {escape(item.path)}"
+            f"  [dim]({escape(item.host)})[/]"
         )
     for failure in outcome.run.failures:
         out.error(failure.line)

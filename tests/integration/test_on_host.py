@@ -1,0 +1,51 @@
+"""aiws on the host itself, the air-gapped way: the bundle copied onto a fresh network-less
+Debian 12 host, aiws bootstrapped from its controller tarball with the host's own Python,
+then install, a rerun that changes nothing, status, and a purge that prints its report and
+exits 0 while it removes the layout around the running controller.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aiws.summary import DeploySummary
+from tests.helpers.fixtures import MakeSandbox
+from tests.helpers.hosts import HOST_AIWS, bootstrap, exists, on_host
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SELECTION = ["--mode", "core", "--only", "postgresql,vault"]
+
+
+def test_install_rerun_status_purge_with_aiws_on_the_host(
+    make_sandbox: MakeSandbox, core_bundle_file: Path
+) -> None:
+    sandbox = make_sandbox()
+    bundle = bootstrap(sandbox, core_bundle_file)
+
+    rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
+    assert rc == 0, err[-2000:]
+    first = DeploySummary.model_validate_json(out)
+    assert {row.name: row.health for row in first.components} == {
+        "postgresql": "healthy",
+        "vault": "healthy",
+    }
+
+    rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
+    assert rc == 0, err[-2000:]
+    rerun = DeploySummary.model_validate_json(out)
+    assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    # Nothing of the bundle was verified file by file again, nothing shipped or unpacked.
+    assert {p.name: p.seconds for p in rerun.phases}["verify"] < 0.5
+
+    rc, out, _ = on_host(sandbox, "status", "--json")
+    assert rc == 0 and json.loads(out)["healthy"] is True
+
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
+    assert rc == 0, err[-2000:]
+    assert "removed" in out and "Traceback" not in err
+    for path in ("/var/lib/aiws/postgresql", "/etc/aiws", "/var/lib/aiws/secrets"):
+        assert not exists(sandbox, path), path
+    assert exists(sandbox, HOST_AIWS)  # the controller that ran the purge is still there
