@@ -233,7 +233,8 @@ def run_vars(request: InstallRequest, plan: Plan, target: Target, run_id: str) -
         "installed": sorted(installed),
         "mirror_after": mirror_after(plan),
         "layout_ok": all(f.layout_ok for f in plan.facts.values()),
-        "probes": probe_specs(plan.catalog),
+        # Probed as the play's last task over an inventory; on this host, in-process after.
+        "probes": [] if target.is_local else probe_specs(plan.catalog),
         "package_lock_held": any(f.package_lock.held for f in plan.facts.values()),
         "keep_paths": controller_paths(target),
         "domain": request.domain or "",

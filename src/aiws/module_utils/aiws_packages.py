@@ -212,10 +212,11 @@ def present(params, check):
                 *missing,
             ]
         )
+        status = dpkg_status()
     # Ours: the component's packages and their dependency closure among the packages that
     # came from the bundle and were not on the host before aiws.
     depends, provides = offered(repo)
-    candidates = (installed(dpkg_status()) & set(depends)) - set(baseline["packages"])
+    candidates = (installed(status) & set(depends)) - set(baseline["packages"])
     ours = closure(params["packages"], depends, provides, candidates)
     after_accounts = accounts()
     created = {k: sorted(after_accounts[k] - before_accounts[k]) for k in after_accounts}

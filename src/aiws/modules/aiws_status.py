@@ -184,7 +184,9 @@ def probe_all(ledger_path, components, timeout=3.0):
         results = list(
             pool.map(lambda spec: probe_one(spec, records.get(spec["name"]), timeout), components)
         )
-    return {"components": results, "ledger": ledger}
+    # The run history stays on the host (it grows to 200 runs): only the last run travels.
+    summary = dict(ledger, runs=(ledger.get("runs") or [])[-1:])
+    return {"components": results, "ledger": summary}
 
 
 ARGUMENT_SPEC = {

@@ -5,6 +5,7 @@
 set -eu
 bundle=$1
 work=$(mktemp -d)
+chmod 755 "$work"  # readable by the service users started below
 now() { date +%s.%N; }
 t0=$(now)
 timings=""
@@ -35,7 +36,7 @@ useradd --system --no-create-home floorpg
 mkdir -p /var/lib/floorpg /run/floorpg && chown floorpg /var/lib/floorpg /run/floorpg
 runuser -u floorpg -- /usr/lib/postgresql/15/bin/initdb -D /var/lib/floorpg/data -U postgres \
   --auth-local=trust --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-runuser -u floorpg -- /usr/lib/postgresql/15/bin/pg_ctl -D /var/lib/floorpg/data -w -s \
+runuser -u floorpg -- /usr/lib/postgresql/15/bin/pg_ctl -D /var/lib/floorpg/data -w -s -l /var/lib/floorpg/log \
   -o "-c listen_addresses=127.0.0.1 -c unix_socket_directories=/run/floorpg" start
 mark postgresql_up "$s"
 
@@ -81,5 +82,5 @@ PY
 mark vault_up_init_unseal "$s"
 
 kill %1 2>/dev/null || true
-runuser -u floorpg -- /usr/lib/postgresql/15/bin/pg_ctl -D /var/lib/floorpg/data -w -s stop -m fast
+runuser -u floorpg -- /usr/lib/postgresql/15/bin/pg_ctl -D /var/lib/floorpg/data -w -s stop -m fast >/dev/null
 printf '{%s"total": %s}\n' "$timings" "$(python3 -c "import time; print(round(time.time() - $t0, 3))")"
