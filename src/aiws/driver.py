@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -23,14 +22,13 @@ from typing import Any, Protocol, TextIO
 
 import ansible_runner
 
-from aiws import resources
+from aiws import resources, runtally
+from aiws.runtally import RunTally
 from aiws.target import Target
 from aiws.timing import PhaseTime
 
 DEFAULT_LOG_DIR = Path("/var/log/aiws")
-PLAY_LEVEL = "play"  # the role name given to tasks that belong to no role
-SKELETON_ROLE = "component"  # roles/component: its tasks name their component
-SKELETON_TASK = re.compile(r"^(?P<task>.+) \[(?P<component>[a-z0-9_-]+)\]$")
+PLAY_LEVEL = runtally.PLAY_LEVEL
 RUN_TIMEOUT_SECONDS = 3600
 
 
@@ -132,10 +130,7 @@ class _Accountant:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     paths: list[PathReport] = field(default_factory=list)
-    # [role, started, last result] per task run: a phase is the time its role's tasks took
-    # (from a task's start to its last host's result), so interleaved roles do not overlap.
-    task_times: list[list[Any]] = field(default_factory=list)
-    running: dict[str, int] = field(default_factory=dict)  # task uuid -> its task_times row
+    tally: RunTally = field(default_factory=RunTally)  # changed and time per role
 
     def __call__(self, event: dict[str, Any]) -> bool:
         if self.log is not None:
@@ -145,9 +140,7 @@ class _Accountant:
         role, task = attribute(data)
         data = {**data, "task": task}
         if name in {"playbook_on_task_start", "playbook_on_handler_task_start"}:
-            now = time.monotonic()
-            self.running[str(data.get("task_uuid"))] = len(self.task_times)
-            self.task_times.append([role, now, now])
+            self.tally.task_started(str(data.get("task_uuid")), role)
             if self.progress is not None:
                 self.progress.task_started(role, data.get("task", ""))
         elif name == "runner_retry" and self.progress is not None:
@@ -164,16 +157,13 @@ class _Accountant:
             self.stats = {key: dict(data.get(key) or {}) for key in keys}
         return True  # False would hide the event from runner.events and runner.stats
 
-    def _touch(self, task_uuid: str) -> None:
-        row = self.running.get(task_uuid)
-        if row is not None:
-            self.task_times[row][2] = time.monotonic()
-
     def _count(self, name: str, data: dict[str, Any], role: str) -> None:
         host = data.get("host", "?")
         res = data.get("res") or {}
         counts = self.counts.setdefault((host, role), Counts())
-        self._touch(str(data.get("task_uuid")))
+        self.tally.task_result(
+            str(data.get("task_uuid")), role, name == "runner_on_ok" and bool(res.get("changed"))
+        )
         self.results[host] = res
         if name == "runner_on_ok":
             counts.ok += 1
@@ -202,20 +192,12 @@ class _Accountant:
             )
 
     def phases(self) -> list[PhaseTime]:
-        totals: dict[str, float] = {}
-        for role, started, ended in self.task_times:
-            totals[role] = totals.get(role, 0.0) + (ended - started)
-        return [PhaseTime(name=role, seconds=round(total, 3)) for role, total in totals.items()]
+        return self.tally.phases()
 
 
 def attribute(data: dict[str, Any]) -> tuple[str, str]:
-    """(role, task) an event belongs to. Tasks of the shared component skeleton end in
-    "[<component>]" and count for that component, as if it were a role of its own."""
-    role, task = data.get("role") or PLAY_LEVEL, str(data.get("task", ""))
-    match = SKELETON_TASK.match(task)
-    if role == SKELETON_ROLE and match:
-        return match.group("component"), match.group("task")
-    return role, task
+    """(role, task) an event counts for (see aiws.runtally)."""
+    return runtally.attribute(data.get("role"), str(data.get("task", "")))
 
 
 def _reason(res: dict[str, Any]) -> str:
@@ -245,6 +227,10 @@ def ansible_env() -> dict[str, str]:
         "ANSIBLE_MODULE_UTILS": str(resources.module_utils_dir()),
         "ANSIBLE_FILTER_PLUGINS": str(resources.filter_plugins_dir()),
         "ANSIBLE_CONNECTION_PLUGINS": str(resources.connection_plugins_dir()),
+        "ANSIBLE_ACTION_PLUGINS": str(resources.plugins_dir("action")),
+        "ANSIBLE_CALLBACK_PLUGINS": str(resources.plugins_dir("callback")),
+        # aiws_run: what each component changed, for the run record the last task writes.
+        "ANSIBLE_CALLBACKS_ENABLED": "aiws_run",
         # One process per module on the target (no temp files) where the connection can.
         "ANSIBLE_PIPELINING": "1",
         "ANSIBLE_ROLES_PATH": os.pathsep.join(str(p) for p in resources.roles_dirs()),

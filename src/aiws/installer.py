@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -224,9 +225,25 @@ def mirror_after(plan: Plan) -> bool:
     return any(plan.catalog.component(name).all_secrets for name in after)
 
 
-def run_vars(request: InstallRequest, plan: Plan, target: Target, run_id: str) -> dict[str, Any]:
+def run_vars(
+    request: InstallRequest, plan: Plan, target: Target, run_id: str, timer: Timer
+) -> dict[str, Any]:
     installed = {name for f in plan.facts.values() for name in f.installed}
+    started = datetime.now(UTC)
     return {
+        # The run's record, completed and written by the play's last task (aiws_finish).
+        "record": None
+        if request.check
+        else {
+            "id": run_id,
+            "verb": "install",
+            "mode": request.mode,
+            "components": plan.selection,
+            "started_at": started.isoformat(),
+            "started_epoch": started.timestamp(),
+            "phases": [p.model_dump() for p in timer.phases],
+            "aiws_version": __version__,
+        },
         "id": run_id,
         "mode": request.mode,
         "components": plan.selection,
@@ -256,7 +273,7 @@ def install(
     extravars = {
         **request.extra_vars,
         "aiws_catalog": resolved_catalog(chosen.catalog, chosen.bundle.platform),
-        "aiws_run": run_vars(request, chosen, target, run_id),
+        "aiws_run": run_vars(request, chosen, target, run_id, timer),
         "aiws_bundle": bundle_vars(chosen, target),
     }
     roles = [*BASE_ROLES, *chosen.selection]
@@ -264,7 +281,7 @@ def install(
     result = _converge(extravars, target, request.check, progress, run_id)
     timer.phases += result.phases
     status = timer.measure("health", lambda: health(result, target, chosen.catalog))
-    if not request.check:
+    if not request.check and not recorded_in_play(result):
         record = run_record(result, "install", request.mode, chosen.selection, timer.phases)
         record_run(target, chosen.catalog, record)
     bundle = chosen.bundle
@@ -285,6 +302,14 @@ def install(
         warnings=chosen.warnings,
     )
     return InstallOutcome(summary=summary, warnings=chosen.warnings)
+
+
+def recorded_in_play(result: driver.RunResult) -> bool:
+    """Whether the play's last task recorded the run on every host."""
+    return bool(result.facts) and all(
+        (facts.get("aiws_status") or {}).get("run_recorded") == result.run_id
+        for facts in result.facts.values()
+    )
 
 
 def health(result: driver.RunResult, target: Target, catalog: Catalog) -> StatusReport:

@@ -60,6 +60,11 @@ def filter_plugins_dir() -> Path:
     return _PACKAGE / "ansible_plugins" / "filter"
 
 
+def plugins_dir(kind: str) -> Path:
+    """aiws's Ansible plugins of one kind (action, callback, connection, filter)."""
+    return _PACKAGE / "ansible_plugins" / kind
+
+
 def connection_plugins_dir() -> Path:
     """aiws's connection plugins (aiws_nsenter: into a sandbox)."""
     return _PACKAGE / "ansible_plugins" / "connection"

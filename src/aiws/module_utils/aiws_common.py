@@ -197,3 +197,18 @@ def set_record(path, component, record, merge=(), aiws_version="", check=False, 
     if changed and not check:
         write_json(path, ledger)
     return changed
+
+
+HISTORY_LIMIT = 200  # runs kept in the ledger
+
+
+def append_run(path, run, aiws_version="", check=False):
+    """Append a run to the ledger's history (bookkeeping: not a change of the host)."""
+    ledger = read_ledger(path)
+    if ledger is None:
+        raise Failure("the ledger %s does not exist (the base role makes it)" % path)
+    ledger["runs"] = [*(ledger.get("runs") or []), run][-HISTORY_LIMIT:]
+    if aiws_version:
+        ledger["aiws_version"] = aiws_version
+    if not check:
+        write_json(path, ledger)

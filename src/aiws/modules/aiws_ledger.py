@@ -63,6 +63,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 try:
     from ansible.module_utils.aiws_common import (
+        HISTORY_LIMIT,
         RECORD_LISTS,
         LedgerError,
         component_record,
@@ -74,6 +75,7 @@ try:
     )
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
+        HISTORY_LIMIT,
         RECORD_LISTS,
         LedgerError,
         component_record,
@@ -83,8 +85,6 @@ except ImportError:  # called in-process by the controller
         record_secret,
         write_json,
     )
-
-HISTORY_LIMIT = 200
 
 
 def load(path):

@@ -28,6 +28,11 @@ options:
     description: Seconds allowed for each probe.
     type: float
     default: 3.0
+  run:
+    description: >-
+      A run record to append to the ledger's history after probing (the install's last
+      task records its own run this way), with the probe's time as its health phase.
+    type: dict
 """
 
 import os
@@ -42,9 +47,9 @@ from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 from ansible.module_utils.basic import AnsibleModule
 
 try:
-    from ansible.module_utils.aiws_common import LedgerError, read_ledger
+    from ansible.module_utils.aiws_common import Failure, LedgerError, append_run, read_ledger
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import LedgerError, read_ledger
+    from aiws.module_utils.aiws_common import Failure, LedgerError, append_run, read_ledger
 
 
 def _ledger(path):
@@ -193,14 +198,23 @@ ARGUMENT_SPEC = {
     "ledger": {"type": "path", "required": True},
     "components": {"type": "list", "elements": "dict", "required": True},
     "timeout": {"type": "float", "default": 3.0},
+    "run": {"type": "dict"},
 }
 
 
 def run(params, check_mode=False):
+    started = time.monotonic()
     try:
         report = probe_all(params["ledger"], params["components"], params.get("timeout", 3.0))
-    except LedgerError as exc:
+        record = params.get("run")
+        if record and not check_mode:
+            health = {"name": "health", "seconds": round(time.monotonic() - started, 3)}
+            record = dict(record, phases=[*(record.get("phases") or []), health])
+            append_run(params["ledger"], record, record.get("aiws_version", ""))
+            report["run_recorded"] = record["id"]
+    except (LedgerError, Failure) as exc:
         return {"failed": True, "msg": str(exc)}
+    # Recording the run is bookkeeping, not a change of the host (as aiws_ledger's run).
     return {"changed": False, "ansible_facts": {"aiws_status": report}}
 
 
