@@ -162,7 +162,7 @@ def plan(request: InstallRequest, catalog: Catalog, target: Target, timer: Timer
         )
     missing = {a.name for a in needed for f in facts.values() if f.unpacked.get(a.name) != a.sha256}
     bundle = timer.measure(
-        "verify", lambda: verify_tarballs(package, digest, manifest, only=missing)
+        "verify", lambda: verify_tarballs(package, digest, manifest, only=missing, files=False)
     )
     warnings = [finding.line for finding in report.warnings] + warnings
     return Plan(catalog, selection, bundle, facts, warnings)
