@@ -72,7 +72,6 @@ options:
 
 import json
 import os
-import tempfile
 import time
 from urllib.error import HTTPError, URLError
 from urllib.request import ProxyHandler, Request, build_opener
@@ -80,9 +79,9 @@ from urllib.request import ProxyHandler, Request, build_opener
 from ansible.module_utils.basic import AnsibleModule
 
 try:
-    from ansible.module_utils.aiws_common import LedgerError, read_ledger
+    from ansible.module_utils.aiws_common import LedgerError, read_ledger, write_atomic
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import LedgerError, read_ledger
+    from aiws.module_utils.aiws_common import LedgerError, read_ledger, write_atomic
 
 ARGUMENT_SPEC = {
     "url": {"type": "str", "default": "http://127.0.0.1:8200"},
@@ -159,22 +158,11 @@ def _read(path):
 
 
 def write_secret_file(path, value):
-    """Atomic 0600 root file (temp file + rename); the directory is created 0700."""
+    """Atomic, durable 0600 root file; the directory is created 0700 when missing."""
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".secret-", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, value.encode("utf-8"), 0o600)
 
 
 def initialise(api, params, check, result):
