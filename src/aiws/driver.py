@@ -225,8 +225,8 @@ def ansible_env() -> dict[str, str]:
         "PATH": path,
         "ANSIBLE_LIBRARY": str(resources.modules_dir()),
         "ANSIBLE_MODULE_UTILS": str(resources.module_utils_dir()),
-        "ANSIBLE_FILTER_PLUGINS": str(resources.filter_plugins_dir()),
-        "ANSIBLE_CONNECTION_PLUGINS": str(resources.connection_plugins_dir()),
+        "ANSIBLE_FILTER_PLUGINS": str(resources.plugins_dir("filter")),
+        "ANSIBLE_CONNECTION_PLUGINS": str(resources.plugins_dir("connection")),
         "ANSIBLE_ACTION_PLUGINS": str(resources.plugins_dir("action")),
         "ANSIBLE_CALLBACK_PLUGINS": str(resources.plugins_dir("callback")),
         # aiws_run: what each component changed, for the run record the last task writes.
@@ -237,8 +237,6 @@ def ansible_env() -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
         "ANSIBLE_HOST_KEY_CHECKING": "0",
-        # Temp files on the target go to /tmp, never to root's home: purge leaves no residue.
-        "ANSIBLE_REMOTE_TMP": "/tmp/.aiws-ansible",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
         "ANSIBLE_COLLECTIONS_ON_ANSIBLE_VERSION_MISMATCH": "ignore",
         "ANSIBLE_INTERPRETER_PYTHON": "auto_silent",

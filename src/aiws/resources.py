@@ -55,19 +55,9 @@ def module_utils_dir() -> Path:
     return _PACKAGE / "module_utils"
 
 
-def filter_plugins_dir() -> Path:
-    """aiws's Jinja filters (run on the controller: placement and addresses)."""
-    return _PACKAGE / "ansible_plugins" / "filter"
-
-
 def plugins_dir(kind: str) -> Path:
     """aiws's Ansible plugins of one kind (action, callback, connection, filter)."""
     return _PACKAGE / "ansible_plugins" / kind
-
-
-def connection_plugins_dir() -> Path:
-    """aiws's connection plugins (aiws_nsenter: into a sandbox)."""
-    return _PACKAGE / "ansible_plugins" / "connection"
 
 
 def cache_root() -> Path:

@@ -36,7 +36,7 @@ EXCEPTIONS = {
     r"^/etc/(passwd|group|shadow|gshadow|subuid|subgid)-$": "shadow's backup copies",
     r"^/etc/(passwd|group|shadow|gshadow)$": "compared as users and groups instead",
     r"^/var/tmp/systemd-private-": "PrivateTmp= directories of running services (per boot)",
-    r"^/root/\.(ansible|cache)(/|$)": "never written by aiws (ANSIBLE_REMOTE_TMP is /tmp)",
+    r"^/root/\.(ansible|cache)(/|$)": "Ansible's own temp dir in root's 0700 home (file transfers)",
     r"^/usr/lib/python3/dist-packages/.*/__pycache__(/|$)": "bytecode caches of Debian's Python",
     r"^/usr/lib/python3\.\d+/.*__pycache__(/|$)": "bytecode caches of the stdlib",
     r"^/var/lib/python(/|$)": "python3 helper state (py3compile)",

@@ -1,0 +1,18 @@
+"""aiws runs as root: the environment it gives Ansible names no fixed path in a directory
+every local user can write to (one created first would own root's temporary files)."""
+
+from __future__ import annotations
+
+from aiws.driver import ansible_env
+
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def test_no_ansible_setting_points_into_a_world_writable_directory() -> None:
+    env = ansible_env()
+    for name, value in env.items():
+        if name == "PATH":  # the caller's own search path, passed on
+            continue
+        for part in value.split(":"):
+            assert not part.startswith(WORLD_WRITABLE), f"{name}={value}"
+    assert "ANSIBLE_REMOTE_TMP" not in env  # Ansible's default: root's own 0700 home
