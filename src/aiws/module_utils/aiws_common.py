@@ -12,7 +12,10 @@ __metaclass__ = type
 import datetime
 import json
 import os
+import subprocess
 import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
 
 LEDGER_SCHEMA = 1
 # What a component's ledger record holds: version, then lists of what aiws created.
@@ -212,3 +215,34 @@ def append_run(path, run, aiws_version="", check=False):
         ledger["aiws_version"] = aiws_version
     if not check:
         write_json(path, ledger)
+
+
+def run_command(argv, timeout, env=None):
+    """Run a command, bounded in time; its CompletedProcess (text). Failure when it cannot
+    run at all; the caller judges its exit code."""
+    try:
+        return subprocess.run(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, timeout=timeout,
+            universal_newlines=True, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Failure("%s: %s" % (" ".join(argv[:3]), exc)) from None
+
+
+def must_run(argv, timeout, env=None):
+    """run_command that must exit 0; Failure names the command and its last output line."""
+    done = run_command(argv, timeout, env)
+    if done.returncode != 0:
+        lines = (done.stderr.strip() or done.stdout.strip()).splitlines() or ["no output"]
+        raise Failure("%s failed (exit %d): %s" % (" ".join(argv[:3]), done.returncode, lines[-1]))
+    return done
+
+
+def module_main(argument_spec, run):
+    """The Ansible entry point every aiws module shares: its `run(params, check_mode)`
+    result, as a failure when it says so."""
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    result = run(module.params, module.check_mode)
+    if result.get("failed"):
+        module.fail_json(**result)
+    module.exit_json(**result)

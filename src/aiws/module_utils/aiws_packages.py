@@ -19,12 +19,12 @@ __metaclass__ = type
 import json
 import os
 import shutil
-import subprocess
 
 try:
     from ansible.module_utils.aiws_common import (
         Failure,
         component_record,
+        must_run,
         now,
         read_ledger,
         write_json,
@@ -33,6 +33,7 @@ except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
         Failure,
         component_record,
+        must_run,
         now,
         read_ledger,
         write_json,
@@ -43,22 +44,7 @@ ENV = dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8")
 
 
 def _run(argv, timeout=APT_TIMEOUT):
-    try:
-        done = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=ENV,
-            timeout=timeout,
-            universal_newlines=True,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Failure("%s: %s" % (argv[0], exc)) from None
-    if done.returncode != 0:
-        lines = (done.stderr.strip() or done.stdout.strip()).splitlines() or ["no output"]
-        raise Failure("%s failed (exit %d): %s" % (" ".join(argv[:2]), done.returncode, lines[-1]))
-    return done.stdout
+    return must_run(argv, timeout, ENV).stdout
 
 
 def apt_options(state_dir):

@@ -14,43 +14,25 @@ import re
 import shutil
 import socket
 import stat
-import subprocess
 import time
 from urllib.error import HTTPError, URLError
 from urllib.request import ProxyHandler, build_opener
 
 try:
-    from ansible.module_utils.aiws_common import Failure, write_atomic
+    from ansible.module_utils.aiws_common import Failure, must_run, run_command, write_atomic
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, write_atomic
+    from aiws.module_utils.aiws_common import Failure, must_run, run_command, write_atomic
 
 SECRET_REF = re.compile(r"@AIWS_SECRET\(([A-Za-z0-9][A-Za-z0-9._-]{0,127})\)@")
 SYSTEMCTL_TIMEOUT = 300
 
 
 def _run(argv, timeout=SYSTEMCTL_TIMEOUT):
-    try:
-        done = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            timeout=timeout,
-            universal_newlines=True,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Failure("%s: %s" % (" ".join(argv), exc)) from None
-    return done
+    return run_command(argv, timeout)
 
 
 def _must(argv, timeout=SYSTEMCTL_TIMEOUT):
-    done = _run(argv, timeout)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [
-            "exit %d" % done.returncode
-        ]
-        raise Failure("%s: %s" % (" ".join(argv), tail[0]))
-    return done
+    return must_run(argv, timeout)
 
 
 def _ids(owner, group):

@@ -1,16 +1,7 @@
 #!/usr/bin/python3
-"""Ansible module: Debian packages from the bundle's apt repository, and exactly ours back out.
-
-apt is pointed at the bundle's repository only, through options on each call (a source list
-and an index directory of aiws's own): nothing is added to the host's apt configuration and
-the host's own package lists are never touched, so an offline host never tries a mirror.
-
-state=present: finish an interrupted dpkg run, remember the host's packages and accounts
-before aiws's first install (once), install what is missing, and record in the ledger which
-packages aiws installed (installed now, offered by the bundle, not on the host before) and
-which accounts the packages created. state=absent: purge exactly the component's recorded
-packages, after a simulation shows apt would remove nothing else (refused, naming the
-packages, when it would), then the paths the packages leave behind. Stdlib only.
+"""Ansible module: Debian packages from the bundle's apt repository, and exactly aiws's
+back out (the component step installs them too; this module is how a purge removes them).
+How both work: src/aiws/module_utils/aiws_packages.py. Stdlib only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -61,13 +52,11 @@ options:
     default: []
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
-    from ansible.module_utils.aiws_common import Failure
+    from ansible.module_utils.aiws_common import Failure, module_main
     from ansible.module_utils.aiws_packages import absent, present
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure
+    from aiws.module_utils.aiws_common import Failure, module_main
     from aiws.module_utils.aiws_packages import absent, present
 
 ARGUMENT_SPEC = {
@@ -96,11 +85,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -110,17 +110,15 @@ options:
     default: ""
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
-    from ansible.module_utils.aiws_common import Failure, set_record
+    from ansible.module_utils.aiws_common import Failure, module_main, set_record
     from ansible.module_utils.aiws_packages import present as packages_present
     from ansible.module_utils.aiws_postgres import converge as databases_present
     from ansible.module_utils.aiws_secrets import ensure_secrets
     from ansible.module_utils.aiws_units import converge as host_state
     from ansible.module_utils.aiws_units import run_once
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, set_record
+    from aiws.module_utils.aiws_common import Failure, module_main, set_record
     from aiws.module_utils.aiws_packages import present as packages_present
     from aiws.module_utils.aiws_postgres import converge as databases_present
     from aiws.module_utils.aiws_secrets import ensure_secrets
@@ -237,11 +235,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,10 @@ import platform
 import socket
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
-    from ansible.module_utils.aiws_common import LedgerError, read_ledger
+    from ansible.module_utils.aiws_common import LedgerError, module_main, read_ledger
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import LedgerError, read_ledger
+    from aiws.module_utils.aiws_common import LedgerError, module_main, read_ledger
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
 _DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock")
@@ -272,11 +270,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -59,8 +59,6 @@ options:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
     from ansible.module_utils.aiws_common import (
         HISTORY_LIMIT,
@@ -69,6 +67,7 @@ try:
         component_record,
         empty_ledger,
         merge_record,
+        module_main,
         read_ledger,
         record_secret,
         write_json,
@@ -81,6 +80,7 @@ except ImportError:  # called in-process by the controller
         component_record,
         empty_ledger,
         merge_record,
+        module_main,
         read_ledger,
         record_secret,
         write_json,
@@ -196,11 +196,7 @@ def _change(params, check_mode):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,10 @@ options:
 import os
 import shutil
 
-from ansible.module_utils.basic import AnsibleModule
+try:
+    from ansible.module_utils.aiws_common import module_main
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import module_main
 
 ARGUMENT_SPEC = {
     "paths": {"type": "list", "elements": "path", "required": True},
@@ -86,11 +89,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -72,13 +72,11 @@ options:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
-    from ansible.module_utils.aiws_common import Failure, read_ledger
+    from ansible.module_utils.aiws_common import Failure, module_main, read_ledger
     from ansible.module_utils.aiws_secrets import check_spec, ensure_secret, ensure_secrets, exists
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, read_ledger
+    from aiws.module_utils.aiws_common import Failure, module_main, read_ledger
     from aiws.module_utils.aiws_secrets import check_spec, ensure_secret, ensure_secrets, exists
 
 ARGUMENT_SPEC = {
@@ -162,11 +160,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -44,12 +44,22 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, ProxyHandler, Request, build_opener
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
-    from ansible.module_utils.aiws_common import Failure, LedgerError, append_run, read_ledger
+    from ansible.module_utils.aiws_common import (
+        Failure,
+        LedgerError,
+        append_run,
+        module_main,
+        read_ledger,
+    )
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, LedgerError, append_run, read_ledger
+    from aiws.module_utils.aiws_common import (
+        Failure,
+        LedgerError,
+        append_run,
+        module_main,
+        read_ledger,
+    )
 
 
 def _ledger(path):
@@ -219,11 +229,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

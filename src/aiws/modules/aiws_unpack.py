@@ -40,7 +40,10 @@ import shutil
 import stat
 import tarfile
 
-from ansible.module_utils.basic import AnsibleModule
+try:
+    from ansible.module_utils.aiws_common import module_main
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import module_main
 
 CHUNK = 1 << 20
 SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
@@ -252,11 +255,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":

@@ -76,12 +76,10 @@ import time
 from urllib.error import HTTPError, URLError
 from urllib.request import ProxyHandler, Request, build_opener
 
-from ansible.module_utils.basic import AnsibleModule
-
 try:
-    from ansible.module_utils.aiws_common import LedgerError, read_ledger, write_atomic
+    from ansible.module_utils.aiws_common import LedgerError, module_main, read_ledger, write_atomic
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import LedgerError, read_ledger, write_atomic
+    from aiws.module_utils.aiws_common import LedgerError, module_main, read_ledger, write_atomic
 
 ARGUMENT_SPEC = {
     "url": {"type": "str", "default": "http://127.0.0.1:8200"},
@@ -310,11 +308,7 @@ def run(params, check_mode=False):
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    result = run(module.params, module.check_mode)
-    if result.get("failed"):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    module_main(ARGUMENT_SPEC, run)
 
 
 if __name__ == "__main__":
