@@ -67,6 +67,23 @@ def left_behind(sandbox: SandboxState, before: snapshot.Snapshot) -> list[str]:
     return snapshot.differences(before, after, upgraded_files(sandbox, before, after))
 
 
+# Reads one secret from Vault's KV with the root token and compares it with its file.
+_KV_READ = r"""
+import json, sys, urllib.request
+token = open("/var/lib/aiws/secrets/vault-root-token").read().strip()
+request = urllib.request.Request(
+    "http://127.0.0.1:8200/v1/kv/data/aiws/" + sys.argv[1], headers={"X-Vault-Token": token}
+)
+value = json.load(urllib.request.urlopen(request))["data"]["data"]["value"]
+print(value == open("/var/lib/aiws/secrets/" + sys.argv[1]).read())
+"""
+
+
+def kv_matches_file(sandbox: SandboxState, secret: str) -> bool:
+    """Whether Vault's KV copy of `secret` equals its file on the host."""
+    return inside(sandbox, "python3", "-c", _KV_READ, secret) == "True"
+
+
 def copy_in(sandbox: SandboxState, source: Path, dest: str) -> None:
     """Copy a file from this machine into the sandbox's file system."""
     target = sandbox.merged / dest.lstrip("/")

@@ -22,7 +22,7 @@ import pytest
 from aiws.sandbox import host, system
 from aiws.sandbox.state import SandboxState
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import inside, install, status
+from tests.helpers.hosts import inside, install, kv_matches_file, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,16 +30,6 @@ SELECTION = ["--mode", "core", "--only", "postgresql,vault"]
 SECRETS = "/var/lib/aiws/secrets"
 UNITS = ("aiws-postgresql.service", "aiws-vault.service")
 HEALTHY_WITHIN = 90.0
-
-KV_READ = r"""
-import json, sys, urllib.request
-token = open("/var/lib/aiws/secrets/vault-root-token").read().strip()
-request = urllib.request.Request(
-    "http://127.0.0.1:8200/v1/kv/data/aiws/" + sys.argv[1], headers={"X-Vault-Token": token}
-)
-value = json.load(urllib.request.urlopen(request))["data"]["data"]["value"]
-print(value == open("/var/lib/aiws/secrets/" + sys.argv[1]).read())
-"""
 
 
 def healthy_within(sandbox: SandboxState, seconds: float = HEALTHY_WITHIN) -> float:
@@ -146,5 +136,5 @@ def test_postgresql_and_vault_through_reboot_kill_and_interruption(
     converged, _ = install(sandbox, bundle, *SELECTION)
     assert converged.run.changed_total == 0, [(r.name, r.changed) for r in converged.components]
     assert secret_hashes(sandbox) == hashes  # same data, same secrets, same root token
-    assert inside(sandbox, "python3", "-c", KV_READ, "postgresql-aiws_vault") == "True"
+    assert kv_matches_file(sandbox, "postgresql-aiws_vault")
     print("\ntimings (s):", json.dumps(timings), flush=True)

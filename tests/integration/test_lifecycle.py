@@ -23,7 +23,7 @@ from aiws.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers import snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import exists, inside, install, left_behind, status
+from tests.helpers.hosts import exists, inside, install, kv_matches_file, left_behind, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CATALOG = load_catalog()
@@ -50,21 +50,10 @@ def check_postgresql(sandbox: SandboxState) -> None:
     assert any(line.split()[3] == f"127.0.0.1:{pg.listen.port}" for line in listeners)
 
 
-KV_READ = r"""
-import json, sys, urllib.request
-token = open("/var/lib/aiws/secrets/vault-root-token").read().strip()
-request = urllib.request.Request(
-    "http://127.0.0.1:8200/v1/kv/data/aiws/" + sys.argv[1], headers={"X-Vault-Token": token}
-)
-value = json.load(urllib.request.urlopen(request))["data"]["data"]["value"]
-print(value == open("/var/lib/aiws/secrets/" + sys.argv[1]).read())
-"""
-
-
 def check_vault(sandbox: SandboxState) -> None:
     assert "unsealed" in status(sandbox)["by_name"]["vault"]["detail"]
     # Its storage password lives in KV and equals the file; its own keys are not in KV.
-    assert inside(sandbox, "python3", "-c", KV_READ, "postgresql-aiws_vault") == "True"
+    assert kv_matches_file(sandbox, "postgresql-aiws_vault")
     for name in ("postgresql-aiws_vault", "vault-root-token", "vault-unseal-key"):
         assert inside(sandbox, "stat", "-c", "%a %U", f"{SECRETS}/{name}") == "600 root"
     # Vault reaches PostgreSQL through its unix socket, not TCP.
