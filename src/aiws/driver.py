@@ -236,7 +236,6 @@ def ansible_env() -> dict[str, str]:
         "ANSIBLE_ROLES_PATH": os.pathsep.join(str(p) for p in resources.roles_dirs()),
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_HOST_KEY_CHECKING": "0",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
         "ANSIBLE_COLLECTIONS_ON_ANSIBLE_VERSION_MISMATCH": "ignore",
         "ANSIBLE_INTERPRETER_PYTHON": "auto_silent",

@@ -1,7 +1,10 @@
 """aiws runs as root: the environment it gives Ansible names no fixed path in a directory
-every local user can write to (one created first would own root's temporary files)."""
+every local user can write to (one created first would own root's temporary files), and it
+leaves ssh host key checking on."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from aiws.driver import ansible_env
 
@@ -16,3 +19,12 @@ def test_no_ansible_setting_points_into_a_world_writable_directory() -> None:
         for part in value.split(":"):
             assert not part.startswith(WORLD_WRITABLE), f"{name}={value}"
     assert "ANSIBLE_REMOTE_TMP" not in env  # Ansible's default: root's own 0700 home
+
+
+def test_ssh_host_keys_stay_checked() -> None:
+    """A host reached over ssh must present the key in known_hosts (Ansible's default): aiws
+    never turns the check off, neither in its environment nor in the checkout's ansible.cfg."""
+    env = ansible_env()
+    assert "ANSIBLE_HOST_KEY_CHECKING" not in env, env.get("ANSIBLE_HOST_KEY_CHECKING")
+    config = (Path(__file__).resolve().parents[2] / "ansible.cfg").read_text()
+    assert "host_key_checking" not in config
