@@ -1,8 +1,7 @@
 """The one unified deploy summary printed at the end of every install (human or JSON).
 
-Fed by the run result, the ledger and the status probes. It never holds a secret value,
-except the one-time credentials of a first install, which are shown once and then only
-referred to by where they are stored.
+Fed by the run result, the ledger and the status probes. It never holds a secret value:
+credentials are referred to by where they are stored and how to read them.
 """
 
 from __future__ import annotations
@@ -49,7 +48,6 @@ class BundleIdentity(BaseModel):
 class Credentials(BaseModel):
     location: str
     how_to_read: str
-    one_time: dict[str, str] = Field(default_factory=dict)  # first install only
 
 
 class RunInfo(BaseModel):
@@ -89,7 +87,6 @@ def build_summary(
     domain: str | None = None,
     check: bool = False,
     bundle: BundleIdentity | None = None,
-    one_time: dict[str, str] | None = None,
     warnings: list[str] | None = None,
 ) -> DeploySummary:
     changed = run.changed_by_role()
@@ -132,7 +129,6 @@ def build_summary(
         credentials=Credentials(
             location=catalog.paths.secrets,
             how_to_read="aiws secrets show NAME (root only; never printed in logs)",
-            one_time=one_time or {},
         ),
         components=rows,
         phases=phases,
@@ -162,10 +158,6 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
     )
     _render_access(summary, console)
     console.print("\n[bold]Credentials[/]")
-    for name, value in summary.credentials.one_time.items():
-        console.print(
-            f"  {escape(name)}: {escape(value)}  [yellow](shown once; stored 0600 on the host)[/]"
-        )
     console.print(
         escape(
             f"  stored under {summary.credentials.location}; read with "

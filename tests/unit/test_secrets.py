@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiws.modules import aiws_ledger, aiws_secret
+from aiws.summary import Credentials
 
 ME = {"owner": "root", "group": "root"}
 
@@ -120,3 +121,9 @@ def test_status_calls_vault_codes_by_their_meaning_and_knows_kept_data() -> None
     spec = {"name": "vault", "unit": "aiws-vault.service", "listen": None, "health": None}
     kept = aiws_status.probe_one(spec, {"version": "2.7.2", "units": []}, 1.0)
     assert kept["installed"] is False and "data kept" in kept["detail"]
+
+
+def test_the_summary_has_no_slot_for_a_secret_value() -> None:
+    """The install summary names where credentials are and how to read them, nothing more:
+    no field could carry a value into the terminal, the JSON document or a CI log."""
+    assert set(Credentials.model_fields) == {"location", "how_to_read"}
