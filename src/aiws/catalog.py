@@ -17,6 +17,9 @@ from aiws.errors import UsageError
 
 # Fields of a component that `--set <component>.<field>=VALUE` may override for one run.
 OVERRIDABLE_FIELDS = ("version",)
+# Every key `--set` accepts, as shown to the user. Nothing else is accepted: a free KEY would
+# reach Ansible as an extra var and could override aiws's own variables (aiws_catalog, ...).
+SET_KEYS = tuple(f"<component>.{name}" for name in OVERRIDABLE_FIELDS)
 
 
 class Frozen(BaseModel):

@@ -271,7 +271,6 @@ def install(
     chosen = plan(request, catalog, target, timer)
     run_id = driver.new_run_id()
     extravars = {
-        **request.extra_vars,
         "aiws_catalog": resolved_catalog(chosen.catalog, chosen.bundle.platform),
         "aiws_run": run_vars(request, chosen, target, run_id, timer),
         "aiws_bundle": bundle_vars(chosen, target),

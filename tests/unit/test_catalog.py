@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiws.catalog import load_catalog
+from aiws.catalog import SET_KEYS, load_catalog
 from aiws.errors import UsageError
-from aiws.request import parse_sets, split_csv
+from aiws.request import parse_overrides, split_csv
 from aiws.resolve import resolved_catalog
 
 CATALOG = load_catalog()
@@ -78,18 +78,37 @@ def test_unknown_names_are_usage_errors() -> None:
         CATALOG.component("redis")
 
 
-def test_parse_sets_splits_overrides_from_extra_vars() -> None:
-    overrides, extra = parse_sets(["litellm.version=1.2.3", "bridge_workers=4", "x=a=b"], CATALOG)
-    assert overrides == {"litellm": {"version": "1.2.3"}}
-    assert extra == {"bridge_workers": "4", "x": "a=b"}
+def test_set_takes_component_versions() -> None:
+    overrides = parse_overrides(["litellm.version=1.2.3", "vault.version=2.7.2"], CATALOG)
+    assert overrides == {"litellm": {"version": "1.2.3"}, "vault": {"version": "2.7.2"}}
 
 
 @pytest.mark.parametrize(
-    "bad", ["novalue", "=x", "litellm.port=1", "litellm.version=", "9x=1", "a-b=1"]
+    "key", ["aiws_catalog", "aiws_run", "aiws_bundle", "bridge_workers", "x", "litellm.port"]
 )
-def test_parse_sets_refuses_malformed_items(bad: str) -> None:
-    with pytest.raises(UsageError):
-        parse_sets([bad], CATALOG)
+def test_set_refuses_every_other_key_naming_it_and_what_is_allowed(key: str) -> None:
+    """A free KEY would reach Ansible as an extra var, above every role variable."""
+    with pytest.raises(UsageError) as refusal:
+        parse_overrides([f"{key}=value"], CATALOG)
+    assert refusal.value.problem == f"--set {key}: not a key aiws accepts"
+    assert refusal.value.fix.startswith(f"allowed: {', '.join(SET_KEYS)}")
+    assert SET_KEYS == ("<component>.version",)
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("novalue", "is not KEY=VALUE"),
+        ("=x", "is not KEY=VALUE"),
+        ("litellm.version=", "has an empty value"),
+        ("redis.version=1", "no component named 'redis'"),
+        ("9x=1", "not a key aiws accepts"),
+        ("a-b=1", "not a key aiws accepts"),
+    ],
+)
+def test_parse_overrides_refuses_malformed_items(bad: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=problem):
+        parse_overrides([bad], CATALOG)
 
 
 def test_split_csv_keeps_order_and_drops_duplicates() -> None:

@@ -102,14 +102,13 @@ def test_one_builder_makes_the_request() -> None:
         mode="core",
         only=["postgresql,vault", "vault"],
         backend=None,
-        sets=["vault.version=9.9.9", "foo=bar"],
+        sets=["vault.version=9.9.9"],
     )
     assert request == InstallRequest(
         mode="core",
         only=("postgresql", "vault"),
         backends=("systemd",),
         component_overrides={"vault": {"version": "9.9.9"}},
-        extra_vars={"foo": "bar"},
     )
 
 
@@ -150,6 +149,17 @@ def test_preflight_checks_set_like_install() -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: --set 'novalue' is not KEY=VALUE; write it as --set key=value"
+    ]
+
+
+@pytest.mark.parametrize("command", ["install", "preflight"])
+def test_set_refuses_an_internal_variable_with_one_line(command: str) -> None:
+    result = aiws(command, "--mode", "local", "--set", "aiws_catalog={}")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: --set aiws_catalog: not a key aiws accepts; "
+        "allowed: <component>.version (e.g. --set vault.version=X)"
     ]
 
 

@@ -64,8 +64,8 @@ SetOpt = Annotated[
     typer.Option(
         "--set",
         "-e",
-        help="KEY=VALUE: an Ansible extra var, or <component>.version=X "
-        "to override a pinned version for this run (repeatable).",
+        help="<component>.version=X: override a pinned version for this run (repeatable). "
+        "No other key is accepted.",
     ),
 ]
 JsonOpt = Annotated[
