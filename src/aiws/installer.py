@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -142,8 +142,14 @@ def runtime_dir(catalog: Catalog, artifact: ArtifactEntry) -> str:
     return f"{catalog.paths.runtime}/{artifact.name}/{artifact.version}"
 
 
-def plan(request: InstallRequest, catalog: Catalog, target: Target, timer: Timer) -> Plan:
-    report = timer.measure("guard", lambda: check_request(request, catalog))
+def plan(
+    request: InstallRequest,
+    catalog: Catalog,
+    target: Target,
+    timer: Timer,
+    report: guard.GuardReport,
+) -> Plan:
+    """The run's plan, after the request passed the guard (`report`)."""
     selection = list(report.components)
     assert request.bundle is not None
     package = request.bundle
@@ -266,9 +272,25 @@ def install(
     catalog: Catalog,
     target: Target,
     progress_factory: Callable[[list[str]], Any] | None = None,
+    lock: AbstractContextManager[object] | None = None,
 ) -> InstallOutcome:
+    """The whole install; `lock` (aiws.runlock) is held from just after the request-only
+    guard, so a bad request is refused at once, to the end, summary included."""
     timer = Timer()
-    chosen = plan(request, catalog, target, timer)
+    report = timer.measure("guard", lambda: check_request(request, catalog))
+    with lock if lock is not None else nullcontext():
+        return _install(request, catalog, target, progress_factory, timer, report)
+
+
+def _install(
+    request: InstallRequest,
+    catalog: Catalog,
+    target: Target,
+    progress_factory: Callable[[list[str]], Any] | None,
+    timer: Timer,
+    report: guard.GuardReport,
+) -> InstallOutcome:
+    chosen = plan(request, catalog, target, timer, report)
     run_id = driver.new_run_id()
     extravars = {
         "aiws_catalog": resolved_catalog(chosen.catalog, chosen.bundle.platform),

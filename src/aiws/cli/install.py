@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from aiws import installer
+from aiws import installer, runlock
 from aiws.catalog import load_catalog
 from aiws.cli.options import (
     BackendOpt,
@@ -18,6 +18,7 @@ from aiws.cli.options import (
     ModeOpt,
     OnlyOpt,
     SetOpt,
+    WaitOpt,
 )
 from aiws.output import Output
 from aiws.progress import LineProgress, RunProgress
@@ -40,8 +41,12 @@ def install(
         typer.Option("--check", help="Plan only: run in Ansible check mode and change nothing."),
     ] = False,
     json_output: JsonOpt = False,
+    wait: WaitOpt = runlock.DEFAULT_WAIT_SECONDS,
 ) -> None:
-    """Install (or converge) the AI Workspace Runtime. Reruns change nothing."""
+    """Install (or converge) the AI Workspace Runtime. Reruns change nothing.
+
+    One install or uninstall runs at a time on this machine; a second one waits (--wait).
+    """
     out = Output(json_mode=json_output)
     catalog = load_catalog()
     request = request_from_cli(
@@ -61,6 +66,7 @@ def install(
         catalog.with_overrides(request.component_overrides),
         target,
         _progress_factory(out, mode),
+        lock=runlock.held(f"aiws install --mode {mode}", wait, out.err),
     )
     if json_output:
         out.data(outcome.summary)

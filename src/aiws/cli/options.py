@@ -71,3 +71,13 @@ SetOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
 ]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="How long to wait for another install or uninstall on this machine to finish "
+        "(its run lock); 0: do not wait. Still busy then: exit 2 naming that run.",
+    ),
+]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from aiws import uninstaller
+from aiws import runlock, uninstaller
 from aiws.catalog import load_catalog
-from aiws.cli.options import InventoryOpt, JsonOpt
+from aiws.cli.options import InventoryOpt, JsonOpt, WaitOpt
 from aiws.errors import ExitCode, UsageError
 from aiws.output import Output
 from aiws.target import resolve_target
@@ -29,13 +29,19 @@ def uninstall(
     ),
     inventory: InventoryOpt = None,
     json_output: JsonOpt = False,
+    wait: WaitOpt = runlock.DEFAULT_WAIT_SECONDS,
 ) -> None:
-    """Stop and remove aiws units and runtime trees; data is kept unless --purge."""
+    """Stop and remove aiws units and runtime trees; data is kept unless --purge.
+
+    One install or uninstall runs at a time on this machine; a second one waits (--wait).
+    """
     out = Output(json_mode=json_output)
     target = resolve_target(inventory)
     if purge and not dry_run and not yes:
         _confirm_purge(out, target.label)
-    outcome = uninstaller.uninstall(target, load_catalog(), purge=purge, dry_run=dry_run)
+    command = "aiws uninstall" + (" --purge" if purge else "") + (" --dry-run" if dry_run else "")
+    with runlock.held(command, wait, out.err):
+        outcome = uninstaller.uninstall(target, load_catalog(), purge=purge, dry_run=dry_run)
     if json_output:
         out.data(outcome.as_json())
     else:
