@@ -77,6 +77,7 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
     [
         (["install", "--mode", "core", "--only", "redis"], "unknown component 'redis'"),
         (["install", "--mode", "core", "--set", "novalue"], "is not KEY=VALUE"),
+        (["install", "--mode", "core", "--set", "aiws_run=x"], "not a key aiws accepts"),
         (["install", "--mode", "all-in-one"], "no domain was given"),
         (["install", "--mode", "core", "--domain", "bridge"], "not a fully qualified domain name"),
         (
@@ -99,11 +100,37 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
         (["uninstall", "--purge"], "add --yes to confirm"),
     ],
 )
-def test_refusals_exit_2_before_touching_the_host(args: list[str], message: str) -> None:
+def test_refusals_exit_2_before_touching_the_host(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_dir, run_dir = tmp_path / "logs", tmp_path / "run"
+    monkeypatch.setenv("AIWS_LOG_DIR", str(log_dir))
+    monkeypatch.setenv("AIWS_RUN_DIR", str(run_dir))
+    before = host_state(log_dir, run_dir)
     result = aiws(*args)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
-    assert not Path("/var/lib/aiws/state.json").exists() or "uninstall" not in args
+    # Refused before anything: no Ansible run started (each gets a log dir under runs/), the
+    # run lock not even taken, aiws's paths on this host as they were.
+    assert not (log_dir / "runs").exists()
+    assert host_state(log_dir, run_dir) == before
+
+
+def host_state(*dirs: Path) -> dict[str, tuple[int, int, int, int] | None]:
+    """Every entry under `dirs`, and aiws's own paths on this host (the catalog's runtime,
+    config, state, log, secrets, ledger and cache), each as (mode, owner, size, mtime)."""
+    paths = [Path(p) for p in load_catalog().paths.model_dump().values()]
+    for root in dirs:
+        paths += [root, *(root.rglob("*") if root.is_dir() else [])]
+    state: dict[str, tuple[int, int, int, int] | None] = {}
+    for path in paths:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            state[str(path)] = None
+            continue
+        state[str(path)] = (info.st_mode, info.st_uid, info.st_size, info.st_mtime_ns)
+    return state
 
 
 def test_click_usage_errors_also_exit_2() -> None:
