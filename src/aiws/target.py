@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,14 @@ def resolve_target(inventory: Path | None) -> Target:
             "pass an Ansible inventory file, or omit --inventory to target this host",
         )
     return Target(inventory.resolve())
+
+
+def require_root(target: Target, command: str) -> None:
+    """On this host, `command` reads aiws's ledger and secrets, which are root's alone: run by
+    another user it could only fail or, worse, report nothing installed. Refuse at once.
+    Over an inventory the remote user's rights decide, on each host."""
+    if target.is_local and os.geteuid() != 0:
+        raise UsageError(
+            f"{command} needs root: aiws's ledger and secrets on this host are root's",
+            f"rerun as root, e.g. sudo {command}",
+        )

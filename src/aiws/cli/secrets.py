@@ -10,7 +10,7 @@ from aiws import secrets as secrets_logic
 from aiws.catalog import load_catalog
 from aiws.cli.options import InventoryOpt, JsonOpt
 from aiws.output import Output
-from aiws.target import resolve_target
+from aiws.target import require_root, resolve_target
 
 app = typer.Typer(
     help="The secrets aiws generated (one per purpose): list them, show one.",
@@ -22,7 +22,9 @@ app = typer.Typer(
 def list_command(inventory: InventoryOpt = None, json_output: JsonOpt = False) -> None:
     """Every secret aiws generated: name, file, the run that created it. No values."""
     out = Output(json_mode=json_output)
-    records = secrets_logic.list_secrets(resolve_target(inventory), load_catalog())
+    target = resolve_target(inventory)
+    require_root(target, "aiws secrets list")
+    records = secrets_logic.list_secrets(target, load_catalog())
     if json_output:
         out.data([record.model_dump() for record in records])
         return
@@ -48,7 +50,9 @@ def show_command(
 ) -> None:
     """Print one secret's value on stdout (with several hosts: one `host: value` line each)."""
     out = Output(json_mode=json_output)
-    values = secrets_logic.show_secret(resolve_target(inventory), load_catalog(), name)
+    target = resolve_target(inventory)
+    require_root(target, "aiws secrets show")
+    values = secrets_logic.show_secret(target, load_catalog(), name)
     if json_output:
         out.data({"name": name, "values": values})
     elif len(values) == 1:

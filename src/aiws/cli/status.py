@@ -11,7 +11,7 @@ from aiws.catalog import load_catalog
 from aiws.cli.options import InventoryOpt, JsonOpt
 from aiws.errors import ExitCode
 from aiws.output import Output
-from aiws.target import resolve_target
+from aiws.target import require_root, resolve_target
 
 
 def status(
@@ -27,7 +27,9 @@ def status(
     Exit 0 when every installed component is healthy, 1 otherwise.
     """
     out = Output(json_mode=json_output)
-    report = status_logic.probe(resolve_target(inventory), load_catalog(), timeout)
+    target = resolve_target(inventory)
+    require_root(target, "aiws status")
+    report = status_logic.probe(target, load_catalog(), timeout)
     if json_output:
         out.data(
             {

@@ -37,8 +37,14 @@ DEFAULT_LENGTH = 32
 
 
 def exists(path):
+    """Whether the secret file is there (and not empty). Not being allowed to look is not
+    "absent": that would list a secret as missing, or make a new value over the old one."""
     try:
         return os.path.getsize(path) > 0
+    except PermissionError:
+        raise Failure(
+            "cannot check the secret %s: permission denied (aiws runs as root)" % path
+        ) from None
     except OSError:
         return False
 
