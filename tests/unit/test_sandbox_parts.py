@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,3 +155,87 @@ def test_missing_tool_names_its_package(
     with pytest.raises(UsageError, match=f"{tool} is not installed") as refusal:
         system.require_tools(tool)
     assert f"apt-get install {package}" in refusal.value.fix
+
+
+def our_sandbox(name: str, tmp_path: Path) -> SandboxState:
+    """A stopped sandbox as `create` leaves it on disk: marker, state file, overlay dirs
+    (its cgroup dirs under tmp_path: nothing of the host's is touched)."""
+    sandbox = sample(name)
+    sandbox.nspawn_pid = sandbox.leader_pid = None
+    sandbox.cgroups = [tmp_path / "cgroup" / cgroup.PARENT / name]
+    sandbox.dir.mkdir(parents=True)
+    state.mark(sandbox.dir)
+    sandbox.save()
+    for part in (sandbox.upper / "etc", sandbox.work, sandbox.merged):
+        part.mkdir(parents=True)
+    (sandbox.upper / "etc" / "hostname").write_text(name)
+    return sandbox
+
+
+@pytest.fixture
+def no_host_side_effects(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cgroups under tmp_path, nothing mounted: destroy runs for real on files only."""
+    monkeypatch.setattr(cgroup, "hierarchies", lambda: [tmp_path / "cgroup"])
+    monkeypatch.setattr(system, "is_mounted", lambda path: False)
+
+
+def test_destroy_all_removes_only_what_aiws_made(
+    state_root: Path, tmp_path: Path, no_host_side_effects: None
+) -> None:
+    our_sandbox("box1", tmp_path)
+    orphan = state_root / "t-0a1b2c"  # a create that died before its state file
+    (orphan / "upper").mkdir(parents=True)
+    state.mark(orphan)
+    foreign = {
+        "backup": "a valid sandbox name, no marker",
+        "Photos": "not a sandbox name",
+        "data": "a state.json that is not a sandbox's",
+    }
+    for name, what in foreign.items():
+        (state_root / name).mkdir()
+        (state_root / name / "notes.txt").write_text(what)
+    (state_root / "data" / "state.json").write_text('{"schema": 1, "components": {}}')
+    elsewhere = tmp_path / "elsewhere"  # a marked dir, reached only through a symlink
+    elsewhere.mkdir()
+    state.mark(elsewhere)
+    (state_root / "link").symlink_to(elsewhere)
+    (state_root / "pet").mkdir()  # looks like a sandbox's state, but names another one
+    (state_root / "pet" / "state.json").write_text(sample("box1").model_dump_json())
+
+    assert host.destroy_all() == ["box1", "t-0a1b2c"]
+
+    assert not (state_root / "box1").exists() and not orphan.exists()
+    for name, what in foreign.items():
+        assert (state_root / name / "notes.txt").read_text() == what
+    assert (elsewhere / state.MARKER).is_file() and (state_root / "link").is_symlink()
+    assert (state_root / "pet" / "state.json").is_file()
+    assert state.foreign() == [state_root / n for n in ("Photos", "backup", "data", "link", "pet")]
+    assert state.load_all() == []  # `sandbox list` is not fooled by a foreign state.json
+
+
+def test_a_sandbox_made_before_the_marker_is_still_destroyed(
+    state_root: Path, tmp_path: Path, no_host_side_effects: None
+) -> None:
+    old = our_sandbox("old1", tmp_path)
+    (old.dir / state.MARKER).unlink()
+    assert state.names_on_disk() == ["old1"]  # its own state file names it
+    assert host.destroy_all() == ["old1"] and not old.dir.exists()
+
+
+def test_a_destroy_cut_short_leaves_a_dir_destroy_all_still_knows(
+    state_root: Path, tmp_path: Path, no_host_side_effects: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = our_sandbox("box2", tmp_path)
+    real_rmtree = shutil.rmtree
+
+    def busy_merged(path: Path) -> None:
+        if Path(path).name == "merged":
+            raise OSError(16, "Device or resource busy", str(path))
+        real_rmtree(path)
+
+    monkeypatch.setattr(shutil, "rmtree", busy_merged)
+    with pytest.raises(OSError, match="busy"):
+        host.destroy(sandbox)
+    assert (sandbox.dir / state.MARKER).is_file()  # removed last: still there
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert host.destroy_all() == ["box2"] and not sandbox.dir.exists()

@@ -132,3 +132,6 @@ def destroy(
         host.destroy_named(name)
     for destroyed in [name] if name is not None else host.destroy_all():
         out.info(f"destroyed sandbox '{destroyed}'")
+    if all_:
+        for path in state.foreign():
+            out.warn(f"left {path} alone: not made by `aiws sandbox create`")

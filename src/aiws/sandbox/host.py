@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -83,6 +82,7 @@ def _claim(name: str, distro: str, net: Network, lower: Path) -> SandboxState:
     with _registry_lock():
         _refuse_if_taken(name)
         state.state_dir(name).mkdir(parents=True)
+        state.mark(state.state_dir(name))
         sandbox = SandboxState(
             name=name,
             distro=distro,
@@ -261,7 +261,7 @@ def destroy(sandbox: SandboxState) -> None:
     if system.is_mounted(sandbox.merged):
         system.run(["umount", str(sandbox.merged)], timeout=MOUNT_TIMEOUT)
     cgroup.remove(sandbox.cgroups)
-    shutil.rmtree(sandbox.dir)
+    state.remove_dir(sandbox.dir)
 
 
 def destroy_named(name: str) -> None:
@@ -269,7 +269,9 @@ def destroy_named(name: str) -> None:
 
 
 def destroy_all() -> list[str]:
-    """Destroy every sandbox, including ones a crashed create left without a state file."""
+    """Destroy every sandbox aiws made, including ones a crashed create or destroy left
+    without a state file (their dirs carry aiws's marker). Other dirs under the state root
+    (state.foreign) are not touched."""
     destroyed = []
     for name in state.names_on_disk():
         path = state.state_dir(name) / state.STATE_FILE
@@ -288,7 +290,7 @@ def _destroy_orphan(name: str) -> None:
     if system.is_mounted(merged):
         system.run(["umount", str(merged)], timeout=MOUNT_TIMEOUT)
     cgroup.remove(dirs)
-    shutil.rmtree(state.state_dir(name))
+    state.remove_dir(state.state_dir(name))
 
 
 def _power_off(sandbox: SandboxState) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -17,6 +18,10 @@ from aiws.sandbox.paths import state_root
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,10}[a-z0-9]$|^[a-z]$")
 MAX_NAME_LENGTH = 12
 STATE_FILE = "state.json"
+# Written first into every sandbox dir and removed last: `destroy --all` removes only dirs
+# that carry it (or a state file of their own), never anything else under the state root.
+MARKER = ".aiws-sandbox"
+MARKER_TEXT = "made by `aiws sandbox create`; `aiws sandbox destroy` removes this directory\n"
 
 Network = Literal["private", "veth"]
 
@@ -105,14 +110,53 @@ def load(name: str) -> SandboxState:
 
 
 def load_all() -> list[SandboxState]:
-    root = state_root()
-    if not root.is_dir():
-        return []
-    files = sorted(root.glob(f"*/{STATE_FILE}"))
-    return [SandboxState.model_validate_json(f.read_text()) for f in files]
+    return [load(name) for name in names_on_disk() if (state_dir(name) / STATE_FILE).is_file()]
 
 
 def names_on_disk() -> list[str]:
-    """Every sandbox dir, with or without a state file (a create may have died half-way)."""
+    """Every sandbox dir aiws made, with or without a state file (a create or a destroy may
+    have died half-way). Nothing else under the state root is aiws's: see foreign()."""
     root = state_root()
-    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return sorted(p.name for p in root.iterdir() if is_ours(p)) if root.is_dir() else []
+
+
+def foreign() -> list[Path]:
+    """Directories (or links) under the state root that aiws did not make: left alone."""
+    root = state_root()
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p.is_dir() or p.is_symlink()) and not is_ours(p))
+
+
+def is_ours(path: Path) -> bool:
+    """A real directory with a valid sandbox name, holding aiws's marker, or (a sandbox made
+    before the marker) a state file that parses and names this very directory."""
+    if path.is_symlink() or not path.is_dir():
+        return False
+    if len(path.name) > MAX_NAME_LENGTH or not NAME_PATTERN.match(path.name):
+        return False
+    if (path / MARKER).is_file():
+        return True
+    try:
+        recorded = SandboxState.model_validate_json((path / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded.name == path.name
+
+
+def mark(path: Path) -> None:
+    (path / MARKER).write_text(MARKER_TEXT)
+
+
+def remove_dir(path: Path) -> None:
+    """Delete a sandbox dir, its marker last: a removal cut short leaves a dir that
+    `destroy --all` still knows as aiws's."""
+    for entry in path.iterdir():
+        if entry.name == MARKER:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (path / MARKER).unlink(missing_ok=True)
+    path.rmdir()
