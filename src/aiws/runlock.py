@@ -2,7 +2,7 @@
 
 Two runs at once would interleave their changes and their ledger writes. Every `aiws install`
 and `aiws uninstall` (their plans too: `--check`, `--dry-run`) holds `flock(LOCK_EX)` on
-`/run/aiws/run.lock` from before the guard reads the hosts until the summary is printed.
+`/run/aiws/run.lock` from before the guard reads the hosts until the run is recorded.
 The lock file says who holds it (pid, command, start time), so a second run can name the
 holder while it waits and when it gives up.
 
