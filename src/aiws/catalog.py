@@ -136,6 +136,9 @@ class Component(Frozen):
     layout: dict[str, str] = Field(default_factory=dict)
     # Left behind by the component's Debian packages; removed on purge with those packages.
     purge_paths: list[str] = Field(default_factory=list)
+    # systemd hardening its runtime allows beyond the shared list (e.g. MemoryDenyWriteExecute:
+    # not for a JIT such as V8).
+    hardening: list[str] = Field(default_factory=list)
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""

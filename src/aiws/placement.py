@@ -10,6 +10,7 @@ aiws/ansible_plugins call them, and unit tests cover them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -76,3 +77,25 @@ def endpoints(
         for name, component in catalog["components"].items()
         if component["listen"] is not None
     }
+
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def ip_allow(component: Mapping[str, Any], endpoints: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What a unit may reach over IP (IPAddressAllow, everything else denied): localhost and
+    the addresses of the services it uses on other hosts. Empty (no restriction) when it
+    listens beyond loopback or uses a service by a host name rather than an address."""
+    listen = component.get("listen")
+    if listen is not None and listen["host"] not in LOOPBACK:
+        return []
+    allow = ["localhost"]
+    for name in component.get("requires", []):
+        there = endpoints.get(name)
+        if there is None or there["local"]:
+            continue
+        try:
+            allow.append(str(ipaddress.ip_address(there["host"])))
+        except ValueError:
+            return []  # a name: systemd filters addresses only
+    return allow

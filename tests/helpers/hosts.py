@@ -67,14 +67,18 @@ def left_behind(sandbox: SandboxState, before: snapshot.Snapshot) -> list[str]:
     return snapshot.differences(before, after, upgraded_files(sandbox, before, after))
 
 
-# Reads one secret from Vault's KV with the root token and compares it with its file.
+# Reads one secret from Vault's KV, over Vault's socket with aiws's own (scoped) token, and
+# compares it with its file.
 _KV_READ = r"""
-import json, sys, urllib.request
-token = open("/var/lib/aiws/secrets/vault-root-token").read().strip()
-request = urllib.request.Request(
-    "http://127.0.0.1:8200/v1/kv/data/aiws/" + sys.argv[1], headers={"X-Vault-Token": token}
-)
-value = json.load(urllib.request.urlopen(request))["data"]["data"]["value"]
+import http.client, json, socket, sys
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect("/run/aiws-vault/vault.sock")
+token = open("/var/lib/aiws/secrets/vault-aiws-token").read().strip()
+conn = Conn("localhost")
+conn.request("GET", "/v1/kv/data/aiws/" + sys.argv[1], headers={"X-Vault-Token": token})
+value = json.load(conn.getresponse())["data"]["data"]["value"]
 print(value == open("/var/lib/aiws/secrets/" + sys.argv[1]).read())
 """
 

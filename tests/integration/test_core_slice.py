@@ -104,7 +104,7 @@ def test_postgresql_and_vault_through_reboot_kill_and_interruption(
         "vault": "healthy",
     }
     hashes = secret_hashes(sandbox)
-    assert set(hashes) == {"postgresql-aiws_vault", "vault-root-token", "vault-unseal-key"}
+    assert set(hashes) == {"postgresql-aiws_vault", "vault-aiws-token", "vault-unseal-key"}
     # Every listener on the host is on loopback.
     assert all(a.startswith(("127.0.0.1:", "[::1]:")) for a in listeners(sandbox))
     assert {"127.0.0.1:5432", "127.0.0.1:8200", "127.0.0.1:8201"} <= set(listeners(sandbox))

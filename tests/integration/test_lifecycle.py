@@ -54,7 +54,7 @@ def check_vault(sandbox: SandboxState) -> None:
     assert "unsealed" in status(sandbox)["by_name"]["vault"]["detail"]
     # Its storage password lives in KV and equals the file; its own keys are not in KV.
     assert kv_matches_file(sandbox, "postgresql-aiws_vault")
-    for name in ("postgresql-aiws_vault", "vault-root-token", "vault-unseal-key"):
+    for name in ("postgresql-aiws_vault", "vault-aiws-token", "vault-unseal-key"):
         assert inside(sandbox, "stat", "-c", "%a %U", f"{SECRETS}/{name}") == "600 root"
     # Vault reaches PostgreSQL through its unix socket, not TCP.
     assert "host=/run/aiws-postgresql" in inside(sandbox, "cat", "/etc/aiws/vault/vault.hcl")

@@ -150,10 +150,11 @@ def test_the_endpoints_filter_is_placement_endpoints(catalog: dict[str, Any]) ->
     )
 
 
-def test_the_filter_module_exposes_both_filters() -> None:
+def test_the_filter_module_exposes_its_filters() -> None:
     assert filters.FilterModule().filters() == {
         "aiws_placed": filters.aiws_placed,
         "aiws_endpoints": filters.aiws_endpoints,
+        "aiws_ip_allow": filters.aiws_ip_allow,
     }
 
 
@@ -168,3 +169,28 @@ def test_a_small_catalog_places_by_its_own_mapping() -> None:
     assert placement.placed_on(small, groups, "pg") == ["b"]
     assert placement.endpoint(small, groups, {}, "pg", "a")["url"] == "tcp://b:1"
     assert placement.endpoint(small, groups, {}, "pg", "b")["url"] == "tcp://127.0.0.1:1"
+
+
+def test_a_loopback_service_may_reach_only_localhost(catalog: dict[str, Any]) -> None:
+    endpoints = placement.endpoints(catalog, {"all": ["h1"]}, {}, "h1")
+    assert placement.ip_allow(catalog["components"]["postgresql"], endpoints) == ["localhost"]
+    assert placement.ip_allow(catalog["components"]["vault"], endpoints) == ["localhost"]
+
+
+def test_a_service_using_another_hosts_database_may_reach_that_address(
+    catalog: dict[str, Any],
+) -> None:
+    hostvars = {"db1": {"aiws_address": "10.1.0.5"}}
+    endpoints = placement.endpoints(catalog, SPLIT, hostvars, "app1")
+    vault = catalog["components"]["vault"]
+    assert filters.aiws_ip_allow(vault, endpoints) == ["localhost", "10.1.0.5"]
+
+
+def test_no_address_filter_when_a_peer_is_a_name_or_the_service_is_public(
+    catalog: dict[str, Any],
+) -> None:
+    hostvars = {"db1": {"ansible_host": "db.example"}}
+    endpoints = placement.endpoints(catalog, SPLIT, hostvars, "app1")
+    assert placement.ip_allow(catalog["components"]["vault"], endpoints) == []
+    public = {**catalog["components"]["postgresql"], "listen": {"host": "0.0.0.0"}}
+    assert placement.ip_allow(public, {}) == []

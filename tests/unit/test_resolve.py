@@ -64,7 +64,7 @@ def test_vault_listen_ports_secrets_and_database() -> None:
     assert secrets["vault-unseal-key"]["generated"] is False
     assert vault["secret_files"] == {
         "unseal_key": "/var/lib/aiws/secrets/vault-unseal-key",
-        "root_token": "/var/lib/aiws/secrets/vault-root-token",
+        "token": "/var/lib/aiws/secrets/vault-aiws-token",
     }
     assert vault["databases"] == [
         {
@@ -78,6 +78,8 @@ def test_vault_listen_ports_secrets_and_database() -> None:
     assert vault["after_units"] == ["aiws-postgresql.service"]
     assert vault["layout"]["binary"] == "/opt/aiws/vault/2.7.2/bin/bao"
     assert vault["layout"]["unseal_helper"] == "/opt/aiws/vault/aiws-vault-unseal.py"
+    assert vault["layout"]["socket"] == "/run/aiws-vault/vault.sock"
+    assert vault["hardening"] == ["MemoryDenyWriteExecute=yes"]
     assert vault["ready"] == {
         "type": "http",
         "url": "http://127.0.0.1:8200/v1/sys/health",

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
 """Ansible module: bring a Vault (OpenBao or HashiCorp) to initialised, unsealed, KV ready.
 
-Through the HTTP API only (stdlib): initialise once (one key share; the unseal key and the
-root token go straight to their own 0600 files, never into the result), unseal, mount KV v2,
-and mirror aiws's secret files into KV (read, compare, write only when different). Every
-step reports `changed` only when it changed something. Secret values never appear in the
-result. Stdlib only; `run()` is also called in-process by the controller and by tests.
+Through the HTTP API on Vault's unix socket only, after checking the socket is Vault's
+(module_utils/aiws_vault_api). Initialise once (one key share): the unseal key, then the
+initial root token, go durably to their 0600 files before anything else. The root token is
+used once, to give aiws a policy of its own (KV aiws/* only) and a periodic token with it;
+then it is revoked and its file removed. Every later run works with aiws's token (renewed
+each run), never as root: unseal, mount KV v2, mirror aiws's secret files into KV (read,
+compare, write only when different). Every step reports `changed` only when it changed
+something. Secret values and tokens never appear in the result. `run()` is also called
+in-process by tests.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,21 +20,30 @@ DOCUMENTATION = r"""
 module: aiws_vault
 short_description: Initialise once, unseal, mount KV v2 and mirror aiws secrets into Vault
 options:
-  url:
-    description: The Vault API address (loopback).
+  socket:
+    description: Vault's unix socket (its unix listener); checked before anything is sent.
+    type: path
+    required: true
+  owner:
+    description: The account Vault runs as (the socket and its directory must be its or root's).
     type: str
-    default: http://127.0.0.1:8200
+    required: true
   unseal_key_file:
     description: File holding the unseal key (written here at init, 0600 root).
     type: path
     required: true
   root_token_file:
-    description: File holding the root token (written here at init, 0600 root).
+    description: Where the initial root token waits between init and setup (then removed).
+    type: path
+    required: true
+  token_file:
+    description: aiws's own Vault token (policy `policy`), written at setup, 0600 root.
     type: path
     required: true
   state:
     description: >-
-      ready (init, unseal, mount, mirror), unsealed (unseal only), read (compare KV with files).
+      ready (init, setup, unseal, mount, mirror), unsealed (unseal only), read (compare KV
+      with the files).
     type: str
     choices: [ready, unsealed, read]
     default: ready
@@ -42,6 +55,10 @@ options:
     description: Path under the mount where aiws secrets live (kv/aiws/<name>).
     type: str
     default: aiws
+  policy:
+    description: Name of the policy aiws's token carries.
+    type: str
+    default: aiws-installer
   secrets:
     description: Secrets to mirror into KV, each {name, path} (path = the secret's file).
     type: list
@@ -60,7 +77,7 @@ options:
     description: Mirror every secret this ledger records too (but those in `exclude`).
     type: path
   exclude:
-    description: Secret names never mirrored (Vault's own unseal key and root token).
+    description: Secret names never mirrored (Vault's own unseal key).
     type: list
     elements: str
     default: []
@@ -70,24 +87,28 @@ options:
     default: 60
 """
 
-import json
+import http.client
 import os
+import re
 import time
-from urllib.error import HTTPError, URLError
-from urllib.request import ProxyHandler, Request, build_opener
 
 try:
     from ansible.module_utils.aiws_common import LedgerError, module_main, read_ledger, write_atomic
-except ImportError:  # called in-process by the controller
+    from ansible.module_utils.aiws_vault_api import Api, VaultError, read_secret, unseal
+except ImportError:  # called in-process by the controller and the tests
     from aiws.module_utils.aiws_common import LedgerError, module_main, read_ledger, write_atomic
+    from aiws.module_utils.aiws_vault_api import Api, VaultError, read_secret, unseal
 
 ARGUMENT_SPEC = {
-    "url": {"type": "str", "default": "http://127.0.0.1:8200"},
+    "socket": {"type": "path", "required": True},
+    "owner": {"type": "str", "required": True},
     "unseal_key_file": {"type": "path", "required": True},
     "root_token_file": {"type": "path", "required": True},
+    "token_file": {"type": "path", "required": True},
     "state": {"type": "str", "choices": ["ready", "unsealed", "read"], "default": "ready"},
     "kv_mount": {"type": "str", "default": "kv"},
     "kv_prefix": {"type": "str", "default": "aiws"},
+    "policy": {"type": "str", "default": "aiws-installer"},
     "secrets": {"type": "list", "elements": "dict", "default": []},
     "secret_names": {"type": "list", "elements": "str", "default": []},
     "secrets_dir": {"type": "path", "default": "/var/lib/aiws/secrets"},
@@ -95,64 +116,23 @@ ARGUMENT_SPEC = {
     "exclude": {"type": "list", "elements": "str", "default": []},
     "wait_seconds": {"type": "int", "default": 60},
 }
-REQUEST_TIMEOUT = 10
 # Initialisation writes the storage and returns the only copy of the unseal key: give it
 # all the time it needs rather than abandon an init the server completes.
 INIT_TIMEOUT = 300
-# Calls go straight to the local Vault: never through a proxy, whatever the environment.
-OPENER = build_opener(ProxyHandler({}))
+# aiws's token is periodic: every run renews it for this long (the token store's ceiling is
+# raised to match at setup; its default, 32 days, would let an untouched host's token lapse).
+TOKEN_PERIOD = "87600h"
+SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-class VaultError(Exception):
-    pass
-
-
-class Api:
-    def __init__(self, url, token=None):
-        self.url = url.rstrip("/")
-        self.token = token
-
-    def call(self, method, path, body=None, ok=(200, 204), timeout=REQUEST_TIMEOUT):
-        """(status, decoded JSON or {}); statuses outside `ok` raise VaultError."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        if self.token:
-            request.add_header("X-Vault-Token", self.token)
-        try:
-            with OPENER.open(request, timeout=timeout) as reply:
-                status, raw = reply.status, reply.read()
-        except HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        try:
-            decoded = json.loads(raw.decode() or "{}")
-        except ValueError:
-            decoded = {}
-        if status not in ok:
-            errors = decoded.get("errors") if isinstance(decoded, dict) else None
-            raise VaultError("%s %s: HTTP %d %s" % (method, path, status, errors or ""))
-        return status, decoded
-
-    def wait(self, seconds):
-        """Wait until the API answers (sealed or not); returns the seal status."""
-        deadline = time.monotonic() + seconds
-        last = ""
-        while True:
-            try:
-                return self.call("GET", "/v1/sys/seal-status")[1]
-            except (URLError, OSError, VaultError) as exc:
-                last = str(getattr(exc, "reason", exc))
-            if time.monotonic() >= deadline:
-                raise VaultError("no answer from %s within %d s (%s)" % (self.url, seconds, last))
-            time.sleep(0.5)
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
+def policy_text(mount, prefix):
+    """aiws's own rights: mount its KV engine and keep its secrets there; nothing else."""
+    return (
+        'path "sys/mounts" {\n  capabilities = ["read"]\n}\n'
+        'path "sys/mounts/%(m)s" {\n  capabilities = ["create", "read", "update"]\n}\n'
+        'path "%(m)s/data/%(p)s/*" {\n  capabilities = ["create", "read", "update"]\n}\n'
+        'path "auth/token/renew-self" {\n  capabilities = ["update"]\n}\n'
+    ) % {"m": mount, "p": prefix}
 
 
 def write_secret_file(path, value):
@@ -164,16 +144,17 @@ def write_secret_file(path, value):
 
 
 def initialise(api, params, check, result):
-    """Init once. An initialised Vault whose key file is missing cannot be recovered here."""
+    """Init once. The unseal key, then the root token, are on disk, durably, before anything
+    else happens. An initialised Vault whose key file is missing cannot be recovered here."""
     status = api.call("GET", "/v1/sys/init")[1]
     result["initialized_before"] = bool(status.get("initialized"))
     if status.get("initialized"):
-        for key in ("unseal_key_file", "root_token_file"):
-            if _read(params[key]) is None:
-                raise VaultError(
-                    "Vault at %s is initialised but %s is missing: restore it from a backup, "
-                    "or purge (aiws uninstall --purge) and install again" % (api.url, params[key])
-                )
+        if read_secret(params["unseal_key_file"]) is None:
+            raise VaultError(
+                "Vault at %s is initialised but %s is missing: restore it from a backup, "
+                "or purge (aiws uninstall --purge) and install again"
+                % (api.where, params["unseal_key_file"])
+            )
         return
     result["changed"] = True
     result["steps"].append("initialised")
@@ -186,23 +167,19 @@ def initialise(api, params, check, result):
     write_secret_file(params["root_token_file"], answer["root_token"])
 
 
-def unseal(api, key_file, check, result):
+def open_vault(api, key_file, check, result):
+    """Unseal when sealed (nothing to do in check mode on a Vault not initialised yet)."""
     status = api.call("GET", "/v1/sys/seal-status")[1]
     result["sealed_before"] = bool(status.get("sealed"))
-    if not status.get("sealed"):
+    if not status.get("sealed") or (check and not status.get("initialized")):
         return
-    if not status.get("initialized") and check:
-        return  # check mode on a fresh Vault: init did not happen, nothing to unseal yet
-    key = _read(key_file)
-    if key is None:
-        raise VaultError("Vault is sealed and the unseal key %s is missing" % key_file)
     result["changed"] = True
     result["steps"].append("unsealed")
     if check:
+        if read_secret(key_file) is None:
+            raise VaultError("Vault is sealed and the unseal key %s is missing" % key_file)
         return
-    after = api.call("PUT", "/v1/sys/unseal", {"key": key})[1]
-    if after.get("sealed"):
-        raise VaultError("Vault is still sealed after unsealing with %s" % key_file)
+    unseal(api, key_file)
 
 
 def wait_active(api, seconds):
@@ -214,9 +191,50 @@ def wait_active(api, seconds):
             return
         if time.monotonic() >= deadline:
             raise VaultError(
-                "Vault at %s not active within %d s (HTTP %d)" % (api.url, seconds, status)
+                "Vault at %s not active within %d s (HTTP %d)" % (api.where, seconds, status)
             )
         time.sleep(0.5)
+
+
+def set_up_access(api, params, check, result):
+    """aiws's token in api.token. Right after init (or when a run died during setup: the
+    root token file is still there) the root token raises the token ceiling, writes aiws's
+    policy, makes aiws's periodic token, stores it durably and is then revoked and removed;
+    afterwards aiws's own token is renewed."""
+    root = read_secret(params["root_token_file"])
+    if root is None:
+        api.token = read_secret(params["token_file"])
+        if api.token is None:
+            if check and "initialised" in result["steps"]:
+                return
+            raise VaultError(
+                "Vault is initialised but aiws's token %s is missing: restore it from a "
+                "backup, or purge (aiws uninstall --purge) and install again" % params["token_file"]
+            )
+        api.call("POST", "/v1/auth/token/renew-self", {"increment": TOKEN_PERIOD})
+        return
+    result["changed"] = True
+    result["steps"].append("aiws token")
+    if check:
+        api.token = root  # check mode reads with it; nothing is written
+        return
+    api.token = root
+    api.call("POST", "/v1/sys/mounts/auth/token/tune", {"max_lease_ttl": TOKEN_PERIOD})
+    api.call(
+        "PUT",
+        "/v1/sys/policies/acl/" + params["policy"],
+        {"policy": policy_text(params["kv_mount"], params["kv_prefix"])},
+    )
+    created = api.call(
+        "POST",
+        "/v1/auth/token/create-orphan",
+        {"policies": [params["policy"]], "period": TOKEN_PERIOD, "no_default_policy": True,
+         "display_name": "aiws"},
+    )[1]  # fmt: skip
+    write_secret_file(params["token_file"], created["auth"]["client_token"])
+    api.call("POST", "/v1/auth/token/revoke-self")
+    os.unlink(params["root_token_file"])
+    api.token = created["auth"]["client_token"]
 
 
 def mount_kv(api, mount, check, result):
@@ -251,7 +269,7 @@ def _kv_get(api, path):
 def mirror(api, params, check, result):
     base = "/v1/%s/data/%s/" % (params["kv_mount"], params["kv_prefix"])
     for item in params["secrets"]:
-        value = _read(item["path"])
+        value = read_secret(item["path"])
         if value is None:
             raise VaultError("secret file %s is missing" % item["path"])
         if _kv_get(api, base + item["name"]) == value:
@@ -266,43 +284,50 @@ def read_check(api, params, result):
     """Whether each listed secret's KV copy equals its file (values never returned)."""
     base = "/v1/%s/data/%s/" % (params["kv_mount"], params["kv_prefix"])
     result["matches"] = {
-        item["name"]: _kv_get(api, base + item["name"]) == _read(item["path"])
+        item["name"]: _kv_get(api, base + item["name"]) == read_secret(item["path"])
         for item in params["secrets"]
     }
 
 
-def run(params, check_mode=False):
-    params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
-    try:
-        recorded = (
-            (read_ledger(params["ledger"]) or {}).get("secrets", {}) if params["ledger"] else {}
-        )
-    except LedgerError as exc:
-        return {"failed": True, "msg": str(exc)}
+def secrets_to_mirror(params):
+    """The explicit secrets plus every one the ledger records (names checked: they become
+    file and KV paths), minus the excluded."""
+    recorded = (read_ledger(params["ledger"]) or {}).get("secrets", {}) if params["ledger"] else {}
     names = set(params["secret_names"] or []) | set(recorded)
-    params["secrets"] = list(params["secrets"] or []) + [
+    bad = sorted(name for name in names if not SECRET_NAME.match(str(name)))
+    if bad:
+        raise VaultError(
+            "unsafe secret name %r (from the ledger or the task): names are letters, digits, "
+            "'.', '_' and '-'" % bad[0][:80]
+        )
+    return list(params["secrets"] or []) + [
         {"name": name, "path": os.path.join(params["secrets_dir"], name)}
         for name in sorted(names - set(params["exclude"] or []))
     ]
-    result = {"changed": False, "steps": [], "written": [], "url": params["url"]}
-    api = Api(params["url"])
+
+
+def run(params, check_mode=False):
+    params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
+    result = {"changed": False, "steps": [], "written": [], "socket": params["socket"]}
+    api = Api(params["socket"], params["owner"])
     try:
+        params["secrets"] = secrets_to_mirror(params)
         api.wait(params["wait_seconds"])
         if params["state"] == "ready":
             initialise(api, params, check_mode, result)
-        unseal(api, params["unseal_key_file"], check_mode, result)
+        open_vault(api, params["unseal_key_file"], check_mode, result)
         if check_mode and result["steps"]:
             return result  # nothing below can be checked against a Vault not yet opened
         wait_active(api, params["wait_seconds"])
         if params["state"] == "unsealed":
             return result
-        api.token = _read(params["root_token_file"])
+        set_up_access(api, params, check_mode, result)
         if params["state"] == "read":
             read_check(api, params, result)
             return result
         mount_kv(api, params["kv_mount"], check_mode, result)
         mirror(api, params, check_mode, result)
-    except (VaultError, URLError, OSError, KeyError) as exc:
+    except (VaultError, LedgerError, OSError, http.client.HTTPException, KeyError) as exc:
         return dict(result, failed=True, msg=str(exc))
     return result
 

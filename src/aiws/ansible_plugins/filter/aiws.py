@@ -22,6 +22,15 @@ def aiws_endpoints(
     return placement.endpoints(catalog, groups, hostvars, host)
 
 
+def aiws_ip_allow(component: dict[str, Any], endpoints: dict[str, dict[str, Any]]) -> list[str]:
+    """{{ component_facts | aiws_ip_allow(aiws_endpoints) }}"""
+    return placement.ip_allow(component, endpoints)
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"aiws_placed": aiws_placed, "aiws_endpoints": aiws_endpoints}
+        return {
+            "aiws_placed": aiws_placed,
+            "aiws_endpoints": aiws_endpoints,
+            "aiws_ip_allow": aiws_ip_allow,
+        }
