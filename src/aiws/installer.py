@@ -153,7 +153,7 @@ def plan(
     selection = list(report.components)
     assert request.bundle is not None
     package = request.bundle
-    digest, manifest = timer.measure("verify-package", lambda: open_package(package))
+    digest, manifest = timer.measure("verify-package", lambda: open_package(package, request.trust))
     catalog = pin_to_bundle(request, catalog, manifest)
     needed, lacking = needed_artifacts(manifest, selection)
     where = [{"name": a.name, "dest": runtime_dir(catalog, a)} for a in needed]

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiws.bundle.signing import Trust, load_trust
 from aiws.catalog import OVERRIDABLE_FIELDS, SET_KEYS, Catalog
 from aiws.errors import UsageError
+from aiws.module_utils.aiws_tarsafe import safe_component
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class InstallRequest:
     component_overrides: dict[str, dict[str, str]] = field(default_factory=dict)
     bundle: Path | None = None
     check: bool = False
+    trust: Trust = field(default_factory=Trust)  # --trust-key / --sha256: the bundle's pins
 
 
 def request_from_cli(
@@ -32,15 +35,24 @@ def request_from_cli(
     sets: list[str] | None = None,
     bundle: Path | None = None,
     check: bool = False,
+    trust_key: Path | None = None,
+    sha256: str | None = None,
 ) -> InstallRequest:
     """The request `aiws install` and `aiws preflight` build from their shared options.
 
     `--set` is checked against the catalog (UsageError on a bad one); a `--bundle` that is
-    not a file is a UsageError. Nothing is read from the bundle here.
+    not a file, and a bad or useless `--trust-key`/`--sha256`, are UsageErrors. Nothing is
+    read from the bundle here.
     """
     overrides = parse_overrides(sets, catalog)
     if bundle is not None and not bundle.is_file():
         raise UsageError(f"bundle {bundle} does not exist", "pass the path of a built bundle file")
+    trust = load_trust(trust_key, sha256)
+    if trust.pinned and bundle is None:
+        raise UsageError(
+            "--trust-key and --sha256 need --bundle (they say which bundle to accept)",
+            "add --bundle FILE",
+        )
     return InstallRequest(
         mode=mode,
         only=split_csv(only),
@@ -50,6 +62,7 @@ def request_from_cli(
         component_overrides=overrides,
         bundle=bundle,
         check=check,
+        trust=trust,
     )
 
 
@@ -89,6 +102,12 @@ def parse_overrides(values: list[str] | None, catalog: Catalog) -> dict[str, dic
             )
         if not value:
             raise UsageError(f"--set {key} has an empty value", "give a value after '='")
+        if fieldname == "version" and not safe_component(value):
+            raise UsageError(
+                f"--set {key}={value}: a version must be one safe path component "
+                "(it names /opt/aiws/<component>/<version>)",
+                "use letters, digits, '.', '_', '+' and '-'",
+            )
         overrides.setdefault(component, {})[fieldname] = value
     return overrides
 

@@ -24,6 +24,8 @@ ROOT: Any = typer.main.get_command(app)
 SHARED = [
     "--mode",
     "--bundle",
+    "--trust-key",
+    "--sha256",
     "--inventory",
     "--domain",
     "--internal-ca",

@@ -339,3 +339,89 @@ def test_sha256sums_is_not_written_through_a_symlink(tmp_path: Path) -> None:
     dest = Path(item["dest"])
     # either refused, or the unpacked tool is the verified one
     assert result.get("failed") or (dest / "bin" / "tool").read_bytes() == tool
+
+
+UNSAFE_MODES: dict[str, tuple[list[Member], str, str]] = {
+    "world-writable file": ([Member("notes", b"x", mode=0o666)], "notes", "world-writable"),
+    "world-writable directory": ([Member("spool", mode=0o777)], "spool", "world-writable"),
+    "setuid directory 4777": ([Member("spool", mode=0o4777)], "spool", "setuid/setgid bit"),
+    "absolute directory 4777": (
+        [Member("/tmp/aiws-evil", mode=0o4777)],
+        "/tmp/aiws-evil",
+        "unsafe path",
+    ),
+    "the unpack marker": ([Member(MARKER, b"f" * 64)], MARKER, "reserved name"),
+    "the unpack marker as a symlink": (
+        [Member("bin/tool", b"x"), Member(MARKER, kind=tarfile.SYMTYPE, linkname="bin/tool")],
+        MARKER,
+        "reserved name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSAFE_MODES))
+def test_unpack_refuses_what_verify_refuses(tmp_path: Path, case: str) -> None:
+    members, named, problem = UNSAFE_MODES[case]
+    src = tmp_path / "tool.tar.gz"
+    item = artifact(tmp_path, src, make_tarball(src, members))
+    result = aiws_unpack.run({"artifacts": [item]})
+    assert result.get("failed"), case
+    assert f"member {named}: {problem}" in result["msg"]
+    assert not Path(item["dest"]).exists() and not partial_of(item).exists()
+
+
+def test_a_sticky_shared_directory_is_accepted(tmp_path: Path) -> None:
+    src = tmp_path / "tool.tar.gz"
+    item = artifact(tmp_path, src, make_tarball(src, [*GOOD, Member("spool", mode=0o1777)]))
+    assert aiws_unpack.run({"artifacts": [item]})["changed"]
+
+
+@pytest.mark.parametrize(
+    "marker", [None, "f" * 64, ""], ids=["no marker", "another tarball", "empty marker"]
+)
+def test_a_tree_is_reused_only_when_its_marker_names_this_tarball(
+    tmp_path: Path, marker: str | None
+) -> None:
+    """The marker holds the SHA256 of the tarball the tree came from (the one the verified
+    bundle manifest names): any other tree in its place is replaced, never reused."""
+    src = tmp_path / "tool.tar.gz"
+    item = artifact(tmp_path, src, make_tarball(src, GOOD))
+    dest = Path(item["dest"])
+    dest.mkdir(parents=True)
+    (dest / "planted").write_text("not from this tarball")
+    if marker is not None:
+        (dest / MARKER).write_text(marker + "\n")
+    assert aiws_unpack.run({"artifacts": [item]}) == {"changed": True, "unpacked": ["tool"]}
+    assert not (dest / "planted").exists()
+    assert (dest / MARKER).read_text().strip() == item["sha256"]
+    assert (dest / "bin" / "tool").read_bytes() == b"#!/bin/sh\necho tool\n"
+
+
+def test_the_unpack_module_and_the_manifest_agree_on_safe_names() -> None:
+    from pydantic import ValidationError
+
+    from aiws.bundle.manifest import ArtifactEntry
+
+    for value in [
+        "tool",
+        "1.0",
+        "2026.9.6",
+        "1.0.0-beta+3",
+        "a" * 128,
+        "..",
+        ".",
+        "a/b",
+        "",
+        "-x",
+        "x y",
+        "a" * 129,
+    ]:
+        module_says = aiws_unpack.safe_component(value)
+        try:
+            ArtifactEntry(
+                name=value, version="1", components={}, tarball="t.tar.gz", size=0, sha256="0" * 64
+            )
+            model_says = True
+        except ValidationError:
+            model_says = False
+        assert module_says == model_says, value

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from aiws import __version__
 from aiws.bundle.cache import DownloadCache
 from aiws.bundle.manifest import (
@@ -25,6 +27,7 @@ from aiws.bundle.manifest import (
     dump,
 )
 from aiws.bundle.recipes import APT, Artifact, Builder, Plan, plan
+from aiws.bundle.signing import signature_path, write_signature
 from aiws.bundle.sources import UnavailableOnTarget
 from aiws.bundle.sources.apt import snapshot_id, upstream_version
 from aiws.bundle.tarball import (
@@ -52,6 +55,7 @@ class BuildRequest:
     out_dir: Path
     cache_dir: Path
     project_dir: Path
+    sign_key: Ed25519PrivateKey | None = None  # also write <package>.sig
 
 
 @dataclass
@@ -64,6 +68,7 @@ class BuildResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     cache_hits: list[str] = field(default_factory=list)
     cache_misses: list[str] = field(default_factory=list)
+    signature: Path | None = None
 
 
 def package_name(target: Target) -> str:
@@ -93,10 +98,12 @@ def build_bundle(request: BuildRequest, progress: Progress = lambda _: None) -> 
         )
         progress("writing the package")
         package = request.out_dir / package_name(target)
+        signature_path(package).unlink(missing_ok=True)  # a previous build's: never stale
         write_package(package, staging / "tarballs", manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     checksum, digest = write_checksum(package)
+    signature = write_signature(package, digest, request.sign_key) if request.sign_key else None
     return BuildResult(
         package,
         checksum,
@@ -106,6 +113,7 @@ def build_bundle(request: BuildRequest, progress: Progress = lambda _: None) -> 
         phases,
         cache.hits,
         cache.misses,
+        signature,
     )
 
 

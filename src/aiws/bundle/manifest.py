@@ -1,13 +1,34 @@
-"""The bundle's manifests: one per runtime tarball, one aggregate for the package."""
+"""The bundle's manifests: one per runtime tarball, one aggregate for the package.
+
+Artifact names, versions, component names and tarball names become path components on the
+target (/opt/aiws/<artifact>/<version>): each must be one safe component, so that build and
+verify both refuse `..` or `a/b` before any path is made from it.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
-SCHEMA = 1
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from aiws.module_utils.aiws_tarsafe import safe_component
+
+SCHEMA = 1  # the newest manifest schema this aiws reads (and writes)
 COMPONENT_MANIFEST = "manifest.json"
 BUNDLE_MANIFEST = "bundle-manifest.json"
 SUMS = "SHA256SUMS"
+
+
+def _one_component(value: str) -> str:
+    if not safe_component(value):
+        raise ValueError(
+            f"{value!r} is not a single safe path component (letters, digits, '.', '_', '+', "
+            "'-', not starting with '.' or '-', at most 128)"
+        )
+    return value
+
+
+SafeName = Annotated[str, AfterValidator(_one_component)]
 
 
 class Model(BaseModel):
@@ -44,9 +65,9 @@ class ArtifactManifest(Model):
     """manifest.json inside one runtime tarball."""
 
     schema_version: int = Field(default=SCHEMA, alias="schema")
-    artifact: str  # the tarball's unit: a component name, "apt" or "controller"
-    version: str
-    components: dict[str, str]  # catalog components it provides -> version
+    artifact: SafeName  # the tarball's unit: a component name, "apt" or "controller"
+    version: SafeName
+    components: dict[SafeName, SafeName]  # catalog components it provides -> version
     recipe: str
     sources: list[str]  # the source package specs asked for
     resolved: list[Resolved]
@@ -60,10 +81,10 @@ class ArtifactManifest(Model):
 
 
 class ArtifactEntry(Model):
-    name: str
-    version: str
-    components: dict[str, str]
-    tarball: str
+    name: SafeName
+    version: SafeName
+    components: dict[SafeName, SafeName]
+    tarball: SafeName
     size: int
     sha256: str
 
@@ -76,7 +97,7 @@ class BundleManifest(Model):
     built_at: str
     target: TargetInfo
     tested: bool
-    versions: dict[str, str]  # every catalog component in the bundle -> version
+    versions: dict[SafeName, SafeName]  # every catalog component in the bundle -> version
     artifacts: list[ArtifactEntry]
     skipped: dict[str, str] = Field(default_factory=dict)  # component -> why not built
 

@@ -1,7 +1,8 @@
 """`aiws bundle verify` and the installer's entry point: trust nothing until it is hashed.
 
-Order matters: the package's own SHA256 (the `.sha256` beside it) is checked before
-anything is unpacked, so a truncated or corrupt download changes nothing on disk. Then
+Order matters: the package's own SHA256 (against the `.sha256` beside it, and against the
+operator's pins: `--sha256`, the signature checked with `--trust-key`) is checked before
+anything is unpacked, so a truncated, corrupt or substituted package changes nothing. Then
 the aggregate SHA256SUMS and manifest, read from the package itself, then runtime tarballs,
 file by file, against their own manifest.json and SHA256SUMS, in parallel
 (aiws.concurrency): every tarball for `aiws bundle verify`, only those a host still has to
@@ -11,30 +12,44 @@ unpack for `aiws install` (a rerun with the same bundle hashes the package and n
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 from collections.abc import Collection
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO, Any, cast
+from pathlib import Path
+from typing import IO, Any, TypeVar, cast
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from aiws import __version__
 from aiws.bundle import hashcache
 from aiws.bundle.manifest import (
     BUNDLE_MANIFEST,
     COMPONENT_MANIFEST,
+    SCHEMA,
     SUMS,
     ArtifactEntry,
     ArtifactManifest,
     BundleManifest,
     FileEntry,
 )
+from aiws.bundle.signing import HEX64, Trust, check_signature
 from aiws.bundle.tarball import CHUNK, sha256_file
 from aiws.concurrency import AdaptiveLimiter, run_bounded
 from aiws.errors import AiwsError
+from aiws.module_utils.aiws_tarsafe import escaping_links, member_problem, under_symlink
 from aiws.resources import cache_root
 
 REBUILD = "rebuild it with `aiws bundle build`, or copy it again"
+M = TypeVar("M", bound=BaseModel)
+
+
+class ManifestProblem(Exception):
+    """A manifest that cannot be read; the message says why, in one line."""
+
+
+class NewerSchema(ManifestProblem):
+    """A manifest from a newer aiws: upgrading aiws is the fix, not rebuilding."""
 
 
 @dataclass(frozen=True)
@@ -94,27 +109,109 @@ def read_manifest(package: Path) -> BundleManifest:
                 )
             stream = tar.extractfile(first)
             assert stream is not None
-            return BundleManifest.model_validate_json(stream.read())
-    except (OSError, tarfile.TarError, ValidationError) as exc:
+            raw = stream.read()
+    except tarfile.ReadError as exc:
+        raise AiwsError(f"{package}: {_tar_problem(exc)}", REBUILD) from None
+    except (OSError, tarfile.TarError) as exc:
         raise AiwsError(f"{package}: unreadable bundle ({_short(exc)})", REBUILD) from None
+    try:
+        return parse_manifest(raw, BundleManifest)
+    except ManifestProblem as exc:
+        raise AiwsError(f"{package}: {BUNDLE_MANIFEST}: {exc}", _fix(exc)) from None
 
 
-def check_package_checksum(package: Path) -> str:
-    """The package's SHA256 against `<package>.sha256`; its hex digest."""
+def parse_manifest(raw: bytes, model: type[M]) -> M:
+    """A manifest's JSON as `model`; ManifestProblem naming the first problem (not JSON, a
+    newer schema than this aiws reads, an unknown or invalid field)."""
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise ManifestProblem(f"not JSON ({_short(exc)})") from None
+    if not isinstance(data, dict):
+        raise ManifestProblem("not a JSON object")
+    schema = data.get("schema", SCHEMA)
+    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA:
+        raise NewerSchema(
+            f"built by a newer aiws ({str(data.get('aiws_version', '?'))[:20]}, manifest "
+            f"schema {schema}; this aiws reads schema {SCHEMA})"
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestProblem(_validation_problem(exc)) from None
+
+
+def _fix(problem: ManifestProblem) -> str:
+    if isinstance(problem, NewerSchema):
+        return f"upgrade aiws (this is aiws {__version__}) to use this bundle"
+    return REBUILD
+
+
+def _validation_problem(exc: ValidationError) -> str:
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if first["type"] == "extra_forbidden":
+        return f"unknown field '{where}'{more}"
+    if first["type"] == "missing":
+        return f"field '{where}' is missing{more}"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"field '{where}': {message[:160]}{more}"
+
+
+def check_package_checksum(package: Path, trust: Trust | None = None) -> str:
+    """The package's real SHA256 (hashed, or remembered for this unchanged file) against
+    `<package>.sha256` and the operator's pins; its hex digest.
+
+    Without a pin the `.sha256` beside the package is required; with `--sha256` or
+    `--trust-key` it may be absent, and when present it must agree as well."""
+    trust = trust or Trust()
     checksum = package.with_name(package.name + ".sha256")
     if not package.is_file():
         raise AiwsError(f"{package}: no such bundle file", "give the path of a built bundle")
-    if not checksum.is_file():
-        raise AiwsError(f"{checksum}: missing (the package's SHA256)", "copy it with the bundle")
-    expected = checksum.read_text().split()[0] if checksum.read_text().strip() else ""
+    expected = None
+    if not trust.pinned or checksum.exists():
+        expected = _read_checksum(checksum)
     actual = hashcache.digest(package, sha256_file)
-    if actual != expected:
+    if expected is not None and actual != expected:
         raise AiwsError(
             f"{package.name}: SHA256 {actual[:16]}... does not match {checksum.name} "
             f"({expected[:16]}...): truncated or corrupt; nothing was unpacked",
             REBUILD,
         )
+    if trust.sha256 is not None and actual != trust.sha256:
+        raise AiwsError(
+            f"{package.name}: SHA256 {actual[:16]}... is not the pinned --sha256 "
+            f"{trust.sha256[:16]}...: not the package you were given; nothing was unpacked",
+            "get the package again from its publisher, and its SHA256 out of band",
+        )
+    if trust.key is not None:
+        check_signature(package, actual, trust)
     return actual
+
+
+def _read_checksum(checksum: Path) -> str:
+    """The digest in a `sha256sum` line: `<64 hex>  <file name>`."""
+    try:
+        text = checksum.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise AiwsError(
+            f"{checksum}: missing (the package's SHA256)", "copy it with the bundle"
+        ) from None
+    except UnicodeDecodeError:
+        raise AiwsError(
+            f"{checksum.name}: not UTF-8 text (expected '<sha256>  <file name>')",
+            "copy it with the bundle again",
+        ) from None
+    fields = text.split()
+    if not fields or not HEX64.match(fields[0]):
+        raise AiwsError(
+            f"{checksum.name}: malformed (expected '<64 hex digits>  <file name>', got "
+            f"{text.strip()[:40]!r})",
+            "copy it with the bundle again",
+        )
+    return fields[0].lower()
 
 
 def verify_bundle(
@@ -122,16 +219,18 @@ def verify_bundle(
     dest: Path | None = None,
     limiter: AdaptiveLimiter | None = None,
     only: Collection[str] | None = None,
+    trust: Trust | None = None,
 ) -> VerifiedBundle:
     """Verify the package and its tarballs (those named in `only`, else all), extracted
     into `dest`. AiwsError on any problem."""
-    digest, manifest = open_package(package)
+    digest, manifest = open_package(package, trust)
     return verify_tarballs(package, digest, manifest, only, dest, limiter)
 
 
-def open_package(package: Path) -> tuple[str, BundleManifest]:
-    """The package's SHA256 (checked against its .sha256) and its verified manifest."""
-    digest = check_package_checksum(package)
+def open_package(package: Path, trust: Trust | None = None) -> tuple[str, BundleManifest]:
+    """The package's SHA256 (checked against its .sha256 and the pins in `trust`) and its
+    verified manifest. Every command that takes a bundle comes through here."""
+    digest = check_package_checksum(package, trust)
     return digest, _verified_aggregate(package)
 
 
@@ -172,14 +271,17 @@ def _extract_tarballs(package: Path, dest: Path, names: list[str]) -> None:
     if not names:
         return
     dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tarfile.open(package, "r:") as tar:
-        for member in tar:
-            if not member.isfile() or "/" in member.name or member.name.startswith("."):
-                raise AiwsError(f"{package.name}: unexpected entry '{member.name}'", REBUILD)
-            if member.name in names:
-                # Plain files with simple names only (checked above): no extraction filter
-                # needed, and Debian 12's Python 3.11.2 has none.
-                tar.extract(member, dest, set_attrs=False)
+    try:
+        with tarfile.open(package, "r:") as tar:
+            for member in tar:
+                if not member.isfile() or "/" in member.name or member.name.startswith("."):
+                    raise AiwsError(f"{package.name}: unexpected entry '{member.name}'", REBUILD)
+                if member.name in names:
+                    # Plain files with simple names only (checked above): no extraction
+                    # filter needed, and Debian 12's Python 3.11.2 has none.
+                    tar.extract(member, dest, set_attrs=False)
+    except tarfile.ReadError as exc:
+        raise AiwsError(f"{package.name}: {_tar_problem(exc)}", REBUILD) from None
 
 
 def _package_members(package: Path, names: tuple[str, ...]) -> dict[str, bytes]:
@@ -193,12 +295,22 @@ def _package_members(package: Path, names: tuple[str, ...]) -> dict[str, bytes]:
                     found[member.name] = stream.read()
                 if len(found) == len(names):
                     break
+    except tarfile.ReadError as exc:
+        raise AiwsError(f"{package.name}: {_tar_problem(exc)}", REBUILD) from None
     except (OSError, tarfile.TarError) as exc:
         raise AiwsError(f"{package}: unreadable bundle ({_short(exc)})", REBUILD) from None
     missing = [name for name in names if name not in found]
     if missing:
-        raise AiwsError(f"{package.name}: {missing[0]} is missing", REBUILD)
+        raise AiwsError(f"{package.name}: {missing[0]} is missing from the package", REBUILD)
     return found
+
+
+def _tar_problem(exc: tarfile.ReadError) -> str:
+    """A tar reader's complaint, said plainly: not a tar at all, or cut short."""
+    text = str(exc)
+    if "unexpected end of data" in text or "truncated" in text:
+        return "truncated or corrupt bundle (the tar ends early)"
+    return f"not a tar file, or corrupt ({_short(exc)})"
 
 
 def _verified_aggregate(package: Path) -> BundleManifest:
@@ -209,9 +321,9 @@ def _verified_aggregate(package: Path) -> BundleManifest:
     if sums.get(BUNDLE_MANIFEST) != hashlib.sha256(raw).hexdigest():
         raise AiwsError(f"{package.name}: {BUNDLE_MANIFEST} does not match {SUMS}", REBUILD)
     try:
-        manifest = BundleManifest.model_validate_json(raw)
-    except ValidationError as exc:
-        raise AiwsError(f"{package.name}: {BUNDLE_MANIFEST}: {_short(exc)}", REBUILD) from None
+        manifest = parse_manifest(raw, BundleManifest)
+    except ManifestProblem as exc:
+        raise AiwsError(f"{package.name}: {BUNDLE_MANIFEST}: {exc}", _fix(exc)) from None
     for artifact in manifest.artifacts:
         if sums.get(artifact.tarball) != artifact.sha256:
             raise AiwsError(
@@ -247,6 +359,8 @@ def verify_artifact(tarball: Path, entry: ArtifactEntry) -> list[str]:
             hashing = _HashingReader(raw)
             problems += [f"{where}: {p}" for p in _check_members(cast(IO[bytes], hashing), entry)]
             actual = hashing.finish()
+    except ManifestProblem as exc:
+        return [*problems, f"{where}: {COMPONENT_MANIFEST}: {exc}"]
     except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
         return [*problems, f"{where}: corrupt tarball ({_short(exc)})"]
     if actual != entry.sha256:
@@ -255,43 +369,62 @@ def verify_artifact(tarball: Path, entry: ArtifactEntry) -> list[str]:
 
 
 def _check_members(stream: IO[bytes], entry: ArtifactEntry) -> list[str]:
+    """Every member: what it is (aiws_tarsafe, the same rules aiws_unpack applies on the
+    host, whatever the manifest says), then against the tarball's manifest.json."""
     problems: list[str] = []
     with tarfile.open(fileobj=stream, mode="r|gz") as tar:
-        manifest, manifest_sha, sums = _read_head(tar)
+        head, manifest, manifest_sha, sums = _read_head(tar)
         if (manifest.artifact, manifest.version) != (entry.name, entry.version):
             problems.append(f"{COMPONENT_MANIFEST} is for {manifest.artifact} {manifest.version}")
         expected = {f.path: f for f in manifest.files}
-        seen: set[str] = set()
+        seen: set[str] = {m.name for m in head}
+        links: dict[str, str] = {}
         for member in tar:  # re-yields the head members already read: skip them
-            if member.isdir() or member.name in (COMPONENT_MANIFEST, SUMS):
+            if any(member is m for m in head):
                 continue
-            seen.add(member.name)
-            problems += _check_member(tar, member, expected.get(member.name))
+            name = member.name.rstrip("/")
+            problem = member_problem(member)
+            if not problem and name in seen:
+                problem = "appears twice"
+            if not problem and under_symlink(name, links):
+                problem = "lies under a symlink"
+            if problem:
+                problems.append(f"member {member.name}: {problem}")
+                continue
+            seen.add(name)
+            if member.issym():
+                links[name] = member.linkname
+            if not member.isdir():  # directories: not listed (the builder writes them 0755)
+                problems += _check_member(tar, member, expected.get(name))
+    problems += [f"member {name}: symlink leaving the tree" for name in escaping_links(links)]
     problems += [f"file {path}: missing" for path in sorted(expected.keys() - seen)]
     problems += _check_sums(sums, manifest.files, manifest_sha)
     return problems
 
 
-def _read_head(tar: tarfile.TarFile) -> tuple[ArtifactManifest, str, dict[str, str]]:
+def _read_head(
+    tar: tarfile.TarFile,
+) -> tuple[list[tarfile.TarInfo], ArtifactManifest, str, dict[str, str]]:
     """manifest.json and SHA256SUMS, which the builder writes first."""
     head: dict[str, bytes] = {}
+    members = []
     for name in (COMPONENT_MANIFEST, SUMS):
         member = tar.next()
-        stream = tar.extractfile(member) if member and member.name == name else None
-        if stream is None:
+        stream = tar.extractfile(member) if member and member.isfile() else None
+        if member is None or member.name != name or stream is None:
             raise ValueError(f"{name} is not where the builder puts it")
+        members.append(member)
         head[name] = stream.read()
-    manifest = ArtifactManifest.model_validate_json(head[COMPONENT_MANIFEST])
+    manifest = parse_manifest(head[COMPONENT_MANIFEST], ArtifactManifest)
     sha = hashlib.sha256(head[COMPONENT_MANIFEST]).hexdigest()
-    return manifest, sha, _parse_sums(head[SUMS].decode(), SUMS)
+    sums = _parse_sums(head[SUMS].decode("utf-8", "replace"), SUMS)
+    return members, manifest, sha, sums
 
 
 def _check_member(
     tar: tarfile.TarFile, member: tarfile.TarInfo, want: FileEntry | None
 ) -> list[str]:
     name = member.name
-    if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
-        return [f"file {name}: unsafe path"]
     if want is None:
         return [f"file {name}: not in {COMPONENT_MANIFEST}"]
     if member.issym():

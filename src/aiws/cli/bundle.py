@@ -1,4 +1,4 @@
-"""`aiws bundle build | verify | inspect`: the offline bundle (docs/bundle.md)."""
+"""`aiws bundle build | verify | inspect | keygen`: the offline bundle (docs/bundle.md)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,17 @@ from aiws import __version__
 from aiws.bundle.build import BuildRequest, build_bundle
 from aiws.bundle.inspect import inspect_bundle
 from aiws.bundle.recipes import CONTROLLER
+from aiws.bundle.signing import (
+    fingerprint,
+    keygen,
+    load_private_key,
+    load_public_key,
+    load_trust,
+)
 from aiws.bundle.target import parse_target
 from aiws.bundle.verify import describe, verify_bundle
 from aiws.catalog import load_catalog
-from aiws.cli.options import JsonOpt
+from aiws.cli.options import JsonOpt, Sha256Opt, SignKeyOpt, TrustKeyOpt
 from aiws.concurrency import AdaptiveLimiter
 from aiws.errors import AiwsError, UsageError
 from aiws.output import Output
@@ -25,7 +32,8 @@ from aiws.request import parse_sets, split_csv
 from aiws.resources import cache_root
 
 app = typer.Typer(
-    help="Build, verify and inspect the offline bundle (runtime tarballs + manifests).",
+    help="Build, verify and inspect the offline bundle (runtime tarballs + manifests); "
+    "make the key that signs it.",
     no_args_is_help=True,
 )
 
@@ -45,10 +53,12 @@ def build(
     cache_dir: Path = typer.Option(
         cache_root(), "--cache-dir", help="Download cache root (downloads/ under it)."
     ),
+    sign_key: SignKeyOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """Build the bundle for one target from PyPI, npm and Debian's apt repositories."""
     output = Output(json_mode)
+    key = load_private_key(sign_key) if sign_key is not None else None  # before any work
     catalog = load_catalog()
     overrides, extra = parse_sets(sets, catalog)
     if extra:
@@ -66,6 +76,7 @@ def build(
         out_dir=out.expanduser().resolve(),
         cache_dir=cache_dir.expanduser(),
         project_dir=_project_dir(),
+        sign_key=key,
     )
     result = build_bundle(request, progress=output.info)
     for name, why in result.manifest.skipped.items():
@@ -75,6 +86,7 @@ def build(
             {
                 "package": str(result.package),
                 "sha256": result.sha256,
+                "signature": str(result.signature) if result.signature else None,
                 "seconds": result.seconds,
                 "phase_seconds": result.phase_seconds,
                 "cache": {"hits": result.cache_hits, "misses": result.cache_misses},
@@ -84,6 +96,9 @@ def build(
         return
     output.print(f"built {escape(str(result.package))} in {result.seconds:.0f} s")
     output.print(f"sha256 {result.sha256}  ({escape(result.checksum.name)})")
+    if result.signature is not None and key is not None:
+        signer = fingerprint(key.public_key())
+        output.print(f"signed {escape(result.signature.name)} with key {signer}")
 
 
 @app.command("verify")
@@ -92,23 +107,55 @@ def verify(
     dest: Path = typer.Option(
         None, "--dest", help="Where to unpack the runtime tarballs (default: the cache)."
     ),
+    trust_key: TrustKeyOpt = None,
+    sha256: Sha256Opt = None,
     json_mode: JsonOpt = False,
 ) -> None:
-    """Verify the package SHA256, every SHA256SUMS and every file of every manifest."""
+    """Verify the package SHA256 (and signature), every SHA256SUMS and every file."""
     output = Output(json_mode)
+    trust = load_trust(trust_key, sha256)
     limiter = AdaptiveLimiter()
-    bundle = verify_bundle(package, dest, limiter)
+    bundle = verify_bundle(package, dest, limiter, trust=trust)
     adjustments = [asdict(a) for a in limiter.adjustments]
+    signer = fingerprint(trust.key) if trust.key is not None else None
     if json_mode:
-        output.data({"ok": True, **describe(bundle), "worker_adjustments": adjustments})
+        output.data(
+            {
+                "ok": True,
+                **describe(bundle),
+                "signed_by": signer,
+                "sha256_pinned": trust.sha256 is not None,
+                "worker_adjustments": adjustments,
+            }
+        )
         return
     for a in limiter.adjustments:
         output.info(f"workers {a.before} -> {a.after} at {a.at:.0f}: {a.reason}")
     files = len(bundle.artifacts)
+    pins = [f"signed by {signer}"] if signer else []
+    pins += ["the pinned SHA256"] if trust.sha256 else []
     output.print(
         f"ok: {escape(package.name)} ({escape(bundle.manifest.target.name)}, "
-        f"{files} runtime tarballs)"
+        f"{files} runtime tarballs{''.join(', ' + p for p in pins)})"
     )
+
+
+@app.command("keygen")
+def keygen_command(
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        help="Directory for the key pair (made 0700). Existing keys are never overwritten.",
+        file_okay=False,
+    ),
+) -> None:
+    """Make an Ed25519 key pair: sign bundles with the private key (build --sign-key), pin
+    the public one on hosts (--trust-key)."""
+    output = Output()
+    private, public = keygen(out)
+    output.print(f"private key {escape(str(private))} (0600: keep it off the hosts)")
+    output.print(f"public key  {escape(str(public))}")
+    output.print(f"fingerprint {fingerprint(load_public_key(public))}")
 
 
 @app.command("inspect")

@@ -18,6 +18,8 @@ from aiws.cli.options import (
     ModeOpt,
     OnlyOpt,
     SetOpt,
+    Sha256Opt,
+    TrustKeyOpt,
     WaitOpt,
 )
 from aiws.output import Output
@@ -30,6 +32,8 @@ from aiws.target import resolve_target
 def install(
     mode: ModeOpt,
     bundle: BundleOpt = None,
+    trust_key: TrustKeyOpt = None,
+    sha256: Sha256Opt = None,
     inventory: InventoryOpt = None,
     domain: DomainOpt = None,
     internal_ca: InternalCaOpt = False,
@@ -58,6 +62,8 @@ def install(
         backend=backend,
         sets=sets,
         bundle=bundle,
+        trust_key=trust_key,
+        sha256=sha256,
         check=check,
     )
     target = resolve_target(inventory)

@@ -25,6 +25,33 @@ BundleOpt = Annotated[
         dir_okay=False,
     ),
 ]
+TrustKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust-key",
+        help="Ed25519 public key (PEM, from `aiws bundle keygen`) the bundle must be signed "
+        "with: without a <bundle>.sig that verifies against it, nothing is done (exit 1).",
+        dir_okay=False,
+    ),
+]
+Sha256Opt = Annotated[
+    str | None,
+    typer.Option(
+        "--sha256",
+        metavar="HEX",
+        help="The bundle's SHA256, obtained out of band (not from the file beside it): "
+        "a package with any other hash is refused before anything is done (exit 1).",
+    ),
+]
+SignKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-key",
+        help="Ed25519 private key (PEM, from `aiws bundle keygen`): also write <bundle>.sig, "
+        "the signature hosts check with --trust-key.",
+        dir_okay=False,
+    ),
+]
 InventoryOpt = Annotated[
     Path | None,
     typer.Option(

@@ -8,7 +8,8 @@ import typer
 from rich.markup import escape
 
 from aiws import guard, hostfacts
-from aiws.bundle.verify import read_target
+from aiws.bundle.signing import Trust
+from aiws.bundle.verify import open_package, read_target
 from aiws.catalog import load_catalog
 from aiws.cli.options import (
     BackendOpt,
@@ -20,6 +21,8 @@ from aiws.cli.options import (
     ModeOpt,
     OnlyOpt,
     SetOpt,
+    Sha256Opt,
+    TrustKeyOpt,
 )
 from aiws.errors import ExitCode
 from aiws.output import Output
@@ -30,6 +33,8 @@ from aiws.target import resolve_target
 def preflight(
     mode: ModeOpt,
     bundle: BundleOpt = None,
+    trust_key: TrustKeyOpt = None,
+    sha256: Sha256Opt = None,
     inventory: InventoryOpt = None,
     domain: DomainOpt = None,
     internal_ca: InternalCaOpt = False,
@@ -40,7 +45,8 @@ def preflight(
 ) -> None:
     """Run the run-mode guard and the host checks. Changes nothing.
 
-    With --bundle, also check that the bundle's target matches each host.
+    With --bundle, also check that the bundle's target matches each host; with
+    --trust-key or --sha256, the package is checked against them first (exit 1 if not).
     Exit 0 when an install would be allowed, 2 when the guard refuses it.
     """
     out = Output(json_mode=json_output)
@@ -54,9 +60,11 @@ def preflight(
         backend=backend,
         sets=sets,
         bundle=bundle,
+        trust_key=trust_key,
+        sha256=sha256,
     )
     catalog = catalog.with_overrides(request.component_overrides)
-    bundle_target = _bundle_target(request.bundle)
+    bundle_target = _bundle_target(request.bundle, request.trust)
     reports = {"(request)": guard.evaluate(request, catalog)}
     if reports["(request)"].ok:
         target = resolve_target(inventory)
@@ -81,10 +89,14 @@ def preflight(
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.USAGE))
 
 
-def _bundle_target(bundle: Path | None) -> guard.BundleTarget | None:
-    """The bundle's target, read from its manifest without verifying the package."""
+def _bundle_target(bundle: Path | None, trust: Trust) -> guard.BundleTarget | None:
+    """The bundle's target, read from its manifest without verifying the package; with
+    pins, from the package checked against them (and its verified manifest)."""
     if bundle is None:
         return None
+    if trust.pinned:
+        manifest = open_package(bundle, trust)[1]
+        return guard.BundleTarget(platform=manifest.target.platform, arch=manifest.target.arch)
     platform, arch = read_target(bundle)
     return guard.BundleTarget(platform=platform, arch=arch)
 

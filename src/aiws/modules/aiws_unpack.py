@@ -3,10 +3,12 @@
 
 For each tarball in one pass: its SHA256 must match the bundle manifest (checked while
 reading), every member must be a plain file, directory or in-tree symlink with a safe
-relative path and no setuid/setgid bit, and every file's content must match the tarball's
-own SHA256SUMS. The tree is built in <dest>.partial and renamed into place only when all of
-that holds; a marker then records which tarball it came from, so a rerun with the same
-tarball does nothing. Stdlib only.
+relative path, no setuid/setgid bit and nothing world-writable (module_utils/aiws_tarsafe,
+the rules `aiws bundle verify` applies too), and every file's content must match the
+tarball's own SHA256SUMS. The tree is built in <dest>.partial and renamed into place only
+when all of that holds; a marker then records the SHA256 of the tarball it came from, so a
+rerun with the same tarball does nothing and a tree from any other tarball (or none) is
+replaced. Stdlib only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -34,19 +36,17 @@ options:
 
 import hashlib
 import os
-import posixpath
-import re
 import shutil
-import stat
 import tarfile
 
 try:
     from ansible.module_utils.aiws_common import module_main
+    from ansible.module_utils.aiws_tarsafe import member_problem, safe_component, under_symlink
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import module_main
+    from aiws.module_utils.aiws_tarsafe import member_problem, safe_component, under_symlink
 
 CHUNK = 1 << 20
-SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}\Z")
 META = ("manifest.json", "SHA256SUMS")
 ARGUMENT_SPEC = {
     "artifacts": {"type": "list", "elements": "dict", "required": True},
@@ -85,23 +85,6 @@ def marker_of(dest, marker):
         return ""
 
 
-def _member_problem(member, root):
-    name = member.name
-    parts = name.split("/")
-    if name.startswith("/") or ".." in parts or "" in parts[:-1]:
-        return "unsafe path"
-    if member.isdir() or member.isfile():
-        if member.mode & (stat.S_ISUID | stat.S_ISGID):
-            return "setuid/setgid bit"
-        return None
-    if member.issym():
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
-        if member.linkname.startswith("/") or target == ".." or target.startswith("../"):
-            return "symlink leaving the tree"
-        return None
-    return "not a file, directory or symlink"
-
-
 def _parse_sums(data, where):
     sums = {}
     for line in data.decode("utf-8", "replace").splitlines():
@@ -128,12 +111,6 @@ def _write_member(tar, member, target):
     return digest.hexdigest()
 
 
-def _through_symlink(name, links):
-    """Whether `name` lies under a symlink extracted before it (it would be written through)."""
-    parts = name.split("/")
-    return any("/".join(parts[:i]) in links for i in range(1, len(parts)))
-
-
 def _escaping_links(partial, links):
     """Symlinks whose target, resolved on disk, leaves the tree (e.g. through a chain)."""
     root = os.path.realpath(partial)
@@ -152,20 +129,28 @@ def _write_bytes(target, data, mode):
     os.chmod(target, mode)
 
 
-def extract(artifact, partial):
+def _refused(member, name, marker, seen, links):
+    """Why this member may not be written (alone, or after those before it), or None."""
+    problem = member_problem(member)
+    if not problem and name == marker:
+        problem = "reserved name (the unpack marker)"
+    if not problem and name in seen:
+        problem = "appears twice"
+    if not problem and under_symlink(name, links):
+        problem = "lies under a symlink"
+    return problem
+
+
+def extract(artifact, partial, marker):
     """Unpack into `partial`, checking as it goes; raises Failure naming the problem."""
     where = "%s %s" % (artifact["name"], artifact["version"])
     with open(artifact["src"], "rb") as raw:
         reader = HashingReader(raw)
-        sums, written, links, seen = None, {}, set(), set()
+        sums, written, links, seen = None, {}, {}, set()
         with tarfile.open(fileobj=reader, mode="r|gz") as tar:
             for member in tar:
                 name = member.name.rstrip("/")
-                problem = _member_problem(member, partial)
-                if not problem and name in seen:
-                    problem = "appears twice"
-                if not problem and _through_symlink(name, links):
-                    problem = "lies under a symlink"
+                problem = _refused(member, name, marker, seen, links)
                 if problem:
                     raise Failure("%s: member %s: %s" % (where, member.name, problem))
                 seen.add(name)
@@ -176,7 +161,7 @@ def extract(artifact, partial):
                 os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
                 if member.issym():
                     os.symlink(member.linkname, target)
-                    links.add(name)
+                    links[name] = member.linkname
                 elif name == "SHA256SUMS":
                     data = tar.extractfile(member).read()
                     sums = _parse_sums(data, where)
@@ -210,7 +195,7 @@ def _clear(path):
 
 def unpack(artifact, marker, check):
     for key in ("name", "version"):
-        if not SAFE_COMPONENT.match(str(artifact.get(key, ""))) or artifact[key] in (".", ".."):
+        if not safe_component(str(artifact.get(key, ""))):
             raise Failure("unsafe artifact %s %r" % (key, artifact.get(key)))
     dest = artifact["dest"]
     if marker_of(dest, marker) == artifact["sha256"]:
@@ -223,7 +208,7 @@ def unpack(artifact, marker, check):
     _clear(partial)
     os.makedirs(partial, 0o755)
     try:
-        extract(artifact, partial)
+        extract(artifact, partial, marker)
     except (OSError, EOFError, tarfile.TarError, Failure) as exc:
         _clear(partial)
         if made_parent and not os.listdir(parent):
@@ -233,8 +218,7 @@ def unpack(artifact, marker, check):
         raise Failure(
             "%s %s: corrupt tarball (%s)" % (artifact["name"], artifact["version"], exc)
         ) from None
-    with open(os.path.join(partial, marker), "w") as handle:
-        handle.write(artifact["sha256"] + "\n")
+    _write_bytes(os.path.join(partial, marker), (artifact["sha256"] + "\n").encode(), 0o644)
     _clear(dest)
     os.rename(partial, dest)
     return True
