@@ -22,7 +22,8 @@ from typing import Any, Protocol, TextIO
 
 import ansible_runner
 
-from aiws import resources, runtally
+from aiws import resources, runlock, runtally
+from aiws.modules.aiws_host_facts import ANSIBLE_REMOTE_TMP
 from aiws.runtally import RunTally
 from aiws.target import Target
 from aiws.timing import PhaseTime
@@ -217,11 +218,16 @@ def _loggable(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if k not in {"stdout", "start_line", "end_line"}}
 
 
-def ansible_env() -> dict[str, str]:
-    """Environment every aiws Ansible run gets; one place, so runs are reproducible."""
+def ansible_env(local_tmp: Path | None = None) -> dict[str, str]:
+    """Environment every aiws Ansible run gets; one place, so runs are reproducible.
+
+    Temp dirs: on the controller, `local_tmp` (inside the run's private directory under
+    aiws's checked 0700 run dir); on targets, Ansible's default ~/.ansible/tmp in root's
+    home, which the host facts check before the first change (guard rule host.ansible-tmp).
+    """
     # ansible-playbook is installed beside the interpreter running aiws (venv or bundle).
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    return {
+    env = {
         "PATH": path,
         "ANSIBLE_LIBRARY": str(resources.modules_dir()),
         "ANSIBLE_MODULE_UTILS": str(resources.module_utils_dir()),
@@ -239,7 +245,11 @@ def ansible_env() -> dict[str, str]:
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
         "ANSIBLE_COLLECTIONS_ON_ANSIBLE_VERSION_MISMATCH": "ignore",
         "ANSIBLE_INTERPRETER_PYTHON": "auto_silent",
+        "ANSIBLE_REMOTE_TMP": ANSIBLE_REMOTE_TMP,
     }
+    if local_tmp is not None:
+        env["ANSIBLE_LOCAL_TEMP"] = str(local_tmp)
+    return env
 
 
 def new_run_id() -> str:
@@ -302,14 +312,15 @@ def _run(
     log_dir = _open_log_dir(run_id) if keep_logs else None
     started_at = datetime.now(UTC)
     clock = time.monotonic()
-    private = Path(tempfile.mkdtemp(prefix="aiws-runner-"))  # 0700: extravars may hold secrets
+    # 0700 under aiws's checked run dir, never /tmp: extravars and staged files live here.
+    private = Path(tempfile.mkdtemp(prefix="runner-", dir=runlock.private_run_dir()))
     events = _private_file(log_dir / "events.jsonl") if log_dir else None
     accountant = _Accountant(events, progress)
     try:
         runner = ansible_runner.run(
             private_data_dir=str(private),
             inventory=target.runner_inventory(),
-            envvars=ansible_env(),
+            envvars=ansible_env(local_tmp=private / "local"),
             cmdline="--check --diff" if check else None,
             event_handler=accountant,
             quiet=True,

@@ -97,6 +97,8 @@ class HostFacts(BaseModel):
     # artifact -> SHA256 of the tarball its runtime tree was unpacked from ("" if none)
     unpacked: dict[str, str] = Field(default_factory=dict)
     layout_ok: bool = False  # the base layout is in place, recorded by this aiws version
+    # Why Ansible's temp dir on the host could be someone else's ("" when it is private).
+    ansible_tmp_problem: str = ""
 
     @property
     def platform(self) -> str:
@@ -284,6 +286,14 @@ def _host_rules(
                 "host.arch",
                 f"architecture {facts.arch} is not supported",
                 f"use one of: {', '.join(catalog.architectures)}",
+            )
+        )
+    if facts.ansible_tmp_problem:
+        out.append(
+            Finding(
+                "host.ansible-tmp",
+                f"Ansible's temp dir is not private to root: {facts.ansible_tmp_problem}",
+                "remove it (Ansible recreates ~/.ansible/tmp 0700) and check who made it",
             )
         )
     if "systemd" in request.backends and facts.pid1 != "systemd":

@@ -115,7 +115,7 @@ def run_lock(command: str, wait: float, notify: Notify | None = None) -> Iterato
 
 
 def _open(path: Path) -> int:
-    _check_dir(path.parent)
+    private_run_dir(path.parent)
     flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, 0o600)
@@ -140,9 +140,11 @@ def _file_problem(info: os.stat_result) -> str:
     return ""
 
 
-def _check_dir(directory: Path) -> None:
-    """The lock's directory: made 0700 by root when missing; a symlink, another owner or a
-    directory others may write to is refused (they could swap the lock file)."""
+def private_run_dir(directory: Path | None = None) -> Path:
+    """aiws's run directory (the lock, each run's private Ansible files): made 0700 by root
+    when missing; a symlink, another owner or a directory others may write to is refused
+    (they could swap what is in it)."""
+    directory = directory or run_dir()
     try:
         directory.mkdir(mode=0o700)
     except FileExistsError:
@@ -158,6 +160,7 @@ def _check_dir(directory: Path) -> None:
         raise _refused(directory, f"belongs to uid {info.st_uid}, not root")
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise _refused(directory, "is writable by others than root")
+    return directory
 
 
 def _refused(path: Path, problem: str) -> AiwsError:

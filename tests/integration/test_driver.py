@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +102,26 @@ def test_a_failed_command_is_reported_by_its_stderr(tmp_path: Path) -> None:
     )
     (failure,) = driver.run_playbook(playbook, Target()).failures
     assert "cannot access '/nonexistent/aiws'" in failure.message
+
+
+def test_a_run_stages_nothing_in_tmp_and_leaves_no_private_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ansible's and ansible-runner's files live in a 0700 directory under aiws's checked run
+    dir (never a /tmp path another user could create first) and go with the run."""
+    made: list[Path] = []
+    mkdtemp = driver.tempfile.mkdtemp
+
+    def recording(*args: Any, **kwargs: Any) -> str:
+        made.append(Path(mkdtemp(*args, **kwargs)))
+        return str(made[-1])
+
+    monkeypatch.setattr(driver.tempfile, "mkdtemp", recording)
+    tmp_before = set(Path("/tmp").iterdir())
+    result = driver.run_playbook(DEMO, Target(), {"demo_dest": str(tmp_path / "d")})
+    assert result.ok, result.failures
+    run_dir = driver.runlock.run_dir()
+    assert made and all(path.parent == run_dir for path in made), made
+    assert set(Path("/tmp").iterdir()) - tmp_before == set()
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    assert not list(run_dir.glob("runner-*"))

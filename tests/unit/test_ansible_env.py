@@ -7,18 +7,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiws.driver import ansible_env
+from aiws.modules.aiws_host_facts import ANSIBLE_REMOTE_TMP
 
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")
 
 
-def test_no_ansible_setting_points_into_a_world_writable_directory() -> None:
-    env = ansible_env()
+def test_no_ansible_setting_points_into_a_world_writable_directory(tmp_path: Path) -> None:
+    env = ansible_env(local_tmp=Path("/run/aiws/runner-x/local"))
     for name, value in env.items():
         if name == "PATH":  # the caller's own search path, passed on
             continue
         for part in value.split(":"):
             assert not part.startswith(WORLD_WRITABLE), f"{name}={value}"
-    assert "ANSIBLE_REMOTE_TMP" not in env  # Ansible's default: root's own 0700 home
+    # Targets: root's own home, the path the host facts check (guard rule host.ansible-tmp).
+    assert env["ANSIBLE_REMOTE_TMP"] == ANSIBLE_REMOTE_TMP == "~/.ansible/tmp"
+    assert env["ANSIBLE_LOCAL_TEMP"] == "/run/aiws/runner-x/local"
 
 
 def test_ssh_host_keys_stay_checked() -> None:

@@ -227,6 +227,13 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         None,
         ["host.package-lock"],
     ),
+    (
+        "Ansible's temp dir on the host could be another user's",
+        GOOD,
+        host(ansible_tmp_problem="/root/.ansible belongs to uid 1000"),
+        None,
+        ["host.ansible-tmp"],
+    ),
 ]
 
 

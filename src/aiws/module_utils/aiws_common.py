@@ -12,6 +12,7 @@ __metaclass__ = type
 import datetime
 import json
 import os
+import stat
 import subprocess
 import tempfile
 
@@ -109,6 +110,41 @@ def component_record(ledger, name):
     for key in RECORD_LISTS:
         record[key] = list(record.get(key) or [])
     return record
+
+
+def private_dir_problem(path, uid=0):
+    """Why `path` is not a directory only `uid` (and root) could have made, or "".
+
+    Ansible runs modules from its temp dirs: whoever can create or swap any directory on the
+    way owns what runs there as root. The path (when it exists) must be a real directory of
+    `uid` with no group/other access; every directory above must be root's or `uid`'s and
+    not writable by others (a root-owned sticky directory such as /tmp is fine above: no one
+    else can rename or replace root's entries in it). Missing parts are fine: Ansible makes
+    them 0700.
+    """
+    owners, current = {0, uid}, os.path.abspath(path)
+    first = True
+    while True:
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            info = None
+        if info is not None:
+            if stat.S_ISLNK(info.st_mode):
+                return "%s is a symlink" % current
+            if not stat.S_ISDIR(info.st_mode):
+                return "%s is not a directory" % current
+            if info.st_uid not in owners:
+                return "%s belongs to uid %d" % (current, info.st_uid)
+            if first and info.st_mode & 0o077:
+                return "%s is open to others (mode %o)" % (current, info.st_mode & 0o777)
+            sticky_root = info.st_mode & stat.S_ISVTX and info.st_uid == 0
+            if info.st_mode & 0o022 and not sticky_root:
+                return "%s is writable by others" % current
+        first = False
+        if current == "/":
+            return ""
+        current = os.path.dirname(current)
 
 
 def write_atomic(path, data, mode=0o600, uid=0, gid=0):

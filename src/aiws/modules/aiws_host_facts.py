@@ -48,11 +48,23 @@ import socket
 import stat
 
 try:
-    from ansible.module_utils.aiws_common import LedgerError, module_main, read_ledger
+    from ansible.module_utils.aiws_common import (
+        LedgerError,
+        module_main,
+        private_dir_problem,
+        read_ledger,
+    )
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import LedgerError, module_main, read_ledger
+    from aiws.module_utils.aiws_common import (
+        LedgerError,
+        module_main,
+        private_dir_problem,
+        read_ledger,
+    )
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
+# Where Ansible stages module files on this host (its default remote_tmp, which aiws keeps).
+ANSIBLE_REMOTE_TMP = "~/.ansible/tmp"
 _DPKG_LOCKS = ("/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock", "/var/lib/apt/lists/lock")
 
 
@@ -246,6 +258,9 @@ def collect(paths, ledger, artifacts=(), layout=(), aiws_version=""):
         "installed": installed_components(ledger),
         "unpacked": unpacked(artifacts),
         "layout_ok": layout_ok(layout, ledger, aiws_version),
+        "ansible_tmp_problem": private_dir_problem(
+            os.path.expanduser(ANSIBLE_REMOTE_TMP), os.geteuid()
+        ),
     }
 
 
