@@ -1,10 +1,11 @@
 """One lifecycle every component goes through, parametrised by component, on a fresh Debian
 12 host with no network, from the real bundle, through the real CLI:
 
-preflight -> install -> the component's own check -> rerun (changed=0, no file rewritten,
-no unit restarted) -> status -> a dry-run purge that changes nothing -> uninstall (units
-and runtime trees go, data, config and secrets stay) -> purge (the host exactly as before,
-by snapshot) -> a second purge that finds nothing to do.
+preflight -> a check-mode plan that changes nothing -> install -> the component's own
+check -> rerun (changed=0, no file rewritten, no unit restarted) -> status -> a dry-run
+purge that changes nothing -> uninstall (units and runtime trees go, data, config and
+secrets stay) -> purge (the host exactly as before, by snapshot) -> a second purge that
+finds nothing to do.
 
 A new component joins with one SCENARIOS entry: what it needs installed with it and a
 small check that it really works.
@@ -89,6 +90,14 @@ def test_lifecycle(component: str, sandbox: SandboxState, core_bundle_file: Path
 
     preflight = aiws("preflight", *selection, "-i", inventory, "--json")
     assert preflight.returncode == 0, preflight.stdout + preflight.stderr
+
+    # A plan on the fresh host: every component would change, nothing did.
+    bundle = ["--bundle", str(core_bundle_file)]
+    plan = aiws("install", *selection, *bundle, "-i", inventory, "--check", "--json")
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
+    planned = {row["name"]: row for row in json.loads(plan.stdout)["components"]}
+    assert all(planned[name]["changed"] > 0 for name in scenario.selection), planned
+    assert left_behind(sandbox, before) == []
 
     first, _ = install(sandbox, core_bundle_file, *selection)
     rows = {row.name: row for row in first.components}

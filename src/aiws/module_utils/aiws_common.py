@@ -223,13 +223,19 @@ def merge_record(components, component, record, merge=()):
     return True
 
 
+def ledger_to_update(path, check, create=False, aiws_version=""):
+    """The ledger a step is about to update. It must exist (the base role starts it) unless
+    `create`; in check mode a missing one is planned as empty (the base role would make it)."""
+    ledger = read_ledger(path)
+    if ledger is None and not (create or check):
+        raise Failure("the ledger %s does not exist (the base role makes it)" % path)
+    return ledger if ledger is not None else empty_ledger(aiws_version)
+
+
 def set_record(path, component, record, merge=(), aiws_version="", check=False, create=False):
     """Write a component's record into the ledger at `path` (which must exist unless
     `create`: the base layout starts it)."""
-    ledger = read_ledger(path)
-    if ledger is None and not create:
-        raise Failure("the ledger %s does not exist (the base role makes it)" % path)
-    ledger = ledger if ledger is not None else empty_ledger(aiws_version)
+    ledger = ledger_to_update(path, check, create, aiws_version)
     changed = merge_record(ledger.setdefault("components", {}), component, record, merge)
     if aiws_version and ledger.get("aiws_version") != aiws_version:
         ledger["aiws_version"], changed = aiws_version, True
@@ -243,9 +249,7 @@ HISTORY_LIMIT = 200  # runs kept in the ledger
 
 def append_run(path, run, aiws_version="", check=False):
     """Append a run to the ledger's history (bookkeeping: not a change of the host)."""
-    ledger = read_ledger(path)
-    if ledger is None:
-        raise Failure("the ledger %s does not exist (the base role makes it)" % path)
+    ledger = ledger_to_update(path, check)
     ledger["runs"] = [*(ledger.get("runs") or []), run][-HISTORY_LIMIT:]
     if aiws_version:
         ledger["aiws_version"] = aiws_version

@@ -24,6 +24,7 @@ try:
     from ansible.module_utils.aiws_common import (
         Failure,
         component_record,
+        ledger_to_update,
         must_run,
         now,
         read_ledger,
@@ -33,6 +34,7 @@ except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
         Failure,
         component_record,
+        ledger_to_update,
         must_run,
         now,
         read_ledger,
@@ -165,6 +167,11 @@ def _slurp(path):
 
 def present(params, check):
     repo, state_dir = params["repo"], params["state_dir"]
+    if check and not os.path.isfile(os.path.join(repo, "Packages")):
+        # A plan on a host the bundle has not reached yet: its repository is unpacked by
+        # the real run; what is not installed now would be.
+        missing = [p for p in params["packages"] if p not in installed(dpkg_status())]
+        return {"changed": True, "missing": missing}
     changed = point_at_repo(repo, state_dir, check)
     status = dpkg_status()
     if any(not abbrev.startswith(("ii", "rc", "un", "pn")) for abbrev in status.values()):
@@ -219,9 +226,7 @@ def present(params, check):
 def record(params, packages, created, check):
     """Merge what this step installed into the component's record, at once: an interrupted
     run still leaves the packages known to a later purge."""
-    ledger = read_ledger(params["ledger"])
-    if ledger is None:
-        raise Failure("the ledger %s does not exist (the base role makes it)" % params["ledger"])
+    ledger = ledger_to_update(params["ledger"], check)
     current = component_record(ledger, params["component"])
     wanted = dict(current)
     wanted.setdefault("version", params["version"])

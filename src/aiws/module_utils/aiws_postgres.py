@@ -118,6 +118,12 @@ def _password(path):
     return value
 
 
+def _reachable(params):
+    """psql is installed and the server's socket is there (a plan may run before either)."""
+    socket_file = os.path.join(params["socket_dir"], ".s.PGSQL.%s" % params["port"])
+    return os.path.exists(params["psql"]) and os.path.exists(socket_file)
+
+
 def converge(params, check):
     psql = Psql(params)
     dbs = params["databases"]
@@ -126,6 +132,10 @@ def converge(params, check):
         ident(db["name"])
     owners = sorted({db["owner"] for db in dbs})
     names = [db["name"] for db in dbs]
+    if check and not _reachable(params):
+        # A plan before PostgreSQL is installed: every role and database would be created.
+        actions = ["role %s created" % o for o in owners]
+        return {"changed": True, "actions": actions + ["database %s created" % n for n in names]}
     roles = {
         row[0]: row[1] if len(row) > 1 else ""
         for row in psql(

@@ -17,7 +17,7 @@ import stat
 try:
     from ansible.module_utils.aiws_common import (
         Failure,
-        read_ledger,
+        ledger_to_update,
         record_secret,
         write_atomic,
         write_json,
@@ -25,7 +25,7 @@ try:
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
         Failure,
-        read_ledger,
+        ledger_to_update,
         record_secret,
         write_atomic,
         write_json,
@@ -105,9 +105,7 @@ def ensure_secrets(specs, directory, ledger_path, component, run_id="", check=Fa
             changed |= made
             if new:
                 created.append(name)
-    ledger = read_ledger(ledger_path)
-    if ledger is None:
-        raise Failure("the ledger %s does not exist (the base role makes it)" % ledger_path)
+    ledger = ledger_to_update(ledger_path, check)
     recorded = False
     for name, path in paths.items():
         recorded |= record_secret(ledger, name, path, component, run_id)

@@ -312,6 +312,10 @@ def run(params, check_mode=False):
     api = Api(params["socket"], params["owner"])
     try:
         params["secrets"] = secrets_to_mirror(params)
+        if check_mode and not os.path.lexists(params["socket"]):
+            # A plan before Vault runs (a fresh host): everything would be done.
+            result["steps"] = ["initialised"] if params["state"] == "ready" else ["unsealed"]
+            return dict(result, changed=True)
         api.wait(params["wait_seconds"])
         if params["state"] == "ready":
             initialise(api, params, check_mode, result)
