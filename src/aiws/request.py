@@ -110,11 +110,3 @@ def parse_overrides(values: list[str] | None, catalog: Catalog) -> dict[str, dic
             )
         overrides.setdefault(component, {})[fieldname] = value
     return overrides
-
-
-def parse_sets(
-    values: list[str] | None, catalog: Catalog
-) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """parse_overrides, in the shape `aiws bundle build` (cli/bundle.py) still unpacks; the
-    second item is always empty. Goes when that command calls parse_overrides."""
-    return parse_overrides(values, catalog), {}

@@ -26,9 +26,9 @@ from aiws.bundle.verify import describe, verify_bundle
 from aiws.catalog import load_catalog
 from aiws.cli.options import JsonOpt, Sha256Opt, SignKeyOpt, TrustKeyOpt
 from aiws.concurrency import AdaptiveLimiter
-from aiws.errors import AiwsError, UsageError
+from aiws.errors import AiwsError
 from aiws.output import Output
-from aiws.request import parse_sets, split_csv
+from aiws.request import parse_overrides, split_csv
 from aiws.resources import cache_root
 
 app = typer.Typer(
@@ -60,10 +60,7 @@ def build(
     output = Output(json_mode)
     key = load_private_key(sign_key) if sign_key is not None else None  # before any work
     catalog = load_catalog()
-    overrides, extra = parse_sets(sets, catalog)
-    if extra:
-        raise UsageError(f"--set {next(iter(extra))}: only <component>.version is allowed here")
-    catalog = catalog.with_overrides(overrides)
+    catalog = catalog.with_overrides(parse_overrides(sets, catalog))
     chosen = list(split_csv(components))
     for name in chosen:
         if name != CONTROLLER:
