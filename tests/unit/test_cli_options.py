@@ -187,3 +187,24 @@ def test_markup_in_user_input_is_printed_as_is_by_preflight(args: list[str], sho
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr == ""
     assert shown in result.stdout
+
+
+ODD = ["x[/]", "[bold red]é🙂", "a" * 5000, "", "two\nlines"]
+ODD_COMMANDS = [
+    lambda s: ["install", "--mode", s],
+    lambda s: ["preflight", "--mode", "core", "--domain", s],
+    lambda s: ["bundle", "verify", s],
+    lambda s: ["secrets", "show", s],
+    lambda s: ["status", "-i", s],
+]
+
+
+@pytest.mark.parametrize("odd", ODD, ids=["markup", "unicode", "long", "empty", "newline"])
+@pytest.mark.parametrize("command", range(len(ODD_COMMANDS)))
+def test_odd_input_never_gives_a_traceback(odd: str, command: int) -> None:
+    """Brackets, unicode, very long, empty and multi-line strings in any option: a refusal
+    (exit 1 or 2) in a few lines naming the problem, never a traceback."""
+    result = aiws(*ODD_COMMANDS[command](odd))
+    assert result.returncode in (1, 2), (result.returncode, result.stdout[-500:])
+    assert "Traceback" not in result.stderr + result.stdout
+    assert result.stderr.strip() or result.stdout.strip()

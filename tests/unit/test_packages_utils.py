@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
+from aiws.module_utils import aiws_packages
+from aiws.module_utils.aiws_common import Failure
 from aiws.module_utils.aiws_packages import closure, offered
 
 PACKAGES = """\
@@ -151,3 +156,25 @@ def test_closure_of_a_virtual_name_provided_by_several() -> None:
 def test_closure_of_nothing_is_empty(tmp_path: Path) -> None:
     depends, provides = offered(write_repo(tmp_path))
     assert closure([], depends, provides, set(depends)) == set()
+
+
+@pytest.mark.parametrize(
+    "name", ["-oDpkg::Pre-Invoke::=touch /x", "--allow-remove-essential", "../x", "A b", ""]
+)
+def test_a_ledger_package_that_is_not_a_package_name_is_refused_before_apt(
+    tmp_path: Path, name: str
+) -> None:
+    """Ledger packages become apt-get arguments: one that apt would read as an option is
+    refused before dpkg or apt is asked anything."""
+    ledger = tmp_path / "state.json"
+    record = {"version": "15", "packages": ["postgresql-15", name]}
+    ledger.write_text(json.dumps({"schema": 1, "components": {"postgresql": record},
+                                  "secrets": {}, "runs": []}))  # fmt: skip
+    params = {"ledger": str(ledger), "component": "postgresql", "purge_paths": []}
+    with pytest.raises(Failure, match="not a Debian package name"):
+        aiws_packages.absent(params, check=True)
+
+
+@pytest.mark.parametrize("name", ["postgresql-15", "libpq5", "g++-12", "libc6:amd64", "ssl-cert"])
+def test_real_package_names_pass(name: str) -> None:
+    assert aiws_packages.check_names([name], "test") == [name]

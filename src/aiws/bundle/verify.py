@@ -167,9 +167,9 @@ def check_package_checksum(package: Path, trust: Trust | None = None) -> str:
     Without a pin the `.sha256` beside the package is required; with `--sha256` or
     `--trust-key` it may be absent, and when present it must agree as well."""
     trust = trust or Trust()
-    checksum = package.with_name(package.name + ".sha256")
-    if not package.is_file():
+    if not package.name or not package.is_file():
         raise AiwsError(f"{package}: no such bundle file", "give the path of a built bundle")
+    checksum = package.with_name(package.name + ".sha256")
     expected = None
     if not trust.pinned or checksum.exists():
         expected = _read_checksum(checksum)

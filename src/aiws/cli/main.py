@@ -53,6 +53,12 @@ def run() -> None:
     except AiwsError as exc:
         Output().error(str(exc))
         sys.exit(int(exc.exit_code))
+    except OSError as exc:
+        # A path the system refuses (too long, not a directory, ...): name it, no traceback.
+        where = str(exc.filename or "")
+        where = where if len(where) <= 120 else where[:100] + "..."
+        Output().error(f"{where + ': ' if where else ''}{exc.strerror or exc}")
+        sys.exit(int(ExitCode.FAILED))
     except KeyboardInterrupt:
         Output().error("interrupted; rerun the same command to converge")
         sys.exit(int(ExitCode.FAILED))

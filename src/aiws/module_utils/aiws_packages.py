@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 import shutil
 
 try:
@@ -167,6 +168,7 @@ def _slurp(path):
 
 def present(params, check):
     repo, state_dir = params["repo"], params["state_dir"]
+    check_names(params["packages"], params["component"])
     if check and not os.path.isfile(os.path.join(repo, "Packages")):
         # A plan on a host the bundle has not reached yet: its repository is unpacked by
         # the real run; what is not installed now would be.
@@ -252,6 +254,18 @@ def simulate_purge(packages):
     return {line.split()[1] for line in out.splitlines() if line.startswith("Purg ")}
 
 
+# Debian policy's package name (plus an optional :arch): never an apt-get option.
+PACKAGE_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$")
+
+
+def check_names(names, where):
+    """Refuse a package name apt-get would take for something else (e.g. "-oDpkg::...")."""
+    for name in names:
+        if not PACKAGE_NAME.match(str(name)):
+            raise Failure("%s names %r, which is not a Debian package name" % (where, name))
+    return names
+
+
 def absent(params, check):
     ledger = read_ledger(params["ledger"]) or {}
     shared = set()
@@ -259,9 +273,9 @@ def absent(params, check):
         if name != params["component"]:
             shared |= set(component_record(ledger, name)["packages"])
     # A package another component still records stays (it is theirs too).
-    recorded = [
-        p for p in component_record(ledger, params["component"])["packages"] if p not in shared
-    ]
+    own = component_record(ledger, params["component"])["packages"]
+    check_names(own, "the ledger (%s)" % params["component"])
+    recorded = [p for p in own if p not in shared]
     status = dpkg_status()
     present_now = [p for p in recorded if not status.get(p, "un").startswith(("un", "pn"))]
     result = {"changed": False, "purged": [], "aiws_paths": []}
