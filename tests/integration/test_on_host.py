@@ -13,10 +13,11 @@ import pytest
 
 from aiws.summary import DeploySummary
 from tests.helpers.fixtures import MakeSandbox
-from tests.helpers.hosts import HOST_AIWS, bootstrap, exists, on_host
+from tests.helpers.hosts import HOST_AIWS, bootstrap, exists, inside, kv_matches_file, on_host
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SELECTION = ["--mode", "core", "--only", "postgresql,vault"]
+SECRETS = "/var/lib/aiws/secrets"
 
 
 def test_install_rerun_status_purge_with_aiws_on_the_host(
@@ -42,6 +43,23 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
 
     rc, out, _ = on_host(sandbox, "status", "--json")
     assert rc == 0 and json.loads(out)["healthy"] is True
+
+    # A provider key the operator brings: from stdin, never echoed, 0600, recorded as the
+    # operator's, mirrored into Vault's KV by the next install; the same value again is no change.
+    key = "sk-test-0123456789abcdefghij"
+    stored = inside(sandbox, "sh", "-c", f"printf '%s\\n' {key} | {HOST_AIWS} secrets set "
+                    "openai-api-key")  # fmt: skip
+    assert "stored openai-api-key" in stored and key not in stored
+    assert inside(sandbox, "stat", "-c", "%a %U", f"{SECRETS}/openai-api-key") == "600 root"
+    assert inside(sandbox, "cat", f"{SECRETS}/openai-api-key") == key
+    rc, out, _ = on_host(sandbox, "secrets", "list", "--json")
+    owners = {s["name"]: s["component"] for s in json.loads(out)}
+    assert rc == 0 and owners["openai-api-key"] == "operator", owners
+    again = inside(sandbox, "sh", "-c", f"printf %s {key} | {HOST_AIWS} secrets set openai-api-key")
+    assert "nothing changed" in again
+    rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
+    assert rc == 0, err[-2000:]
+    assert kv_matches_file(sandbox, "openai-api-key")
 
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
     assert rc == 0, err[-2000:]

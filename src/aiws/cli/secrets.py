@@ -1,6 +1,10 @@
-"""`aiws secrets list | show NAME`."""
+"""`aiws secrets list | show NAME | set NAME`."""
 
 from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
 
 import typer
 from rich.markup import escape
@@ -9,11 +13,12 @@ from rich.table import Table
 from aiws import secrets as secrets_logic
 from aiws.catalog import load_catalog
 from aiws.cli.options import InventoryOpt, JsonOpt
+from aiws.errors import UsageError
 from aiws.output import Output
 from aiws.target import require_root, resolve_target
 
 app = typer.Typer(
-    help="The secrets aiws generated (one per purpose): list them, show one.",
+    help="aiws's secrets (one per purpose): list them, show one, set one you bring.",
     no_args_is_help=True,
 )
 
@@ -29,12 +34,13 @@ def list_command(inventory: InventoryOpt = None, json_output: JsonOpt = False) -
         out.data([record.model_dump() for record in records])
         return
     table = Table(title_justify="left")
-    for column in ("host", "name", "file", "created by run", "present"):
+    for column in ("host", "name", "belongs to", "file", "created by run", "present"):
         table.add_column(column)
     for r in records:
         table.add_row(
             escape(r.host),
             escape(r.name),
+            escape(r.component),
             escape(r.path),
             escape(r.created_run),
             "yes" if r.exists else "[red]no[/]",
@@ -60,3 +66,41 @@ def show_command(
     else:
         for host, value in values.items():
             print(f"{host}: {value}")
+
+
+@app.command("set")
+def set_command(
+    name: str = typer.Argument(..., help="The secret's name, e.g. openai-api-key."),
+    from_file: Path | None = typer.Option(
+        None, "--from-file", help="Read the value from this file (else stdin; never argv)."
+    ),
+    inventory: InventoryOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Store a secret you bring (a model provider's API key): read from stdin or a file,
+    never echoed, 0600 root, mirrored into Vault's KV and used by the next `aiws install`."""
+    out = Output(json_mode=json_output)
+    target = resolve_target(inventory)
+    require_root(target, "aiws secrets set")
+    if from_file is not None:
+        try:
+            data = from_file.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read {from_file}: {exc.strerror}", "give a readable file"
+            ) from None
+        value = secrets_logic.read_value(data, str(from_file))
+    elif sys.stdin.isatty():
+        value = secrets_logic.read_value(
+            getpass.getpass(f"value for {name} (not echoed): ").encode(), "the prompt"
+        )
+    else:
+        value = secrets_logic.read_value(sys.stdin.buffer.read(), "stdin")
+    changed = secrets_logic.set_secret(target, load_catalog(), name, value)
+    path = f"{load_catalog().paths.secrets}/{name}"
+    if json_output:
+        out.data({"name": name, "path": path, "changed": changed})
+    elif changed:
+        out.print(f"stored {escape(name)} in {escape(path)} (0600 root); `aiws install` applies it")
+    else:
+        out.print(f"{escape(name)} already holds this value; nothing changed")

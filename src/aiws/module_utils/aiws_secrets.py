@@ -88,6 +88,38 @@ def ensure_secret(
     return True, True
 
 
+MAX_VALUE_BYTES = 65536
+
+
+def set_secret(directory, name, value, ledger_path, component, check=False):
+    """(changed): store a value the operator brings (a provider's API key), 0600 root,
+    atomically, and record it as `component`'s; unchanged when the file already holds it.
+    The value is never returned and never in the ledger."""
+    check_spec(name, "0600")
+    data = (value or "").encode("utf-8")
+    if not data.strip() or b"\0" in data or len(data) > MAX_VALUE_BYTES:
+        raise Failure("the value for %s must be 1 to %d bytes of text" % (name, MAX_VALUE_BYTES))
+    path = os.path.join(directory, name)
+    try:
+        with open(path, "rb") as handle:
+            same = handle.read() == data
+    except OSError:
+        same = False
+    if same:
+        info = os.stat(path)
+        same = stat.S_IMODE(info.st_mode) == 0o600 and (info.st_uid, info.st_gid) == (0, 0)
+    ledger = ledger_to_update(ledger_path, check, create=True)
+    recorded = record_secret(ledger, name, path, component)
+    if not check:
+        if not same:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o700)
+            write_atomic(path, data, 0o600, 0, 0)
+        if recorded:
+            write_json(ledger_path, ledger)
+    return not same or recorded
+
+
 def ensure_secrets(specs, directory, ledger_path, component, run_id="", check=False):
     """Generate every missing generated secret of a component and record them all.
 

@@ -26,10 +26,11 @@ options:
     default: /var/lib/aiws/secrets
   state:
     description: >-
-      present (create when missing), query (exists?), read (with reveal), absent, or list
-      (every secret the ledger records, with whether its file exists; no values).
+      present (create when missing), set (store `value`, a secret the operator brings),
+      query (exists?), read (with reveal), absent, or list (every secret the ledger
+      records, with whether its file exists; no values).
     type: str
-    choices: [present, query, read, absent, list]
+    choices: [present, set, query, read, absent, list]
     default: present
   ledger:
     description: The aiws ledger (state=list).
@@ -51,6 +52,9 @@ options:
     description: 0600, or 0640 when a service group must read it.
     type: str
     default: "0600"
+  value:
+    description: With state=set, the value to store (never returned, never logged).
+    type: str
   reveal:
     description: With state=read, return the value (only `aiws secrets show` does).
     type: bool
@@ -74,17 +78,29 @@ import os
 
 try:
     from ansible.module_utils.aiws_common import Failure, module_main, read_ledger
-    from ansible.module_utils.aiws_secrets import check_spec, ensure_secret, ensure_secrets, exists
+    from ansible.module_utils.aiws_secrets import (
+        check_spec,
+        ensure_secret,
+        ensure_secrets,
+        exists,
+        set_secret,
+    )
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, module_main, read_ledger
-    from aiws.module_utils.aiws_secrets import check_spec, ensure_secret, ensure_secrets, exists
+    from aiws.module_utils.aiws_secrets import (
+        check_spec,
+        ensure_secret,
+        ensure_secrets,
+        exists,
+        set_secret,
+    )
 
 ARGUMENT_SPEC = {
     "name": {"type": "str"},
     "dir": {"type": "path", "default": "/var/lib/aiws/secrets"},
     "state": {
         "type": "str",
-        "choices": ["present", "query", "read", "absent", "list"],
+        "choices": ["present", "set", "query", "read", "absent", "list"],
         "default": "present",
     },
     "ledger": {"type": "path", "default": "/var/lib/aiws/state.json"},
@@ -93,6 +109,7 @@ ARGUMENT_SPEC = {
     "group": {"type": "str", "default": "root"},
     "mode": {"type": "str", "default": "0600"},
     "reveal": {"type": "bool", "default": False},
+    "value": {"type": "str", "no_log": True},
     "secrets": {"type": "list", "elements": "dict"},
     "component": {"type": "str"},
     "run": {"type": "str", "default": ""},
@@ -145,6 +162,13 @@ def run(params, check_mode=False):
                 params["secrets"], params["dir"], params["ledger"], params["component"] or "",
                 params["run"], check_mode,
             )  # fmt: skip
+        if state == "set":
+            changed = set_secret(
+                params["dir"], params["name"], params["value"], params["ledger"],
+                params["component"] or "operator", check_mode,
+            )  # fmt: skip
+            path = os.path.join(params["dir"], params["name"])
+            return {"changed": changed, "name": params["name"], "path": path}
         check_spec(params["name"], params["mode"])
         path = os.path.join(params["dir"], params["name"])
         result = {"changed": False, "name": params["name"], "path": path, "created": False}
