@@ -99,6 +99,7 @@ class HostFacts(BaseModel):
     layout_ok: bool = False  # the base layout is in place, recorded by this aiws version
     # Why Ansible's temp dir on the host could be someone else's ("" when it is private).
     ansible_tmp_problem: str = ""
+    secrets: list[str] = Field(default_factory=list)  # secret files present, by name
 
     @property
     def platform(self) -> str:
@@ -288,6 +289,17 @@ def _host_rules(
                 f"use one of: {', '.join(catalog.architectures)}",
             )
         )
+    for model in request.config.config.models:
+        secret = model.api_key_secret
+        if secret and secret not in facts.secrets:
+            out.append(
+                Finding(
+                    "config.secret-missing",
+                    f"model '{model.name}' ({request.config.source}) names the secret "
+                    f"'{secret}', which this host does not have",
+                    f"store it first: aiws secrets set {secret}",
+                )
+            )
     if facts.ansible_tmp_problem:
         out.append(
             Finding(

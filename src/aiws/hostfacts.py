@@ -18,6 +18,7 @@ def gather(
     params = {
         "paths": [catalog.paths.runtime, catalog.paths.state],
         "ledger": catalog.paths.ledger,
+        "secrets_dir": catalog.paths.secrets,
         "artifacts": artifacts or [],
         "layout": catalog.layout(),
         "aiws_version": __version__,

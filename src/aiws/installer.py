@@ -249,6 +249,8 @@ def run_vars(
             "started_epoch": started.timestamp(),
             "phases": [p.model_dump() for p in timer.phases],
             "aiws_version": __version__,
+            # The operator's configuration this run applied (secret names only, no values).
+            "config": request.config.effective(),
         },
         "id": run_id,
         "mode": request.mode,
@@ -260,6 +262,7 @@ def run_vars(
         "probes": [] if target.is_local else probe_specs(plan.catalog),
         "package_lock_held": any(f.package_lock.held for f in plan.facts.values()),
         "keep_paths": controller_paths(target),
+        "config": request.config.config.model_dump(mode="json"),
         "domain": request.domain or "",
         "internal_ca": request.internal_ca,
         "backends": list(request.backends),
@@ -304,6 +307,7 @@ def _install(
     status = timer.measure("health", lambda: health(result, target, chosen.catalog))
     if not request.check and not recorded_in_play(result):
         record = run_record(result, "install", request.mode, chosen.selection, timer.phases)
+        record.config = request.config.effective()
         record_run(target, chosen.catalog, record)
     bundle = chosen.bundle
     summary = build_summary(

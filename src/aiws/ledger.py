@@ -40,6 +40,7 @@ class RunRecord(BaseModel):
     changed: dict[str, int] = Field(default_factory=dict)  # per role
     phases: list[PhaseTime] = Field(default_factory=list)
     aiws_version: str = __version__
+    config: dict[str, Any] | None = None  # the operator's configuration (installs)
 
 
 class Ledger(BaseModel):

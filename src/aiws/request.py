@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiws.bundle.signing import Trust, load_trust
 from aiws.catalog import OVERRIDABLE_FIELDS, SET_KEYS, Catalog
+from aiws.config import LoadedConfig, OperatorConfig, load_config
 from aiws.errors import UsageError
 from aiws.module_utils.aiws_tarsafe import safe_component
 
@@ -22,6 +23,8 @@ class InstallRequest:
     bundle: Path | None = None
     check: bool = False
     trust: Trust = field(default_factory=Trust)  # --trust-key / --sha256: the bundle's pins
+    # The operator's configuration file (/etc/aiws/aiws.yml or --config), validated.
+    config: LoadedConfig = field(default_factory=lambda: LoadedConfig(OperatorConfig(), None))
 
 
 def request_from_cli(
@@ -37,6 +40,7 @@ def request_from_cli(
     check: bool = False,
     trust_key: Path | None = None,
     sha256: str | None = None,
+    config: Path | None = None,
 ) -> InstallRequest:
     """The request `aiws install` and `aiws preflight` build from their shared options.
 
@@ -45,6 +49,7 @@ def request_from_cli(
     read from the bundle here.
     """
     overrides = parse_overrides(sets, catalog)
+    loaded = load_config(catalog, config)
     if bundle is not None and not bundle.is_file():
         raise UsageError(f"bundle {bundle} does not exist", "pass the path of a built bundle file")
     trust = load_trust(trust_key, sha256)
@@ -63,6 +68,7 @@ def request_from_cli(
         bundle=bundle,
         check=check,
         trust=trust,
+        config=loaded,
     )
 
 

@@ -105,6 +105,9 @@ def test_lifecycle(component: str, sandbox: SandboxState, core_bundle_file: Path
     assert all(rows[name].health == "healthy" for name in scenario.selection), rows
     assert rows[component].changed > 0
     scenario.check(sandbox)
+    # The operator's configuration the run applied is in the ledger (none here: defaults).
+    last_run = json.loads(inside(sandbox, "cat", "/var/lib/aiws/state.json"))["runs"][-1]
+    assert last_run["config"] == {"source": None, "models": [], "litellm": {"test_models": False}}
 
     fingerprint_before = fingerprint(sandbox)
     rerun, _ = install(sandbox, core_bundle_file, *selection)

@@ -13,6 +13,9 @@ from typer.testing import CliRunner
 from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from tests.helpers.cli import aiws
+from tests.helpers.paths import FIXTURES
+
+BAD_CONFIG = FIXTURES / "config" / "unknown-key.yml"
 
 ROOT = typer.main.get_command(app)
 
@@ -98,6 +101,14 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
             "inventory /nonexistent/hosts.ini does not exist",
         ),
         (["uninstall", "--purge"], "add --yes to confirm"),
+        (
+            ["install", "--mode", "core", "--config", "/nonexistent/aiws.yml"],
+            "no such configuration",
+        ),
+        (
+            ["install", "--mode", "core", "--config", str(BAD_CONFIG)],
+            "models[0].colour: unknown key",
+        ),
     ],
 )
 def test_refusals_exit_2_before_touching_the_host(

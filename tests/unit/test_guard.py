@@ -11,11 +11,23 @@ import pytest
 
 import aiws.guard as guard_module
 from aiws.catalog import load_catalog
+from aiws.config import LoadedConfig, Model, OperatorConfig
 from aiws.guard import BundleTarget, HostFacts, evaluate, is_fqdn
 from aiws.request import InstallRequest
 
 CATALOG = load_catalog()
 GOOD = InstallRequest(mode="all-in-one", domain="bridge.example.com")
+KEY = "openai-api-key"
+WITH_MODEL = InstallRequest(
+    mode="all-in-one",
+    domain="bridge.example.com",
+    config=LoadedConfig(
+        OperatorConfig(
+            models=[Model(name="gpt", model="gpt-4.1", provider="openai", api_key_secret=KEY)]
+        ),
+        "/etc/aiws/aiws.yml",
+    ),
+)
 
 
 def host(**changes: Any) -> HostFacts:
@@ -227,6 +239,14 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         None,
         ["host.package-lock"],
     ),
+    (
+        "a configured model names a secret the host does not have",
+        WITH_MODEL,
+        host(secrets=["postgresql-aiws_vault"]),
+        None,
+        ["config.secret-missing"],
+    ),
+    ("the secret a configured model names is there", WITH_MODEL, host(secrets=[KEY]), None, []),
     (
         "Ansible's temp dir on the host could be another user's",
         GOOD,

@@ -11,6 +11,7 @@ from aiws.catalog import load_catalog
 from aiws.cli.options import (
     BackendOpt,
     BundleOpt,
+    ConfigOpt,
     DomainOpt,
     InternalCaOpt,
     InventoryOpt,
@@ -34,6 +35,7 @@ def install(
     bundle: BundleOpt = None,
     trust_key: TrustKeyOpt = None,
     sha256: Sha256Opt = None,
+    config: ConfigOpt = None,
     inventory: InventoryOpt = None,
     domain: DomainOpt = None,
     internal_ca: InternalCaOpt = False,
@@ -64,6 +66,7 @@ def install(
         bundle=bundle,
         trust_key=trust_key,
         sha256=sha256,
+        config=config,
         check=check,
     )
     target = resolve_target(inventory)

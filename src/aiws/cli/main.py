@@ -7,7 +7,17 @@ import sys
 import typer
 
 from aiws import __version__
-from aiws.cli import bundle, install, preflight, sandbox, secrets, status, uninstall, versions
+from aiws.cli import (
+    bundle,
+    config,
+    install,
+    preflight,
+    sandbox,
+    secrets,
+    status,
+    uninstall,
+    versions,
+)
 from aiws.errors import AiwsError, ExitCode
 from aiws.output import Output
 
@@ -44,6 +54,7 @@ app.command("versions")(versions.versions)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(secrets.app, name="secrets")
+app.add_typer(config.app, name="config")
 
 
 def run() -> None:

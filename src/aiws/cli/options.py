@@ -25,6 +25,15 @@ BundleOpt = Annotated[
         dir_okay=False,
     ),
 ]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="The operator's configuration file (models, settings; docs/config.md). "
+        "Default: /etc/aiws/aiws.yml when it exists.",
+        dir_okay=False,
+    ),
+]
 TrustKeyOpt = Annotated[
     Path | None,
     typer.Option(

@@ -14,6 +14,7 @@ from aiws.catalog import load_catalog
 from aiws.cli.options import (
     BackendOpt,
     BundleOpt,
+    ConfigOpt,
     DomainOpt,
     InternalCaOpt,
     InventoryOpt,
@@ -35,6 +36,7 @@ def preflight(
     bundle: BundleOpt = None,
     trust_key: TrustKeyOpt = None,
     sha256: Sha256Opt = None,
+    config: ConfigOpt = None,
     inventory: InventoryOpt = None,
     domain: DomainOpt = None,
     internal_ca: InternalCaOpt = False,
@@ -62,6 +64,7 @@ def preflight(
         bundle=bundle,
         trust_key=trust_key,
         sha256=sha256,
+        config=config,
     )
     catalog = catalog.with_overrides(request.component_overrides)
     bundle_target = _bundle_target(request.bundle, request.trust)

@@ -40,6 +40,10 @@ options:
     description: The version of aiws asking (layout_ok needs its base record).
     type: str
     default: ""
+  secrets_dir:
+    description: aiws's secrets directory (the names present are reported, never values).
+    type: str
+    default: ""
 """
 
 import os
@@ -237,7 +241,15 @@ def layout_ok(layout, ledger, aiws_version):
     return bool(layout) and base.get("version") == aiws_version
 
 
-def collect(paths, ledger, artifacts=(), layout=(), aiws_version=""):
+def secret_names(directory):
+    """The secrets present on this host, by name (values are never read)."""
+    try:
+        return sorted(n for n in os.listdir(directory) if not n.startswith("."))
+    except OSError:
+        return []
+
+
+def collect(paths, ledger, artifacts=(), layout=(), aiws_version="", secrets_dir=""):
     os_id, version_id = os_release()
     total, available = memory()
     machine = platform.machine()
@@ -258,6 +270,7 @@ def collect(paths, ledger, artifacts=(), layout=(), aiws_version=""):
         "installed": installed_components(ledger),
         "unpacked": unpacked(artifacts),
         "layout_ok": layout_ok(layout, ledger, aiws_version),
+        "secrets": secret_names(secrets_dir) if secrets_dir else [],
         "ansible_tmp_problem": private_dir_problem(
             os.path.expanduser(ANSIBLE_REMOTE_TMP), os.geteuid()
         ),
@@ -270,6 +283,7 @@ ARGUMENT_SPEC = {
     "artifacts": {"type": "list", "elements": "dict", "default": []},
     "layout": {"type": "list", "elements": "dict", "default": []},
     "aiws_version": {"type": "str", "default": ""},
+    "secrets_dir": {"type": "str", "default": ""},
 }
 
 
@@ -278,6 +292,7 @@ def run(params, check_mode=False):
         facts = collect(
             params["paths"], params["ledger"], params.get("artifacts") or (),
             params.get("layout") or (), params.get("aiws_version") or "",
+            params.get("secrets_dir") or "",
         )  # fmt: skip
     except LedgerError as exc:
         return {"failed": True, "msg": str(exc)}

@@ -1,0 +1,160 @@
+"""The operator's configuration file: what a site decides (models, settings of components).
+
+Versions, ports and paths are aiws's (the catalog); this file holds only the operator's
+choices, in the place kolla keeps its globals.yml: `/etc/aiws/aiws.yml` by default, another
+file with `--config FILE`. It is read and validated before anything else happens: an unknown
+key, a wrong type or malformed YAML is one line naming the file and the key (exit 2). A
+missing default file is an empty configuration; a missing `--config FILE` is an error.
+
+Secrets are never in it, only their names (`aiws secrets set NAME` stores the values), so
+the effective configuration can be shown and recorded in the ledger as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from aiws.catalog import SECRET_NAME, Catalog
+from aiws.errors import UsageError
+
+CONFIG_NAME = "aiws.yml"
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+PROVIDER = r"^[a-z][a-z0-9_]{0,63}$"
+# Names of the built-in offline test models (LiteLLM's mock pair); not the operator's to use.
+RESERVED_PREFIX = "aiws-"
+MAX_BYTES = 1 << 20
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Model(Strict):
+    """One model consumers may ask LiteLLM for."""
+
+    name: str = Field(pattern=MODEL_NAME, description="what consumers ask for")
+    model: str = Field(min_length=1, max_length=200, description="the provider's model id")
+    provider: str = Field(pattern=PROVIDER, description="LiteLLM provider, e.g. openai")
+    api_key_secret: str | None = Field(
+        None, pattern=SECRET_NAME, description="name of the secret holding its API key"
+    )
+    api_base: str | None = Field(None, description="the provider's URL, when not its default")
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parsed = urlparse(value)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.startswith(RESERVED_PREFIX):
+            raise ValueError(f"names starting with '{RESERVED_PREFIX}' are aiws's test models")
+        return value
+
+
+class LiteLLMSettings(Strict):
+    # The offline mock models (aiws-mock, aiws-mock-gemini): for tests and `aiws doctor`.
+    test_models: bool = False
+
+
+class OperatorConfig(Strict):
+    models: list[Model] = Field(default_factory=list)
+    litellm: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
+
+    @model_validator(mode="after")
+    def _unique_model_names(self) -> OperatorConfig:
+        seen: set[str] = set()
+        for model in self.models:
+            if model.name in seen:
+                raise ValueError(f"model name '{model.name}' is given twice")
+            seen.add(model.name)
+        return self
+
+    def secret_names(self) -> list[str]:
+        """The secrets this configuration names (they must exist on the hosts)."""
+        return sorted({m.api_key_secret for m in self.models if m.api_key_secret})
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: OperatorConfig
+    source: str | None  # the file it came from; None: no file, the defaults
+
+    def effective(self) -> dict[str, Any]:
+        """What is recorded in the ledger and shown by `aiws config show`."""
+        return {"source": self.source, **self.config.model_dump(mode="json")}
+
+
+def default_path(catalog: Catalog) -> Path:
+    return Path(catalog.paths.config) / CONFIG_NAME
+
+
+def load_config(catalog: Catalog, path: Path | None = None) -> LoadedConfig:
+    """The operator's configuration from `path` (or the default file, when it exists)."""
+    explicit = path is not None
+    path = path if path is not None else default_path(catalog)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        if explicit:
+            raise UsageError(
+                f"{path}: no such configuration file", "give the path of one"
+            ) from None
+        return LoadedConfig(OperatorConfig(), None)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror})", "check the file") from None
+    if len(raw) > MAX_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_BYTES} bytes", "is this the right file?")
+    return LoadedConfig(parse_config(raw, str(path)), str(path))
+
+
+def parse_config(raw: bytes, where: str) -> OperatorConfig:
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{where}: not UTF-8 text", "save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: {_yaml_problem(exc)}", "fix the YAML syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: the top level must be a mapping of keys", "see docs/config.md")
+    try:
+        return OperatorConfig.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"{where}: {_first_problem(exc)}", "see docs/config.md") from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "malformed YAML"
+    return f"line {mark.line + 1}: {problem}" if mark is not None else str(problem)
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = _dotted(error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    message = re.sub(r"^Value error, ", "", error["msg"])
+    return f"{key}: {message}" if key else message
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
