@@ -139,6 +139,8 @@ class Component(Frozen):
     # systemd hardening its runtime allows beyond the shared list (e.g. MemoryDenyWriteExecute:
     # not for a JIT such as V8).
     hardening: list[str] = Field(default_factory=list)
+    # It calls out beyond this host (LiteLLM: the model providers): no IP address filter.
+    egress: bool = False
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""

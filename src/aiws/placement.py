@@ -85,9 +85,10 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 def ip_allow(component: Mapping[str, Any], endpoints: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """What a unit may reach over IP (IPAddressAllow, everything else denied): localhost and
     the addresses of the services it uses on other hosts. Empty (no restriction) when it
-    listens beyond loopback or uses a service by a host name rather than an address."""
+    listens beyond loopback, calls out beyond the host (catalog `egress`) or uses a service
+    by a host name rather than an address."""
     listen = component.get("listen")
-    if listen is not None and listen["host"] not in LOOPBACK:
+    if component.get("egress") or (listen is not None and listen["host"] not in LOOPBACK):
         return []
     allow = ["localhost"]
     for name in component.get("requires", []):

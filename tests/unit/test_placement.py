@@ -194,3 +194,9 @@ def test_no_address_filter_when_a_peer_is_a_name_or_the_service_is_public(
     assert placement.ip_allow(catalog["components"]["vault"], endpoints) == []
     public = {**catalog["components"]["postgresql"], "listen": {"host": "0.0.0.0"}}
     assert placement.ip_allow(public, {}) == []
+
+
+def test_a_service_that_calls_out_gets_no_address_filter(catalog: dict[str, Any]) -> None:
+    endpoints = placement.endpoints(catalog, {"all": ["h1"]}, {}, "h1")
+    assert catalog["components"]["litellm"]["egress"] is True
+    assert placement.ip_allow(catalog["components"]["litellm"], endpoints) == []

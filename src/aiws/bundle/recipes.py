@@ -193,6 +193,8 @@ class Builder:
             # a cached repository resolved by older closure rules must not be reused
             "resolver": apt.RESOLVER_VERSION if artifact.recipe == APT else None,
         }
+        if artifact.recipe == "wheelhouse":
+            key["installer"] = pypi.WHEELHOUSE_INSTALLER  # the pip the target installs with
         if artifact.recipe in {"project", CONTROLLER}:
             key["aiws_wheel_sha256"] = sha256_file(self.project_wheel())
 

@@ -31,8 +31,8 @@ def _run(argv, timeout=SYSTEMCTL_TIMEOUT):
     return run_command(argv, timeout)
 
 
-def _must(argv, timeout=SYSTEMCTL_TIMEOUT):
-    return must_run(argv, timeout)
+def _must(argv, timeout=SYSTEMCTL_TIMEOUT, env=None):
+    return must_run(argv, timeout, env)
 
 
 def _ids(owner, group):
@@ -284,7 +284,11 @@ def run_once(spec, check):
         shutil.rmtree(scratch)
     elif scratch and os.path.lexists(scratch):
         os.unlink(scratch)
-    _must(spec["argv"], timeout=int(spec.get("timeout") or 600))
+    _must(spec["argv"], timeout=int(spec.get("timeout") or 600), env=spec.get("env"))
+    if spec.get("mark"):
+        # The command makes no file of its own to test for: `creates` is written once it
+        # succeeded, so an interrupted run does it again.
+        write_atomic(spec["creates"], b"", 0o644)
     if scratch and dest:
         if not os.path.isdir(scratch):
             raise Failure("%s did not create %s" % (spec["argv"][0], scratch))

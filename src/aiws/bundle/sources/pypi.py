@@ -52,16 +52,27 @@ def pip_download(dest: Path, requirements: list[str], target: Target, what: str)
         raise
 
 
+# The pip a wheelhouse carries to make its venv on the target (python3 -m venv --without-pip:
+# a minimal Debian has no ensurepip), run straight from its wheel: payload/installer/pip.whl.
+WHEELHOUSE_INSTALLER = "pip"
+INSTALLER_WHEEL = "installer/pip.whl"
+
+
 def fill_wheelhouse(
     payload: Path, downloads: list[str], target: Target, what: str, install: list[str]
 ) -> None:
-    """payload/wheels/*.whl plus payload/requirements.txt to install them with --no-index.
+    """payload/wheels/*.whl plus payload/requirements.txt to install them with --no-index,
+    and the pip that installs them (INSTALLER_WHEEL, under a fixed name roles can use).
 
     `downloads` are pip requirements or local wheel files; `install` is what the target
     asks pip for (the same pins, by name).
     """
     pip_download(payload / "wheels", downloads, target, what)
     (payload / "requirements.txt").write_text("".join(f"{r}\n" for r in install))
+    installer = payload / INSTALLER_WHEEL
+    pip_download(installer.parent, ["--no-deps", WHEELHOUSE_INSTALLER], target, what)
+    (wheel,) = installer.parent.glob("*.whl")
+    wheel.rename(installer)
 
 
 def fill_binary(payload: Path, requirement: str, binary: str, target: Target, what: str) -> None:

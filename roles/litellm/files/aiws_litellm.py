@@ -1,0 +1,89 @@
+"""aiws's LiteLLM hooks, loaded by the proxy from its configuration directory.
+
+auth: one key per consumer, without a database (general_settings.custom_auth). The keys
+file (keys.json beside this file, 0640 root:aiws-litellm) maps each key to its consumer; it
+is read again when it changes, so revoking a key needs no restart. An unknown key is
+refused (HTTP 401). The master key is listed there as the operator's.
+
+mock_llm: aiws's offline test model (aiws-mock): a fixed answer for chat completions and
+the Responses API, streaming included, without any network.
+"""
+
+import json
+import os
+
+
+from litellm import CustomLLM, ModelResponse, completion
+from litellm.proxy._types import UserAPIKeyAuth
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEYS_FILE = os.path.join(HERE, "keys.json")
+MOCK_TEXT = "aiws mock answer"
+_keys = {"stamp": None, "by_key": {}}
+
+
+def _current_keys():
+    info = os.stat(KEYS_FILE)
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    if stamp != _keys["stamp"]:
+        with open(KEYS_FILE) as handle:
+            _keys["by_key"] = json.load(handle)
+        _keys["stamp"] = stamp
+    return _keys["by_key"]
+
+
+async def auth(request, api_key):
+    """The consumer a key belongs to, or an exception (LiteLLM answers 401)."""
+    presented = (api_key or "").removeprefix("Bearer ").strip()
+    entry = _current_keys().get(presented) if presented else None
+    if entry is None:
+        raise Exception("unknown API key")
+    models = entry.get("models")
+    if models:
+        try:
+            asked = (await request.json()).get("model")
+        except Exception:
+            asked = None
+        if asked not in models:
+            raise Exception("this key may not use model %r" % asked)
+    return UserAPIKeyAuth(api_key=presented, user_id=entry["consumer"])
+
+
+def _answer(kwargs):
+    return completion(
+        model="gpt-3.5-turbo", messages=kwargs.get("messages") or [], mock_response=MOCK_TEXT
+    )
+
+
+def _chunks():
+    words = MOCK_TEXT.split(" ")
+    for index, word in enumerate(words):
+        last = index == len(words) - 1
+        yield {
+            "text": word + ("" if last else " "),
+            "is_finished": last,
+            "finish_reason": "stop" if last else None,
+            "index": 0,
+            "tool_use": None,
+            "usage": {"prompt_tokens": 1, "completion_tokens": len(words), "total_tokens": 1 + len(words)}
+            if last
+            else None,
+        }
+
+
+class AiwsMock(CustomLLM):
+    def completion(self, *args, **kwargs) -> ModelResponse:
+        return _answer(kwargs)
+
+    async def acompletion(self, *args, **kwargs) -> ModelResponse:
+        return _answer(kwargs)
+
+    def streaming(self, *args, **kwargs):
+        yield from _chunks()
+
+    async def astreaming(self, *args, **kwargs):
+        for chunk in _chunks():
+            yield chunk
+
+
+mock_llm = AiwsMock()
