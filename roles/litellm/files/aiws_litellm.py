@@ -12,7 +12,6 @@ the Responses API, streaming included, without any network.
 import json
 import os
 
-
 from litellm import CustomLLM, ModelResponse, completion
 from litellm.proxy._types import UserAPIKeyAuth
 
