@@ -96,8 +96,9 @@ def set_command(
         )
     else:
         value = secrets_logic.read_value(sys.stdin.buffer.read(), "stdin")
-    changed = secrets_logic.set_secret(target, load_catalog(), name, value)
-    path = f"{load_catalog().paths.secrets}/{name}"
+    catalog = load_catalog()
+    changed = secrets_logic.set_secret(target, catalog, name, value)
+    path = f"{catalog.paths.secrets}/{name}"
     if json_output:
         out.data({"name": name, "path": path, "changed": changed})
     elif changed:

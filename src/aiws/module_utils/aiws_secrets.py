@@ -63,6 +63,14 @@ def _ids(owner, group):
         raise Failure("unknown owner or group: %s" % exc) from None
 
 
+def write_secret(path, data, mode=0o600, uid=0, gid=0):
+    """Atomic, durable secret file; its directory is made 0700 when missing."""
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    write_atomic(path, data, mode, uid, gid)
+
+
 def ensure_secret(
     path, mode="0600", owner="root", group="root", length=DEFAULT_LENGTH, check=False
 ):
@@ -80,11 +88,8 @@ def ensure_secret(
             os.chown(path, uid, gid)
         return drift, False
     if not check:
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
         value = secrets.token_urlsafe(max(16, length))
-        write_atomic(path, value.encode("utf-8"), wanted_mode, uid, gid)
+        write_secret(path, value.encode("utf-8"), wanted_mode, uid, gid)
     return True, True
 
 
@@ -112,9 +117,7 @@ def set_secret(directory, name, value, ledger_path, component, check=False):
     recorded = record_secret(ledger, name, path, component)
     if not check:
         if not same:
-            if not os.path.isdir(directory):
-                os.makedirs(directory, 0o700)
-            write_atomic(path, data, 0o600, 0, 0)
+            write_secret(path, data)
         if recorded:
             write_json(ledger_path, ledger)
     return not same or recorded

@@ -89,14 +89,17 @@ options:
 
 import http.client
 import os
-import re
 import time
 
 try:
-    from ansible.module_utils.aiws_common import LedgerError, module_main, read_ledger, write_atomic
+    from ansible.module_utils.aiws_common import LedgerError, module_main, read_ledger
+    from ansible.module_utils.aiws_secrets import NAME as SECRET_NAME
+    from ansible.module_utils.aiws_secrets import write_secret
     from ansible.module_utils.aiws_vault_api import Api, VaultError, read_secret, unseal
 except ImportError:  # called in-process by the controller and the tests
-    from aiws.module_utils.aiws_common import LedgerError, module_main, read_ledger, write_atomic
+    from aiws.module_utils.aiws_common import LedgerError, module_main, read_ledger
+    from aiws.module_utils.aiws_secrets import NAME as SECRET_NAME
+    from aiws.module_utils.aiws_secrets import write_secret
     from aiws.module_utils.aiws_vault_api import Api, VaultError, read_secret, unseal
 
 ARGUMENT_SPEC = {
@@ -122,7 +125,6 @@ INIT_TIMEOUT = 300
 # aiws's token is periodic: every run renews it for this long (the token store's ceiling is
 # raised to match at setup; its default, 32 days, would let an untouched host's token lapse).
 TOKEN_PERIOD = "87600h"
-SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def policy_text(mount, prefix):
@@ -137,10 +139,7 @@ def policy_text(mount, prefix):
 
 def write_secret_file(path, value):
     """Atomic, durable 0600 root file; the directory is created 0700 when missing."""
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    write_atomic(path, value.encode("utf-8"), 0o600)
+    write_secret(path, value.encode("utf-8"))
 
 
 def initialise(api, params, check, result):
@@ -205,8 +204,6 @@ def set_up_access(api, params, check, result):
     if root is None:
         api.token = read_secret(params["token_file"])
         if api.token is None:
-            if check and "initialised" in result["steps"]:
-                return
             raise VaultError(
                 "Vault is initialised but aiws's token %s is missing: restore it from a "
                 "backup, or purge (aiws uninstall --purge) and install again" % params["token_file"]
