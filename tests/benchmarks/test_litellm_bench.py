@@ -49,13 +49,16 @@ while time.monotonic() - started < 300:
     time.sleep(0.05)
 print(round(time.monotonic() - started, 2))
 """
-# The resident memory of every process of the unit, in MB.
+# The resident memory of every process of the unit, in MB (the cgroup tree is unified or,
+# in an nspawn host on a v1 machine, hybrid).
 RSS = r"""
-import subprocess
+import os, subprocess
 group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", "aiws-litellm"],
                        capture_output=True, text=True, check=True).stdout.strip()
+roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"]
+procs = next(p for p in (r + group + "/cgroup.procs" for r in roots) if os.path.exists(p))
 total = 0
-for pid in open("/sys/fs/cgroup" + group + "/cgroup.procs").read().split():
+for pid in open(procs).read().split():
     for line in open("/proc/%s/status" % pid):
         if line.startswith("VmRSS:"):
             total += int(line.split()[1])

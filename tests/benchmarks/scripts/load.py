@@ -50,6 +50,11 @@ class Direct(BaseHTTPRequestHandler):
         pass
 
 
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 resets connections at 20 concurrent clients
+    daemon_threads = True
+
+
 def measure(url, key, clients, requests):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     data = json.dumps(BODY).encode()
@@ -93,7 +98,7 @@ def measure(url, key, clients, requests):
 
 if __name__ == "__main__":
     if sys.argv[1] == "--serve":
-        ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Direct).serve_forever()
+        Server(("127.0.0.1", int(sys.argv[2])), Direct).serve_forever()
     else:
         url, key, clients, requests = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         print(json.dumps(measure(url, key, clients, requests)))
