@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # npm (any version: the bundle builder runs it on the catalog's own Node) is checked by command.
-HOST_PACKAGES := python3-venv debootstrap systemd-container iproute2 ca-certificates
+HOST_PACKAGES := python3-venv debootstrap systemd-container iproute2 ca-certificates strace
 PYTEST_ARGS ?=
 
 .PHONY: setup host-packages venv lint test test-unit bench clean
