@@ -29,6 +29,7 @@ MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 PROVIDER = r"^[a-z][a-z0-9_]{0,63}$"
 # Names of the built-in offline test models (LiteLLM's mock pair); not the operator's to use.
 RESERVED_PREFIX = "aiws-"
+TEST_MODELS = ("aiws-mock", "aiws-mock-gemini")
 MAX_BYTES = 1 << 20
 
 
@@ -64,9 +65,23 @@ class Model(Strict):
         return value
 
 
+class Consumer(Strict):
+    """What one consumer's LiteLLM key may do."""
+
+    enabled: bool = Field(True, description="false revokes the key (refused from the next run)")
+    models: list[str] | None = Field(
+        None, min_length=1, description="the model names this key may use; unset: every model"
+    )
+
+
 class LiteLLMSettings(Strict):
     # The offline mock models (aiws-mock, aiws-mock-gemini): for tests and `aiws doctor`.
     test_models: bool = False
+    # LiteLLM's database mode needs Prisma's engines, which no bundle carries (the guard
+    # refuses it); keys, limits and logs work without it.
+    database: bool = False
+    # Per consumer (bridge, openclaw, hermes, codex, opencode, gemini, operator).
+    consumers: dict[str, Consumer] = Field(default_factory=dict)
 
 
 class OperatorConfig(Strict):
@@ -82,6 +97,23 @@ class OperatorConfig(Strict):
             seen.add(model.name)
         return self
 
+    @model_validator(mode="after")
+    def _consumer_models_exist(self) -> OperatorConfig:
+        known = self.model_names()
+        for consumer, settings in self.litellm.consumers.items():
+            for name in settings.models or []:
+                if name not in known:
+                    raise ValueError(
+                        f"litellm.consumers.{consumer}.models: no model named '{name}' "
+                        f"(configured: {', '.join(known) or 'none'})"
+                    )
+        return self
+
+    def model_names(self) -> list[str]:
+        """Every model name LiteLLM will serve with this configuration."""
+        names = [m.name for m in self.models]
+        return names + list(TEST_MODELS) if self.litellm.test_models else names
+
     def secret_names(self) -> list[str]:
         """The secrets this configuration names (they must exist on the hosts)."""
         return sorted({m.api_key_secret for m in self.models if m.api_key_secret})
@@ -95,6 +127,16 @@ class LoadedConfig:
     def effective(self) -> dict[str, Any]:
         """What is recorded in the ledger and shown by `aiws config show`."""
         return {"source": self.source, **self.config.model_dump(mode="json")}
+
+
+def served_models(effective: dict[str, Any]) -> list[str]:
+    """The model names of a recorded effective configuration (none when it is damaged)."""
+    try:
+        return OperatorConfig.model_validate(
+            {k: v for k, v in effective.items() if k != "source"}
+        ).model_names()
+    except ValidationError:
+        return []
 
 
 def default_path(catalog: Catalog) -> Path:
@@ -118,7 +160,24 @@ def load_config(catalog: Catalog, path: Path | None = None) -> LoadedConfig:
         raise UsageError(f"{path}: cannot read it ({exc.strerror})", "check the file") from None
     if len(raw) > MAX_BYTES:
         raise UsageError(f"{path}: larger than {MAX_BYTES} bytes", "is this the right file?")
-    return LoadedConfig(parse_config(raw, str(path)), str(path))
+    config = parse_config(raw, str(path))
+    _check_consumers(config, catalog, str(path))
+    return LoadedConfig(config, str(path))
+
+
+def consumers(catalog: Catalog) -> list[str]:
+    """Who gets a LiteLLM key of their own (the catalog's litellm secrets but the master)."""
+    return [s.key for s in catalog.components["litellm"].secrets if s.key and s.key != "master"]
+
+
+def _check_consumers(config: OperatorConfig, catalog: Catalog, where: str) -> None:
+    known = consumers(catalog)
+    for name in config.litellm.consumers:
+        if name not in known:
+            raise UsageError(
+                f"{where}: litellm.consumers.{name}: unknown consumer",
+                f"choose from: {', '.join(known)}",
+            )
 
 
 def parse_config(raw: bytes, where: str) -> OperatorConfig:

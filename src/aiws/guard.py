@@ -138,6 +138,7 @@ def evaluate(
         findings += _exposure_rules(request, catalog, selection)
         installed = set(facts.installed) if facts is not None else set()
         findings += _requirement_rules(catalog, selection, installed)
+        findings += _config_rules(request, selection)
     if facts is not None:
         findings += _host_rules(request, catalog, selection, facts)
         if bundle is not None:
@@ -267,6 +268,19 @@ def _requirement_rules(
                     )
                 )
     return out
+
+
+def _config_rules(request: InstallRequest, selection: list[str]) -> list[Finding]:
+    if "litellm" in selection and request.config.config.litellm.database:
+        return [
+            Finding(
+                "config.litellm-database",
+                f"litellm.database ({request.config.source}): LiteLLM's database mode needs "
+                "Prisma's query engines, which no bundle carries",
+                "remove litellm.database: per-consumer keys and model limits work without it",
+            )
+        ]
+    return []
 
 
 def _host_rules(

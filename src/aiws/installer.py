@@ -325,6 +325,7 @@ def _install(
             target=f"{bundle.platform}-{bundle.arch}",
         ),
         warnings=chosen.warnings,
+        models=request.config.config.model_names(),
     )
     return InstallOutcome(summary=summary, warnings=chosen.warnings)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from aiws.catalog import Catalog, Component
+from aiws.config import served_models
 from aiws.hostcall import call_module
 from aiws.ledger import Ledger, parse_ledger
 from aiws.resolve import health_spec
@@ -27,6 +28,7 @@ class ComponentStatus(BaseModel):
     healthy: bool | None
     detail: str
     seconds: float
+    models: list[str] = Field(default_factory=list)  # LiteLLM: the model names it serves
 
     @property
     def state(self) -> str:
@@ -91,13 +93,23 @@ def report_of(reports: dict[str, dict[str, Any]], catalog: Catalog, seconds: flo
     """The StatusReport of each host's aiws_status result (ad hoc, or the install's last task)."""
     hosts = []
     for host, report in sorted(reports.items()):
+        ledger = parse_ledger(report["ledger"])
         rows = [
             ComponentStatus(
                 kind=catalog.components[r["name"]].kind,
                 public=catalog.components[r["name"]].public,
+                models=_served_models(ledger) if r["name"] == "litellm" and r["installed"] else [],
                 **{k: v for k, v in r.items() if k not in {"kind", "public"}},
             )
             for r in report["components"]
         ]
-        hosts.append(HostStatus(host=host, components=rows, ledger=parse_ledger(report["ledger"])))
+        hosts.append(HostStatus(host=host, components=rows, ledger=ledger))
     return StatusReport(hosts=hosts, seconds=round(seconds, 3))
+
+
+def _served_models(ledger: Ledger) -> list[str]:
+    """The models LiteLLM serves: the configuration of the last install that included it."""
+    for run in reversed(ledger.installs()):
+        if "litellm" in run.components and run.config is not None:
+            return served_models(run.config)
+    return []

@@ -16,7 +16,7 @@ from rich.table import Table
 from aiws import __version__
 from aiws.catalog import Catalog
 from aiws.driver import RunResult
-from aiws.status import StatusReport
+from aiws.status import ComponentStatus, StatusReport
 from aiws.timing import PhaseTime
 
 SCHEMA_VERSION = 1
@@ -37,6 +37,7 @@ class ComponentRow(BaseModel):
     version: str
     changed: int  # tasks that changed something for this component in this run
     detail: str = ""
+    models: list[str] = Field(default_factory=list)  # LiteLLM: the model names it serves
 
 
 class BundleIdentity(BaseModel):
@@ -88,7 +89,10 @@ def build_summary(
     check: bool = False,
     bundle: BundleIdentity | None = None,
     warnings: list[str] | None = None,
+    models: list[str] | None = None,
 ) -> DeploySummary:
+    """`models`: what LiteLLM serves after this run (when it is selected); otherwise the
+    status's (the last install that included it)."""
     changed = run.changed_by_role()
     rows: list[ComponentRow] = []
     access: dict[str, AccessPoint] = {}
@@ -106,6 +110,7 @@ def build_summary(
                     version=comp.version or catalog.components[comp.name].version,
                     changed=changed.get(comp.name, 0),
                     detail=comp.detail,
+                    models=_models(comp, selection, models),
                 )
             )
             point = _access_point(catalog, comp.name, domain)
@@ -137,6 +142,12 @@ def build_summary(
     )
 
 
+def _models(comp: ComponentStatus, selection: list[str], models: list[str] | None) -> list[str]:
+    if comp.name == "litellm" and comp.name in selection and models is not None:
+        return models
+    return comp.models
+
+
 def _access_point(catalog: Catalog, name: str, domain: str | None) -> AccessPoint | None:
     component = catalog.components[name]
     if component.listen is None:
@@ -165,6 +176,9 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
         )
     )
     console.print(_components_table(summary))
+    for row in summary.components:
+        if row.models:
+            console.print(f"[bold]Models[/] ({escape(row.name)}) {escape(', '.join(row.models))}")
     console.print(_phases_line(summary))
     bundle = summary.bundle
     console.print(

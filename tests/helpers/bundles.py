@@ -34,6 +34,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 # What the PostgreSQL + Vault scenarios install, and the controller to bootstrap aiws
 # on a host from the bundle itself.
 CORE_COMPONENTS = ["postgresql", "vault", CONTROLLER]
+MODELS_COMPONENTS = ["postgresql", "vault", "litellm", "hermes", CONTROLLER]
 
 
 def build(target: str, components: list[str], out: Path, cache: Path | None = None) -> BuildResult:
@@ -48,6 +49,11 @@ def build(target: str, components: list[str], out: Path, cache: Path | None = No
         project_dir=PROJECT,
     )
     return build_bundle(request)
+
+
+def models_bundle(out: Path) -> Path:
+    """PostgreSQL, Vault, LiteLLM, Hermes (+ controller): the model gateway's scenarios."""
+    return build("debian-12-amd64", MODELS_COMPONENTS, out).package
 
 
 def core_bundle(out: Path) -> Path:

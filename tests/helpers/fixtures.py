@@ -18,7 +18,7 @@ import pytest
 
 from aiws.sandbox import host
 from aiws.sandbox.state import Network, SandboxState, unique_name
-from tests.helpers.bundles import core_bundle
+from tests.helpers.bundles import core_bundle, models_bundle
 
 # Host tool -> the Debian package that provides it.
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap"}
@@ -85,3 +85,9 @@ def core_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The PostgreSQL + Vault + controller bundle, built once per test run and shared by
     every scenario that installs from it."""
     return core_bundle(tmp_path_factory.mktemp("core-bundle"))
+
+
+@pytest.fixture(scope="session")
+def models_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """PostgreSQL, Vault, LiteLLM, Hermes + controller, built once per test run."""
+    return models_bundle(tmp_path_factory.mktemp("models-bundle"))

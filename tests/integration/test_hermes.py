@@ -8,7 +8,6 @@ running, and a purge that leaves the host as it was."""
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 import subprocess
 import time
@@ -18,12 +17,10 @@ from typing import Any
 import pytest
 from acp import spawn_agent_process, text_block
 
-from aiws.bundle.recipes import CONTROLLER
 from aiws.catalog import load_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from tests.helpers import snapshot
-from tests.helpers.bundles import build
+from tests.helpers import outbound, snapshot
 from tests.helpers.cli import aiws
 from tests.helpers.hosts import inside, install, left_behind, status
 
@@ -35,18 +32,6 @@ LITELLM = load_catalog().component("litellm")
 ACCOUNT = HERMES.user
 WORKSPACE = "/srv/aiws-test-workspace"
 ACP_TIMEOUT = 120
-# connect() calls as strace -f prints them: the address family, port and address.
-CONNECT = re.compile(
-    r"connect\(\d+, \{sa_family=(AF_INET6?),.*?htons\((\d+)\).*?"
-    r"(?:inet_addr\(\"([^\"]+)\"\)|inet_pton\(AF_INET6, \"([^\"]+)\")"
-)
-LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
-
-
-@pytest.fixture(scope="module")
-def hermes_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("hermes-bundle")
-    return build("debian-12-amd64", ["litellm", "hermes", CONTROLLER], out).package
 
 
 class Recorder:
@@ -102,19 +87,8 @@ async def drive(command: list[str], stderr: Path) -> dict[str, Any]:
     }
 
 
-def connections(trace: Path) -> list[tuple[str, int, str]]:
-    """Every AF_INET/AF_INET6 connect() in an strace log: (family, port, address)."""
-    found = []
-    for line in trace.read_text().splitlines():
-        match = CONNECT.search(line)
-        if match:
-            family, port, v4, v6 = match.groups()
-            found.append((family, int(port), v4 or v6))
-    return found
-
-
 def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
-    sandbox: SandboxState, hermes_bundle: Path, tmp_path: Path
+    sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
 ) -> None:
     strace = shutil.which("strace")
     assert strace, "strace is missing on this machine: run `make setup` as root"
@@ -122,7 +96,7 @@ def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
     config = tmp_path / "aiws.yml"
     config.write_text("litellm:\n  test_models: true\n")
 
-    first, seconds = install(sandbox, hermes_bundle, *SELECTION, "--config", str(config))
+    first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     rows = {row.name: row for row in first.components}
     assert {name: row.health for name, row in rows.items()} == {
         "litellm": "healthy",
@@ -146,7 +120,7 @@ def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
     trace = tmp_path / "connect.trace"
     agent = host.in_container(sandbox, ["runuser", "-u", ACCOUNT, "--", launcher])
     since = inside(sandbox, "date", "+%Y-%m-%d %H:%M:%S")
-    command = [strace, "-f", "-qq", "-e", "trace=connect", "-o", str(trace), *agent]
+    command = [strace, "-f", "-qq", "-e", f"trace={outbound.TRACED}", "-o", str(trace), *agent]
     result = asyncio.run(drive(command, tmp_path / "agent.stderr"))
     print(
         "hermes over ACP: "
@@ -159,19 +133,18 @@ def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
     assert result["stop_reason"] == "end_turn", result
 
     # Every IP connection attempt went to the host's loopback (LiteLLM), none to a resolver.
-    seen = connections(trace)
+    seen = trace.read_text()
     assert LITELLM.listen is not None
-    litellm = ("AF_INET", LITELLM.listen.port, LITELLM.listen.host)
+    litellm = f'htons({LITELLM.listen.port}), sin_addr=inet_addr("{LITELLM.listen.host}")'
     assert litellm in seen, f"strace saw no connection to LiteLLM, so it watched nothing: {seen}"
-    outbound = [c for c in seen if c[2] not in LOOPBACK or c[1] == 53]
-    assert outbound == [], outbound
+    assert outbound.attempts(seen) == []
     # The same watch does see an attempt to leave the host (it fails: no network).
     control = tmp_path / "control.trace"
     attempt = "import socket; socket.socket().connect_ex(('192.0.2.1', 443))"
     probe = host.in_container(sandbox, ["runuser", "-u", ACCOUNT, "--", "python3", "-c", attempt])
-    subprocess.run([strace, "-f", "-qq", "-e", "trace=connect", "-o", str(control), *probe],
-                   check=True, timeout=60)  # fmt: skip
-    assert ("AF_INET", 443, "192.0.2.1") in connections(control)
+    subprocess.run([strace, "-f", "-qq", "-e", f"trace={outbound.TRACED}", "-o", str(control),
+                    *probe], check=True, timeout=60)  # fmt: skip
+    assert "192.0.2.1" in " ".join(outbound.attempts(control.read_text()))
 
     # LiteLLM logged the model call under Hermes's consumer key.
     journal = inside(
@@ -180,7 +153,7 @@ def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
     calls = [line for line in journal.splitlines() if line.startswith("aiws request:")]
     assert any("consumer=hermes model=aiws-mock" in line for line in calls), journal[-3000:]
 
-    rerun, seconds = install(sandbox, hermes_bundle, *SELECTION, "--config", str(config))
+    rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     print(f"litellm + hermes rerun: {seconds:.1f} s", flush=True)
 

@@ -109,6 +109,10 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
             ["install", "--mode", "core", "--config", str(BAD_CONFIG)],
             "models[0].colour: unknown key",
         ),
+        (
+            ["install", "--mode", "core", "--config", str(FIXTURES / "config" / "malformed.yml")],
+            "malformed.yml: line 3:",
+        ),
     ],
 )
 def test_refusals_exit_2_before_touching_the_host(

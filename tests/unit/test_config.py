@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiws.catalog import load_catalog
-from aiws.config import load_config, parse_config
+from aiws.config import load_config, parse_config, served_models
 from aiws.errors import UsageError
 from tests.helpers.cli import aiws
 
@@ -50,6 +50,13 @@ def test_no_default_file_is_the_defaults(tmp_path: Path, monkeypatch: pytest.Mon
         ("models:\n  - {name: a, model: x, provider: openai, api_key_secret: ../k}\n",
          "models[0].api_key_secret: String should match pattern"),
         ("models:\n  - {name: a, provider: openai}\n", "models[0].model: Field required"),
+        ("litellm: {consumers: {codex: {models: [gpt]}}}\n",
+         "litellm.consumers.codex.models: no model named 'gpt' (configured: none)"),
+        ("litellm: {test_models: true, consumers: {codex: {models: []}}}\n",
+         "litellm.consumers.codex.models: List should have at least 1 item"),
+        ("litellm: {consumers: {codex: {enabled: no, colour: red}}}\n",
+         "litellm.consumers.codex.colour: unknown key"),
+        ("litellm: {database: sometimes}\n", "litellm.database: Input should be a valid boolean"),
     ],
 )  # fmt: skip
 def test_each_problem_is_one_line_naming_file_and_key(text: str, problem: str) -> None:
@@ -87,3 +94,20 @@ def test_config_show_refuses_a_bad_file_in_one_line(tmp_path: Path) -> None:
     assert shown.stderr.strip().splitlines() == [
         f"error: {bad}: models[0].colour: unknown key; see docs/config.md"
     ]
+
+
+def test_a_consumer_must_be_one_that_has_a_key(tmp_path: Path) -> None:
+    config = tmp_path / "aiws.yml"
+    config.write_text("litellm:\n  consumers:\n    bridge: {enabled: false}\n    mallory: {}\n")
+    with pytest.raises(UsageError) as caught:
+        load_config(CATALOG, config)
+    assert caught.value.problem == f"{config}: litellm.consumers.mallory: unknown consumer"
+    assert "bridge, openclaw, hermes, codex, opencode, gemini, operator" in caught.value.fix
+
+
+def test_served_models_come_from_a_recorded_configuration() -> None:
+    recorded = load_config(CATALOG, EXAMPLE).effective()
+    assert served_models(recorded) == ["gpt-4.1", "claude-sonnet", "local-llama"]
+    with_mocks = {**recorded, "litellm": {"test_models": True}}
+    assert served_models(with_mocks)[-2:] == ["aiws-mock", "aiws-mock-gemini"]
+    assert served_models({"models": "damaged"}) == []

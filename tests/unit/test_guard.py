@@ -11,7 +11,7 @@ import pytest
 
 import aiws.guard as guard_module
 from aiws.catalog import load_catalog
-from aiws.config import LoadedConfig, Model, OperatorConfig
+from aiws.config import LiteLLMSettings, LoadedConfig, Model, OperatorConfig
 from aiws.guard import BundleTarget, HostFacts, evaluate, is_fqdn
 from aiws.request import InstallRequest
 
@@ -26,6 +26,15 @@ WITH_MODEL = InstallRequest(
             models=[Model(name="gpt", model="gpt-4.1", provider="openai", api_key_secret=KEY)]
         ),
         "/etc/aiws/aiws.yml",
+    ),
+)
+
+
+WITH_DATABASE = InstallRequest(
+    mode="core",
+    domain="bridge.example.com",
+    config=LoadedConfig(
+        OperatorConfig(litellm=LiteLLMSettings(database=True)), "/etc/aiws/aiws.yml"
     ),
 )
 
@@ -247,6 +256,20 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         ["config.secret-missing"],
     ),
     ("the secret a configured model names is there", WITH_MODEL, host(secrets=[KEY]), None, []),
+    (
+        "LiteLLM's database mode (no bundle has its engines)",
+        WITH_DATABASE,
+        None,
+        None,
+        ["config.litellm-database"],
+    ),
+    (
+        "database mode asked, LiteLLM not selected",
+        replace(WITH_DATABASE, only=("postgresql",), domain=None),
+        None,
+        None,
+        [],
+    ),
     (
         "Ansible's temp dir on the host could be another user's",
         GOOD,

@@ -3,12 +3,14 @@ one-time initialisations. Owner and group are root (the suite runs as root; chow
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from aiws.module_utils.aiws_common import Failure
 from aiws.module_utils.aiws_units import ensure_directory, ensure_file, render, run_once
@@ -38,6 +40,14 @@ def test_render_fills_in_every_secret_stripped(secrets_dir: Path) -> None:
     assert render(template, str(secrets_dir)) == (
         "url = postgres://aiws_vault:s3cret-pw@db/vault\nagain = s3cret-pw\ntoken = hvs.token\n"
     )
+
+
+def test_render_json_quotes_a_value_an_operator_brought(secrets_dir: Path) -> None:
+    awkward = "k\"ey\\with: # yaml {and} 'quotes'"
+    (secrets_dir / "provider-key").write_text(awkward + "\n")
+    rendered = render("api_key: @AIWS_SECRET(provider-key|json)@\n", str(secrets_dir))
+    assert yaml.safe_load(rendered) == {"api_key": awkward}
+    assert json.loads(render("@AIWS_SECRET(provider-key|json)@", str(secrets_dir))) == awkward
 
 
 def test_render_leaves_text_without_references_alone(secrets_dir: Path) -> None:

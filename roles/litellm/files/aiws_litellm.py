@@ -3,7 +3,9 @@
 auth: one key per consumer, without a database (general_settings.custom_auth). The keys
 file (keys.json beside this file, 0640 root:aiws-litellm) maps each key to its consumer; it
 is read again when it changes, so revoking a key needs no restart. An unknown key is
-refused (HTTP 401). The master key is listed there as the operator's.
+refused (HTTP 401). A key may be limited to some models (litellm.consumers.<name>.models in
+the operator's configuration): any other model, or a request naming none, is refused; GET
+requests (model lists) are not limited. The master key is listed there as the operator's.
 
 mock_llm: aiws's offline test model (aiws-mock): a fixed answer for chat completions and
 the Responses API, streaming included, without any network.
@@ -11,6 +13,7 @@ the Responses API, streaming included, without any network.
 
 import json
 import os
+import re
 
 from litellm import CustomLLM, ModelResponse, completion
 from litellm.proxy._types import UserAPIKeyAuth
@@ -19,6 +22,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS_FILE = os.path.join(HERE, "keys.json")
 MOCK_TEXT = "aiws mock answer"
 _keys = {"stamp": None, "by_key": {}}
+# Routes that name the model in the path: Gemini's /models/<m>:generateContent, Azure's
+# /deployments/<m>/..., the legacy /engines/<m>/...
+MODEL_IN_PATH = re.compile(r"/(?:models/([^/:]+):|deployments/([^/]+)/|engines/([^/]+)/)")
 
 
 def _current_keys():
@@ -38,14 +44,24 @@ async def auth(request, api_key):
     if entry is None:
         raise Exception("unknown API key")
     models = entry.get("models")
-    if models:
-        try:
-            asked = (await request.json()).get("model")
-        except Exception:
-            asked = None
+    if models is not None and request.method != "GET":
+        asked = await _asked_model(request)
         if asked not in models:
             raise Exception("this key may not use model %r" % asked)
     return UserAPIKeyAuth(api_key=presented, user_id=entry["consumer"])
+
+
+async def _asked_model(request):
+    """The model a request asks for (its path, else its JSON body), or None when it names
+    none: a key limited to some models is refused then (fail closed)."""
+    named = MODEL_IN_PATH.search(request.url.path)
+    if named:
+        return next(group for group in named.groups() if group)
+    try:
+        body = await request.json()
+    except Exception:
+        return None
+    return body.get("model") if isinstance(body, dict) else None
 
 
 def _answer(kwargs):

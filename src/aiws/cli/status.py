@@ -67,7 +67,7 @@ def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> N
                 escape(c.address or "-"),
                 f"[{colour}]{escape(c.health)}[/]",
                 escape(c.version or "-"),
-                escape(c.detail),
+                escape(_detail(c)),
             )
         if rows:
             out.print(table)
@@ -75,3 +75,8 @@ def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> N
             out.print(f"{escape(host.host)}: nothing installed by aiws")
     verdict = "[green]healthy[/]" if report.healthy else "[red]unhealthy[/]"
     out.print(f"status: {verdict} ({report.seconds:.2f}s)")
+
+
+def _detail(component: status_logic.ComponentStatus) -> str:
+    models = f"models: {', '.join(component.models)}" if component.models else ""
+    return "; ".join(part for part in (component.detail, models) if part)

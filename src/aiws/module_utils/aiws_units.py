@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -23,7 +24,9 @@ try:
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, must_run, run_command, write_atomic
 
-SECRET_REF = re.compile(r"@AIWS_SECRET\(([A-Za-z0-9][A-Za-z0-9._-]{0,127})\)@")
+# @AIWS_SECRET(name)@ is the value as stored; @AIWS_SECRET(name|json)@ is it as a JSON string
+# (quoted and escaped; also a valid YAML scalar), for values aiws did not generate.
+SECRET_REF = re.compile(r"@AIWS_SECRET\(([A-Za-z0-9][A-Za-z0-9._-]{0,127})(\|json)?\)@")
 SYSTEMCTL_TIMEOUT = 300
 
 
@@ -94,9 +97,10 @@ def render(content, secrets_dir):
         path = os.path.join(secrets_dir, match.group(1))
         try:
             with open(path) as handle:
-                return handle.read().strip()
+                text = handle.read().strip()
         except OSError:
             raise Failure("secret %s is missing (%s)" % (match.group(1), path)) from None
+        return json.dumps(text) if match.group(2) else text
 
     return SECRET_REF.sub(value, content)
 

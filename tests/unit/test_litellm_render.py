@@ -1,0 +1,92 @@
+"""LiteLLM's files as its role renders them, by the real Ansible on this machine (the render
+hook runs on the controller and changes nothing): the model list from the operator's
+configuration, provider keys as JSON-quoted references, the mock pair only when asked, and a
+keys file that leaves out revoked consumers and carries each key's model limit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from aiws.catalog import load_catalog
+from aiws.config import parse_config
+from aiws.driver import run_playbook
+from aiws.resolve import resolved_catalog
+from aiws.target import Target
+
+PLAY = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: litellm, tasks_from: render.yml, public: true}
+    - ansible.builtin.copy:
+        content: "{{ litellm_files | to_json }}"
+        dest: "{{ out }}"
+        mode: "0600"
+"""
+CONFIG = """
+models:
+  - {name: gpt, model: gpt-4.1, provider: openai, api_key_secret: openai-api-key}
+  - {name: local, model: "llama3.1:8b", provider: ollama, api_base: "http://10.0.0.5:11434"}
+litellm:
+  test_models: %s
+  consumers:
+    codex: {models: [gpt]}
+    gemini: {enabled: false}
+    bridge: {enabled: true}
+"""
+
+
+def render(tmp_path: Path, config_text: str) -> dict[str, str]:
+    config = parse_config(config_text.encode(), "aiws.yml")
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(PLAY)
+    out = tmp_path / "files.json"
+    extravars: dict[str, Any] = {
+        "aiws_catalog": resolved_catalog(load_catalog(), "debian-12"),
+        "aiws_run": {"config": config.model_dump(mode="json")},
+        "out": str(out),
+    }
+    result = run_playbook(playbook, Target(), extravars, keep_logs=False)
+    assert result.ok, [f.line for f in result.failures]
+    return {Path(f["dest"]).name: f["content"] for f in json.loads(out.read_text())}
+
+
+@pytest.fixture(scope="module")
+def with_mocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return render(tmp_path_factory.mktemp("mocks"), CONFIG % "true")
+
+
+def test_models_come_from_the_configuration_with_quoted_key_references(
+    with_mocks: dict[str, str],
+) -> None:
+    config = yaml.safe_load(with_mocks["config.yaml"].replace("@AIWS_SECRET", "x@AIWS_SECRET"))
+    models = {m["model_name"]: m["litellm_params"] for m in config["model_list"]}
+    assert list(models) == ["gpt", "local", "aiws-mock", "aiws-mock-gemini"]
+    assert models["local"] == {"model": "ollama/llama3.1:8b", "api_base": "http://10.0.0.5:11434"}
+    # Filled in on the host as a JSON string, whatever the key holds.
+    assert "api_key: @AIWS_SECRET(openai-api-key|json)@" in with_mocks["config.yaml"]
+    assert config["general_settings"]["custom_auth"] == "aiws_litellm.auth"
+
+
+def test_the_keys_file_leaves_out_revoked_keys_and_carries_limits(
+    with_mocks: dict[str, str],
+) -> None:
+    keys = json.loads(with_mocks["keys.json"])
+    by_consumer = {entry["consumer"]: entry for entry in keys.values()}
+    assert "gemini" not in by_consumer
+    assert by_consumer["codex"] == {"consumer": "codex", "models": ["gpt"]}
+    assert by_consumer["bridge"] == {"consumer": "bridge"}
+    assert set(by_consumer) == {"master", "bridge", "openclaw", "hermes", "codex", "opencode",
+                                "operator"}  # fmt: skip
+    assert "@AIWS_SECRET(litellm-key-codex)@" in keys
+
+
+def test_no_mock_models_unless_asked(tmp_path: Path) -> None:
+    files = render(tmp_path, CONFIG % "false")
+    assert "aiws-mock" not in files["config.yaml"]
+    assert "custom_provider_map" not in files["config.yaml"]
