@@ -34,7 +34,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 # What the PostgreSQL + Vault scenarios install, and the controller to bootstrap aiws
 # on a host from the bundle itself.
 CORE_COMPONENTS = ["postgresql", "vault", CONTROLLER]
-MODELS_COMPONENTS = ["postgresql", "vault", "litellm", CONTROLLER]
+MODELS_COMPONENTS = ["postgresql", "vault", "litellm", "hermes", CONTROLLER]
 
 
 def build(target: str, components: list[str], out: Path, cache: Path | None = None) -> BuildResult:
@@ -52,7 +52,7 @@ def build(target: str, components: list[str], out: Path, cache: Path | None = No
 
 
 def models_bundle(out: Path) -> Path:
-    """PostgreSQL, Vault, LiteLLM (+ controller): the model gateway's scenarios."""
+    """PostgreSQL, Vault, LiteLLM, Hermes (+ controller): the model gateway's scenarios."""
     return build("debian-12-amd64", MODELS_COMPONENTS, out).package
 
 

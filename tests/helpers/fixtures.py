@@ -89,5 +89,5 @@ def core_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def models_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """PostgreSQL, Vault, LiteLLM + controller, built once per test run."""
+    """PostgreSQL, Vault, LiteLLM, Hermes + controller, built once per test run."""
     return models_bundle(tmp_path_factory.mktemp("models-bundle"))

@@ -23,7 +23,8 @@ LEDGER_SCHEMA = 1
 #   paths: data, config and files kept by a plain uninstall, removed by purge
 #   runtime: runtime trees and unit-side files, removed by every uninstall
 #   units, packages, users, groups, secrets: by name
-RECORD_LISTS = ("paths", "runtime", "units", "packages", "users", "groups", "secrets")
+# files: what an agent needs in place (its launcher and configuration), checked by status.
+RECORD_LISTS = ("paths", "runtime", "units", "packages", "users", "groups", "secrets", "files")
 
 
 class Failure(Exception):
@@ -214,7 +215,10 @@ def merge_record(components, component, record, merge=()):
     for key in merge or ():
         merged[key] = list(merged.get(key) or []) + list((existing or {}).get(key) or [])
     wanted = _normalised(merged)
-    if existing is not None and all(existing.get(k) == wanted[k] for k in wanted):
+    # A list an older record lacks is an empty one (so adding a list changes no record).
+    if existing is not None and all(
+        existing.get(k, [] if k in RECORD_LISTS else None) == wanted[k] for k in wanted
+    ):
         return False
     stamp = now()
     wanted["installed_at"] = (existing or {}).get("installed_at", stamp)

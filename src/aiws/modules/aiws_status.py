@@ -137,9 +137,14 @@ def command_probe(command, timeout):
 
 
 def kept_data_only(spec, record):
-    """A service uninstalled without --purge: its record stays (units: none) so that a later
-    purge still knows its data, packages and user; it is not installed any more."""
-    return record is not None and bool(spec.get("unit")) and record.get("units") == []
+    """A component uninstalled without --purge: its record stays (units, runtime and files:
+    none) so that a later purge still knows its data, packages and user; it is not installed
+    any more. An installed service has its unit, an installed agent its files."""
+    if record is None:
+        return False
+    if spec.get("unit"):
+        return record.get("units") == []
+    return spec.get("kind") == "agent" and not record.get("files")
 
 
 def probe_one(spec, record, timeout):
@@ -181,7 +186,9 @@ def probe_one(spec, record, timeout):
             result["healthy"] = bool(result["listening"])
             result["detail"] = "port open" if result["healthy"] else "port closed"
         else:
-            paths = (record or {}).get("paths") or []
+            # No probe (an agent): its directories and the files it needs (launcher,
+            # configuration) are in place; nothing is started.
+            paths = (record.get("paths") or []) + (record.get("files") or [])
             missing = [p for p in paths if not os.path.exists(p)]
             result["healthy"] = not missing
             result["detail"] = "files present" if not missing else "missing: %s" % missing[0]
