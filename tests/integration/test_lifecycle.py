@@ -107,7 +107,11 @@ def test_lifecycle(component: str, sandbox: SandboxState, core_bundle_file: Path
     scenario.check(sandbox)
     # The operator's configuration the run applied is in the ledger (none here: defaults).
     last_run = json.loads(inside(sandbox, "cat", "/var/lib/aiws/state.json"))["runs"][-1]
-    assert last_run["config"] == {"source": None, "models": [], "litellm": {"test_models": False}}
+    assert last_run["config"] == {
+        "source": None,
+        "models": [],
+        "litellm": {"test_models": False, "database": False, "consumers": {}},
+    }
 
     fingerprint_before = fingerprint(sandbox)
     rerun, _ = install(sandbox, core_bundle_file, *selection)
