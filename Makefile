@@ -23,14 +23,14 @@ host-packages:  ## apt packages the sandbox harness and bundle builder need (roo
 
 venv: $(BIN)/aiws
 
-$(BIN)/aiws: pyproject.toml
+$(BIN)/aiws: pyproject.toml bridge/pyproject.toml
 	timeout 60 $(PYTHON) -m venv $(VENV)
-	timeout 600 $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	timeout 600 $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' -e ./bridge
 	@touch $@
 
 lint: venv  ## ruff, mypy, yamllint, ansible-lint (production profile)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src bridge/src tests
+	$(BIN)/ruff format --check src bridge/src tests
 	$(BIN)/mypy
 	$(BIN)/yamllint -s playbooks roles inventories src/aiws/data .yamllint .ansible-lint
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint --offline -q

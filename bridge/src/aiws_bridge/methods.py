@@ -1,0 +1,158 @@
+"""The JSON-RPC methods of the contract: health, acp.capabilities, xworkmate.routing.resolve
+and the session methods. Notifications a method emits go through `notify`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiws_bridge import __version__
+from aiws_bridge.rpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
+from aiws_bridge.sessions import Notify, Sessions
+from aiws_bridge.settings import AGENT_LABELS, Settings
+
+Method = Callable[[dict[str, Any], Notify], Awaitable[dict[str, Any]]]
+
+
+class Methods:
+    def __init__(self, settings: Settings, sessions: Sessions):
+        self.settings, self.sessions = settings, sessions
+        self.table: dict[str, Method] = {
+            "health": self.health,
+            "acp.capabilities": self.capabilities,
+            "xworkmate.routing.resolve": self.resolve,
+            "session.start": self.start,
+            "session.message": self.message,
+            "session.cancel": self.cancel,
+            "session.close": self.close,
+        }
+
+    async def call(self, method: str, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        handler = self.table.get(method)
+        if handler is None:
+            raise RpcError(METHOD_NOT_FOUND, f"unknown method: {method}")
+        return await handler(params, notify)
+
+    async def health(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "role": "acp-control-plane"}
+
+    async def capabilities(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        agents = self.settings.agent_ids()
+        catalog = [
+            {"providerId": a, "label": AGENT_LABELS.get(a, a), "targets": ["agent"],
+             "category": "native"}
+            for a in agents
+        ]  # fmt: skip
+        targets = ["agent"] if agents else []
+        flags = {"single_agent": bool(agents), "multi_agent": False}
+        return {
+            "singleAgent": bool(agents), "multiAgent": False,
+            "availableExecutionTargets": targets, "providerCatalog": catalog,
+            "gatewayProviders": [],
+            "providerProbeSummary": [
+                {"providerId": a, "available": True, "status": "ready"} for a in agents
+            ],
+            "capabilities": {**flags, "providerCatalog": catalog, "gatewayProviders": [],
+                             "availableExecutionTargets": targets},
+        }  # fmt: skip
+
+    async def resolve(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        return resolve_routing(params, self.settings.agent_ids())
+
+    async def start(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        session_id, thread_id = _ids(params)
+        routed = resolve_routing(_with_provider(params), self.settings.agent_ids())
+        if routed["unavailable"]:
+            return {"success": False, **routed}
+        session = await self.sessions.start(
+            session_id, thread_id, routed["resolvedProviderId"], params.get("workingDirectory")
+        )
+        return await self._turn(session, params, routed, notify)
+
+    async def message(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        session_id, thread_id = _ids(params)
+        session = self.sessions.get(session_id, thread_id)
+        routed = resolve_routing(
+            {**_with_provider(params), "routing": {"routingMode": "explicit",
+             "explicitExecutionTarget": "agent", "explicitProviderId": session.provider}},
+            self.settings.agent_ids(),
+        )  # fmt: skip
+        return await self._turn(session, params, routed, notify)
+
+    async def _turn(self, session: Any, params: dict[str, Any], routed: dict[str, Any],
+                    notify: Notify) -> dict[str, Any]:  # fmt: skip
+        prompt = params.get("taskPrompt") or params.get("message") or ""
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise RpcError(INVALID_PARAMS, "taskPrompt is required")
+        outcome = await session.turn(prompt, notify, self.settings.prompt_timeout_s)
+        return {
+            **outcome, **{k: v for k, v in routed.items() if k.startswith("resolved")},
+            "provider": session.provider, "mode": "single-agent",
+            "sessionId": session.id, "threadId": session.thread_id,
+        }  # fmt: skip
+
+    async def cancel(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        session_id, _ = _ids(params)
+        await self.sessions.cancel(session_id)
+        return {"accepted": True}
+
+    async def close(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        session_id, _ = _ids(params)
+        return {"accepted": True, "closed": await self.sessions.close(session_id)}
+
+
+def _ids(params: dict[str, Any]) -> tuple[str, str]:
+    session_id = params.get("sessionId") or params.get("threadId")
+    if not isinstance(session_id, str) or not session_id:
+        raise RpcError(INVALID_PARAMS, "sessionId is required")
+    thread_id = params.get("threadId")
+    return session_id, thread_id if isinstance(thread_id, str) and thread_id else session_id
+
+
+def _with_provider(params: dict[str, Any]) -> dict[str, Any]:
+    """A session.start naming only `provider` (no routing) asks for that agent."""
+    if params.get("routing") or params.get("executionTarget") or not params.get("provider"):
+        return params
+    return {**params, "routing": {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+                                  "explicitProviderId": params["provider"]}}  # fmt: skip
+
+
+def resolve_routing(params: dict[str, Any], agents: list[str]) -> dict[str, Any]:
+    """The contract's routing rules, for the agents this Bridge has."""
+    given = params.get("routing")
+    routing: dict[str, Any] = given if isinstance(given, dict) else {}
+    target_asked = params.get("executionTarget") or params.get("requestedExecutionTarget")
+    gateway_asked = params.get("gatewayProviderId") or params.get("gatewayProvider")
+    if not routing and not target_asked and not gateway_asked:
+        raise RpcError(INVALID_PARAMS, "ROUTING_REQUIRED: give routing or executionTarget")
+    explicit = routing.get("routingMode") == "explicit" or bool(target_asked)
+    asked = routing.get("explicitExecutionTarget") or target_asked or ""
+    if explicit:
+        target = {"gateway": "gateway", "multiAgent": "multi-agent", "multi-agent": "multi-agent"}
+        resolved = target.get(asked, "single-agent")
+    else:
+        resolved = "single-agent" if agents else "gateway"
+    provider = routing.get("explicitProviderId") or ""
+    out: dict[str, Any] = {
+        "resolvedExecutionTarget": resolved, "resolvedProviderId": "",
+        "resolvedGatewayProviderId": "", "resolvedModel": routing.get("explicitModel") or "",
+        "resolvedSkills": list(routing.get("explicitSkills") or []),
+        "skillResolutionSource": "explicit" if routing.get("explicitSkills") else "none",
+        "needsSkillInstall": False, "skillInstallRequestId": "",
+        "status": "available", "unavailable": False, "unavailableCode": "",
+        "unavailableMessage": "",
+    }  # fmt: skip
+    if resolved == "single-agent":
+        if provider and provider not in agents:
+            return _unavailable(out, f"provider {provider} is not installed on this Bridge")
+        if not agents:
+            return _unavailable(out, "no agent is installed on this Bridge")
+        out["resolvedProviderId"] = provider or agents[0]
+        return out
+    out["resolvedGatewayProviderId"] = "openclaw" if resolved == "gateway" else ""
+    return _unavailable(out, f"the {resolved} target is not available on this Bridge yet")
+
+
+def _unavailable(out: dict[str, Any], message: str) -> dict[str, Any]:
+    return {**out, "status": "unavailable", "unavailable": True,
+            "unavailableCode": "PROVIDER_UNAVAILABLE", "unavailableMessage": message}  # fmt: skip

@@ -1,0 +1,324 @@
+"""The Bridge's wire contract (../docs/bridge.md), over real HTTP, SSE and WebSocket on the
+loopback, with a real ACP agent as each session's stdio child (tests/fixtures/
+acp_echo_agent.py): auth always on, the check order and status codes, the hybrid envelopes,
+capabilities and routing, session start/message/cancel/close, continuation refused when the
+child is gone, workspaces confined, keepalives, and children that die with the Bridge."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from aiws_bridge.app import create_app
+from aiws_bridge.auth import Throttle, digest
+from aiws_bridge.settings import Settings
+from tests.helpers.paths import FIXTURES
+
+TOKEN = "bridge-test-token-0123456789"
+AGENT = [sys.executable, str(FIXTURES / "acp_echo_agent.py")]
+SSE = {"Accept": "text/event-stream, application/json"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_settings(tmp: Path, tokens: bool = True, **changes: Any) -> Settings:
+    tokens_file = tmp / "tokens.json"
+    if tokens:
+        entry = {"name": "first", "sha256": digest(TOKEN), "created": "2026-11-22T00:00:00Z"}
+        tokens_file.write_text(json.dumps({"tokens": [entry]}))
+    (tmp / "workspaces").mkdir(exist_ok=True)
+    data: dict[str, Any] = {
+        "port": free_port(), "tokens_file": str(tokens_file),
+        "workspace_root": str(tmp / "workspaces"),
+        "agents": {"codex": {"launcher": AGENT}, "hermes": {"launcher": AGENT}},
+        "origins": ["https://app.example.org", "http://localhost:*"], **changes,
+    }  # fmt: skip
+    (tmp / "bridge.json").write_text(json.dumps(data))
+    return Settings.model_validate(data)
+
+
+@pytest.fixture
+def bridge(tmp_path: Path) -> Iterator[str]:
+    yield from serve(write_settings(tmp_path, keepalive_s=0.3))
+
+
+def serve(settings: Settings) -> Iterator[str]:
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
+                            log_level="warning", lifespan="on")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield f"http://127.0.0.1:{settings.port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def auth(token: str = TOKEN) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def rpc(base: str, method: str, params: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
+    body = {"jsonrpc": "2.0", "id": f"1-{method}-1", "method": method, "params": params or {}}
+    headers = {**auth(), **kw.pop("headers", {})}
+    return httpx.post(
+        f"{base}/acp/rpc", json=body, headers=headers, timeout=30, trust_env=False, **kw
+    )
+
+
+def events(response: httpx.Response) -> list[Any]:
+    """The SSE events: each exactly one `data:` line and a blank line."""
+    chunks = response.text.split("\n\n")
+    assert chunks[-1] == ""
+    out = []
+    for chunk in chunks[:-1]:
+        assert chunk.startswith("data: ") and "\n" not in chunk, chunk
+        payload = chunk[len("data: ") :]
+        out.append(payload if payload == "[DONE]" else json.loads(payload))
+    return out
+
+
+def start(base: str, session: str, prompt: str, **params: Any) -> httpx.Response:
+    routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+               "explicitProviderId": "codex"}  # fmt: skip
+    return rpc(base, "session.start", {"sessionId": session, "threadId": session,
+               "taskPrompt": prompt, "routing": routing, **params}, headers=SSE)  # fmt: skip
+
+
+def test_root_is_open_and_everything_else_needs_a_token(bridge: str) -> None:
+    root = httpx.get(bridge + "/", trust_env=False)
+    assert root.status_code == 200 and root.text == "xworkmate-bridge is running"
+    assert root.headers["content-type"].startswith("text/plain")
+    assert httpx.get(bridge + "/api/ping", trust_env=False).status_code == 401
+    for header in (f"Bearer {TOKEN}", f"bearer {TOKEN}", TOKEN, f"Bearer   {TOKEN}"):
+        ping = httpx.get(bridge + "/api/ping", headers={"Authorization": header}, trust_env=False)
+        assert ping.status_code == 200 and ping.json()["status"] == "ok", header
+    refused = rpc(bridge, "health", headers=auth("wrong"))
+    assert refused.status_code == 401
+    assert refused.json() == {
+        "jsonrpc": "2.0", "id": None, "type": "res", "ok": False,
+        "error": {"code": -32001, "message": "missing bearer authorization"},
+    }  # fmt: skip
+
+
+def test_no_token_configured_serves_nothing(tmp_path: Path) -> None:
+    for base in serve(write_settings(tmp_path, tokens=False)):
+        assert rpc(base, "health").status_code == 401
+        assert rpc(base, "health", headers={"Authorization": ""}).status_code == 401
+        assert httpx.get(base + "/api/ping", headers=auth(), trust_env=False).status_code == 401
+
+
+def test_the_check_order_and_status_codes(bridge: str) -> None:
+    url = bridge + "/acp/rpc"
+    allowed = {"Origin": "http://localhost:3000"}
+    preflight = httpx.options(url, headers=allowed, trust_env=False)
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert preflight.headers["access-control-max-age"] == "600"
+    bare = httpx.options(url, headers={"Origin": "https://evil.example"}, trust_env=False)
+    assert bare.status_code == 204 and "access-control-allow-origin" not in bare.headers
+    wrong_verb = httpx.get(url, headers=auth(), trust_env=False)
+    assert wrong_verb.status_code == 405 and wrong_verb.json()["error"]["code"] == -32600
+    # origin before auth: a refused origin is 403 even without a token
+    evil = httpx.post(
+        url, content=b"{}", headers={"Origin": "https://evil.example"}, trust_env=False
+    )
+    assert evil.status_code == 403 and evil.json()["error"] == {
+        "code": -32003, "message": "origin not allowed: https://evil.example"}  # fmt: skip
+    # auth before decoding: garbage without a token is 401, with a token 400
+    assert httpx.post(url, content=b"{not json", trust_env=False).status_code == 401
+    bad = httpx.post(url, content=b"{not json", headers=auth(), trust_env=False)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == -32700
+    blank = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": " "}, headers=auth(),
+                       trust_env=False)  # fmt: skip
+    assert blank.status_code == 400 and blank.json()["error"]["message"] == "missing method"
+    unknown = rpc(bridge, "no.such", headers=allowed)
+    assert unknown.status_code == 200 and unknown.json()["error"] == {
+        "code": -32601, "message": "unknown method: no.such"}  # fmt: skip
+    assert unknown.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+def test_envelopes_capabilities_and_routing(bridge: str) -> None:
+    health = rpc(bridge, "health").json()
+    assert health["id"] == "1-health-1" and health["ok"] is True and health["type"] == "res"
+    assert health["result"] == health["payload"] and health["result"]["status"] == "ok"
+    caps = rpc(bridge, "acp.capabilities").json()["result"]
+    assert [p["providerId"] for p in caps["providerCatalog"]] == ["codex", "hermes"]
+    assert caps["availableExecutionTargets"] == ["agent"] and caps["gatewayProviders"] == []
+    assert caps["capabilities"]["providerCatalog"] == caps["providerCatalog"]
+
+    required = rpc(bridge, "xworkmate.routing.resolve", {"taskPrompt": "x"}).json()
+    assert (
+        required["error"]["code"] == -32602 and "ROUTING_REQUIRED" in required["error"]["message"]
+    )
+    explicit = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+                "explicitProviderId": "hermes", "explicitModel": "m1"}  # fmt: skip
+    resolved = rpc(bridge, "xworkmate.routing.resolve", {"routing": explicit}).json()["result"]
+    assert resolved["resolvedExecutionTarget"] == "single-agent"
+    assert resolved["resolvedProviderId"] == "hermes" and resolved["resolvedModel"] == "m1"
+    assert resolved["status"] == "available" and resolved["unavailable"] is False
+    missing = {**explicit, "explicitProviderId": "gemini"}
+    gone = rpc(bridge, "xworkmate.routing.resolve", {"routing": missing}).json()["result"]
+    assert gone["unavailable"] is True and gone["unavailableCode"] == "PROVIDER_UNAVAILABLE"
+    auto = rpc(bridge, "xworkmate.routing.resolve", {"routing": {"routingMode": "auto"}})
+    assert auto.json()["result"]["resolvedProviderId"] == "codex"
+
+
+def test_a_session_streams_updates_then_the_result_then_done(bridge: str, tmp_path: Path) -> None:
+    streamed = events(start(bridge, "thread-1", "hello"))
+    assert streamed[-1] == "[DONE]"
+    *notes, final, _ = streamed
+    updates = [n for n in notes if n["method"] == "session.update"]
+    assert {n["method"] for n in notes} <= {"session.update", "xworkmate.bridge.keepalive"}
+    assert all(u["params"]["sessionId"] == u["params"]["threadId"] == "thread-1" for u in updates)
+    deltas = [u["params"]["delta"] for u in updates if u["params"]["type"] == "delta"]
+    assert "".join(deltas) == "echo: hello"
+    result = final["result"]
+    assert final["id"] == "1-session.start-1" and final["ok"] is True
+    assert result["output"] == "echo: hello" and result["status"] == "completed"
+    assert result["success"] is True and result["resolvedProviderId"] == "codex"
+    assert (tmp_path / "workspaces" / "thread-1" / "agent.pid").exists()
+
+    again = events(rpc(bridge, "session.message", {"sessionId": "thread-1", "threadId": "thread-1",
+                                                   "taskPrompt": "more"}, headers=SSE))  # fmt: skip
+    assert again[-2]["result"]["output"] == "echo: more"
+    plain = rpc(bridge, "session.message", {"sessionId": "thread-1", "taskPrompt": "plain"})
+    assert plain.json()["result"]["output"] == "echo: plain"
+
+    pid = agent_pid(tmp_path / "workspaces" / "thread-1")
+    closed = rpc(bridge, "session.close", {"sessionId": "thread-1", "threadId": "thread-1"}).json()
+    assert closed["result"] == {"accepted": True, "closed": True}
+    assert gone(pid)
+    after = rpc(bridge, "session.message", {"sessionId": "thread-1", "threadId": "thread-1",
+                                            "taskPrompt": "still there?"}).json()  # fmt: skip
+    assert after["error"]["code"] == -32002
+    assert after["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+    assert after["error"]["data"]["sessionId"] == "thread-1"
+
+
+def test_a_child_that_dies_is_not_restarted(bridge: str) -> None:
+    died = events(start(bridge, "dies", "exit now"))[-2]
+    assert died["error"]["code"] == -32002 and "EXECUTION_FAILED" in died["error"]["message"]
+    after = rpc(bridge, "session.message", {"sessionId": "dies", "taskPrompt": "again"}).json()
+    assert after["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+
+
+def test_cancel_during_a_prompt_and_keepalives(bridge: str) -> None:
+    outcome: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: outcome.update(r=start(bridge, "slow", "wait")))
+    runner.start()
+    time.sleep(1.5)  # the agent streams "waiting" and waits; keepalives flow (every 0.3 s)
+    cancel = rpc(bridge, "session.cancel", {"sessionId": "slow", "threadId": "slow"}).json()
+    assert cancel["result"] == {"accepted": True}
+    runner.join(30)
+    streamed = events(outcome["r"])
+    assert streamed[-2]["result"]["status"] == "cancelled"
+    assert streamed[-2]["result"]["stopReason"] == "cancelled"
+    keepalive = {"jsonrpc": "2.0", "method": "xworkmate.bridge.keepalive",
+                 "params": {"intervalMs": 300}}  # fmt: skip
+    assert keepalive in streamed[:-2]
+
+
+def test_working_directory_outside_the_root_is_refused(bridge: str, tmp_path: Path) -> None:
+    outside = events(start(bridge, "out", "hi", workingDirectory="/etc"))[-2]
+    assert outside["error"]["code"] == -32602 and "/etc" in outside["error"]["message"]
+    sneaky = str(tmp_path / "workspaces" / ".." / "elsewhere")
+    assert (
+        events(start(bridge, "out", "hi", workingDirectory=sneaky))[-2]["error"]["code"] == -32602
+    )
+    params = {"sessionId": "x", "taskPrompt": "hi", "provider": "gemini"}
+    unknown = events(rpc(bridge, "session.start", params, headers=SSE))[-2]
+    assert unknown["result"]["unavailable"] is True
+
+
+def test_websocket_auth_before_upgrade_and_frames(bridge: str) -> None:
+    ws_url = bridge.replace("http://", "ws://") + "/acp"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(ws_url, open_timeout=5)
+    assert refused.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as evil:
+        connect(ws_url, additional_headers={**auth(), "Origin": "https://evil.example"})
+    assert evil.value.response.status_code == 403
+    with connect(ws_url, additional_headers=auth(), open_timeout=5) as ws:
+        ws.send("{broken")
+        assert json.loads(ws.recv(10))["error"]["code"] == -32700
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": "w1", "method": "health"}))
+        reply = json.loads(ws.recv(10))
+        assert reply["id"] == "w1" and reply["result"]["status"] == "ok"
+
+
+def test_failed_auth_from_one_address_is_slowed_down() -> None:
+    throttle = Throttle(free=3)
+    for _ in range(3):
+        assert throttle.delay("192.0.2.9") == 0
+        throttle.failed("192.0.2.9")
+    assert throttle.delay("192.0.2.9") == 0.25
+    throttle.failed("192.0.2.9")
+    assert throttle.delay("192.0.2.9") == 0.5 and throttle.delay("192.0.2.10") == 0
+    throttle.succeeded("192.0.2.9")
+    assert throttle.delay("192.0.2.9") == 0
+
+
+def test_children_die_with_the_bridge(tmp_path: Path) -> None:
+    lingering = {"launcher": AGENT, "env": {"ACP_ECHO_LINGER": "1"}}
+    settings = write_settings(tmp_path, agents={"codex": lingering})
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "aiws_bridge", "--config", str(tmp_path / "bridge.json")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{settings.port}"
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/", trust_env=False, timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert events(start(base, "orphan", "hello"))[-2]["result"]["output"] == "echo: hello"
+        pid = agent_pid(tmp_path / "workspaces" / "orphan")
+        assert not gone(pid, wait=0)
+    finally:
+        bridge.send_signal(signal.SIGKILL)
+        bridge.wait(10)
+    assert gone(pid), "the agent outlived a kill -9 of the Bridge"
+
+
+def agent_pid(workspace: Path) -> int:
+    return int((workspace / "agent.pid").read_text().split()[0])
+
+
+def gone(pid: int, wait: float = 5) -> bool:
+    """The process has ended (a zombie nobody reaped yet counts as ended)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
