@@ -8,6 +8,7 @@ import typer
 
 from aiws import __version__
 from aiws.cli import (
+    bridge,
     bundle,
     config,
     install,
@@ -55,6 +56,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(config.app, name="config")
+app.add_typer(bridge.app, name="bridge")
 
 
 def run() -> None:
