@@ -27,7 +27,7 @@ class Frozen(BaseModel):
 
 
 class Source(Frozen):
-    # "project": this repository's own wheel (aiws), built from the source tree.
+    # "project": one of this repository's own projects (aiws, aiws-bridge), built from source.
     registry: Literal["pypi", "npm", "apt", "project"]
     spec: str
 

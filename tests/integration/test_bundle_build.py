@@ -189,6 +189,24 @@ def test_full_bundle_builds_and_verifies(tmp_path: Path) -> None:
     assert {"aiws", "ansible", "ansible_core", "pip"} <= wheels
 
 
+def test_the_bridge_artifact_carries_its_own_wheels_only(tmp_path: Path) -> None:
+    result = build("debian-12-amd64", ["bridge"], tmp_path / "out")
+    bundle = verify_bundle(result.package, tmp_path / "unpacked")
+    manifest = unpack(bundle, "bridge", tmp_path / "bridge")
+    wheels = {f.path.split("/")[-1].split("-")[0].lower() for f in manifest.files}
+    assert {"aiws_bridge", "starlette", "uvicorn", "websockets", "agent_client_protocol"} <= wheels
+    assert not wheels & {"aiws", "ansible", "ansible_core", "typer", "rich"}, wheels
+    # It installs offline into a venv of its own and starts.
+    venv = tmp_path / "venv"
+    subprocess.run(["python3", "-m", "venv", str(venv)], check=True, timeout=120)
+    wheel_dir = next((tmp_path / "bridge").rglob("aiws_bridge-*.whl")).parent
+    subprocess.run([venv / "bin" / "pip", "install", "-q", "--no-index", "--find-links",
+                    wheel_dir, "aiws-bridge"], check=True, timeout=600)  # fmt: skip
+    ran = subprocess.run([venv / "bin" / "aiws-bridge", "--help"], capture_output=True,
+                         text=True, timeout=60, check=False)  # fmt: skip
+    assert ran.returncode == 0 and "--config" in ran.stdout, ran.stderr
+
+
 def test_a_pin_that_needs_a_newer_python_than_the_target_is_named(tmp_path: Path) -> None:
     """LiteLLM 1.106 needs Python >= 3.10; Debian 11 has 3.9 (docs/bundle.md)."""
     needs_newer = r"litellm: litellm(\[proxy\])?==1.106.2 needs a newer Python"

