@@ -27,6 +27,7 @@ from aiws.errors import UsageError
 CONFIG_NAME = "aiws.yml"
 MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 PROVIDER = r"^[a-z][a-z0-9_]{0,63}$"
+COLLECTION_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # Names of the built-in offline test models (LiteLLM's mock pair); not the operator's to use.
 RESERVED_PREFIX = "aiws-"
 TEST_MODELS = ("aiws-mock", "aiws-mock-gemini")
@@ -84,9 +85,49 @@ class LiteLLMSettings(Strict):
     consumers: dict[str, Consumer] = Field(default_factory=dict)
 
 
+class Collection(Strict):
+    """One directory of markdown QMD indexes (keyword search)."""
+
+    name: str = Field(pattern=COLLECTION_NAME, description="how searches name it")
+    path: str = Field(min_length=2, max_length=4096, description="an absolute directory")
+    glob: str = Field("**/*.md", min_length=1, max_length=200, description="files to index")
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith("/") or any(part == ".." for part in value.split("/")):
+            raise ValueError("must be an absolute path without '..'")
+        if any(ch in value for ch in "\n\r\0"):
+            raise ValueError("must be one line")
+        return value.rstrip("/") or "/"
+
+    @field_validator("glob")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ch in value for ch in "\n\r\0"):
+            raise ValueError("must be one line")
+        return value
+
+
+class QmdSettings(Strict):
+    # The directories QMD indexes (keyword search only: vector search needs GGUF models
+    # no bundle carries).
+    collections: list[Collection] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> QmdSettings:
+        seen: set[str] = set()
+        for collection in self.collections:
+            if collection.name in seen:
+                raise ValueError(f"collection name '{collection.name}' is given twice")
+            seen.add(collection.name)
+        return self
+
+
 class OperatorConfig(Strict):
     models: list[Model] = Field(default_factory=list)
     litellm: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
+    qmd: QmdSettings = Field(default_factory=QmdSettings)
 
     @model_validator(mode="after")
     def _unique_model_names(self) -> OperatorConfig:

@@ -23,6 +23,7 @@ def test_the_documented_example_is_valid() -> None:
     assert [m.name for m in config.models] == ["gpt-4.1", "claude-sonnet", "local-llama"]
     assert config.secret_names() == ["anthropic-api-key", "openai-api-key"]
     assert config.litellm.test_models is False
+    assert [c.name for c in config.qmd.collections] == ["notes"]
 
 
 def test_no_default_file_is_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,6 +58,19 @@ def test_no_default_file_is_the_defaults(tmp_path: Path, monkeypatch: pytest.Mon
         ("litellm: {consumers: {codex: {enabled: no, colour: red}}}\n",
          "litellm.consumers.codex.colour: unknown key"),
         ("litellm: {database: sometimes}\n", "litellm.database: Input should be a valid boolean"),
+        ("qmd: {collections: [{name: n, path: docs}]}\n",
+         "qmd.collections[0].path: must be an absolute path without '..'"),
+        ("qmd: {collections: [{name: n, path: /srv/../etc}]}\n",
+         "qmd.collections[0].path: must be an absolute path without '..'"),
+        ("qmd: {collections: [{name: 'a b', path: /srv/notes}]}\n",
+         "qmd.collections[0].name: String should match pattern"),
+        ("qmd: {collections: [{name: n, path: /srv/a}, {name: n, path: /srv/b}]}\n",
+         "qmd: collection name 'n' is given twice"),
+        ("qmd: {collections: [{name: n, path: /srv/a, pattern: '*.md'}]}\n",
+         "qmd.collections[0].pattern: unknown key"),
+        ("qmd: {collections: [{name: n, path: /srv/a, glob: ''}]}\n",
+         "qmd.collections[0].glob: String should have at least 1 character"),
+        ("qmd: {index: true}\n", "qmd.index: unknown key"),
     ],
 )  # fmt: skip
 def test_each_problem_is_one_line_naming_file_and_key(text: str, problem: str) -> None:
@@ -64,6 +78,19 @@ def test_each_problem_is_one_line_naming_file_and_key(text: str, problem: str) -
         parse_config(text.encode(), WHERE)
     message = str(caught.value)
     assert message.startswith(f"{WHERE}: ") and problem in message and "\n" not in message
+
+
+def test_qmd_collections_default_their_glob_and_lose_a_trailing_slash() -> None:
+    config = parse_config(
+        b"qmd:\n  collections:\n    - {name: notes, path: /srv/notes/}\n"
+        b"    - {name: wiki, path: /srv/wiki, glob: '**/*.markdown'}\n",
+        WHERE,
+    )
+    assert [c.model_dump() for c in config.qmd.collections] == [
+        {"name": "notes", "path": "/srv/notes", "glob": "**/*.md"},
+        {"name": "wiki", "path": "/srv/wiki", "glob": "**/*.markdown"},
+    ]
+    assert parse_config(b"", WHERE).qmd.collections == []
 
 
 def test_non_utf8_and_missing_explicit_files_are_refused(tmp_path: Path) -> None:

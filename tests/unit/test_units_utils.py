@@ -232,3 +232,66 @@ def test_run_once_fails_clearly_when_the_command_makes_no_scratch(tmp_path: Path
     spec = {**scratch_spec(tmp_path), "argv": ["true"]}
     with pytest.raises(Failure):
         run_once(spec, check=False)
+
+
+class FakeSystemd:
+    """systemctl as aiws_units calls it: records the calls, keeps enabled/active state."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.enabled: set[str] = set()
+        self.active: set[str] = set()
+
+    def run(self, argv: list[str], timeout: int = 0) -> Any:
+        self.calls.append(" ".join(argv[1:]))
+        code = 0
+        if argv[1:3] == ["is-enabled", "--quiet"]:
+            code = 0 if argv[3] in self.enabled else 1
+        elif argv[1] == "enable":
+            self.enabled.add(argv[-1])
+        elif argv[1] in ("start", "restart"):
+            self.active.add(argv[-1])
+        return type("Done", (), {"returncode": code, "stdout": ""})()
+
+    def prop(self, unit: str, prop: str) -> str:
+        return "active" if unit in self.active else "inactive"
+
+
+def test_extra_units_are_written_reloaded_once_and_only_those_marked_start_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secrets_dir: Path
+) -> None:
+    from aiws.module_utils import aiws_units
+
+    systemd = FakeSystemd()
+    monkeypatch.setattr(aiws_units, "_run", systemd.run)
+    monkeypatch.setattr(aiws_units, "_must", systemd.run)
+    monkeypatch.setattr(aiws_units, "_unit_prop", systemd.prop)
+    units = [
+        {"name": "aiws-x-index.service", "content": "[Service]\nType=oneshot\n"},
+        {"name": "aiws-x-index.timer", "content": "[Timer]\nOnCalendar=hourly\n", "start": True},
+    ]
+    params: dict[str, Any] = {
+        "name": "x", "user": None, "directories": [], "files": [], "restart": False,
+        "ready": None, "secrets_dir": str(secrets_dir), "unit_dir": str(tmp_path),
+        "unit": {"name": "aiws-x.service", "content": "[Service]\n"}, "extra_units": units,
+    }  # fmt: skip
+
+    first = aiws_units.converge(params, False)
+    assert first["changed"] and sorted(p.name for p in tmp_path.glob("aiws-x*")) == [
+        "aiws-x-index.service", "aiws-x-index.timer", "aiws-x.service",
+    ]  # fmt: skip
+    assert systemd.calls.count("daemon-reload") == 1
+    assert systemd.active == {"aiws-x.service", "aiws-x-index.timer"}
+    assert "aiws-x-index.timer started" in first["actions"]
+
+    systemd.calls.clear()
+    again = aiws_units.converge(params, False)
+    assert not again["changed"] and "daemon-reload" not in systemd.calls
+
+    # A changed timer: reloaded, the timer restarted, the service itself left running.
+    units[1]["content"] = "[Timer]\nOnCalendar=daily\n"
+    systemd.calls.clear()
+    changed = aiws_units.converge(params, False)
+    assert changed["actions"] == ["aiws-x-index.timer restarted"]
+    assert systemd.calls.count("daemon-reload") == 1
+    assert "restart aiws-x.service" not in systemd.calls

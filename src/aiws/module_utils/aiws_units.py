@@ -203,20 +203,42 @@ def converge(params, check):
     unit = params["unit"]
     unit_changed = False
     if unit:
-        unit_file = {
-            "dest": os.path.join(params["unit_dir"], unit["name"]),
-            "content": unit["content"],
-            "mode": "0644",
-        }
-        unit_changed = ensure_file(unit_file, params["secrets_dir"], check)
-        if unit_changed:
-            result["files_changed"].append(unit_file["dest"])
+        unit_changed = _unit_file(unit, params, check, result)
         refresh = bool(result["files_changed"]) or params["restart"]
-        result["actions"] += ensure_running(unit["name"], refresh, unit_changed, check)
+    # Further units of the component (e.g. a timer and the oneshot service it starts):
+    # written beside its unit; the ones marked `start` enabled and started, restarted when
+    # their file changed; the others are started by those.
+    extra = [
+        (spec, _unit_file(spec, params, check, result)) for spec in params.get("extra_units") or []
+    ]
+    reload = unit_changed or any(changed for _, changed in extra)
+    if unit:
+        result["actions"] += ensure_running(unit["name"], refresh, reload, check)
+        reload = False
         if params["ready"] and not check:
             wait_ready(params["name"], unit["name"], params["ready"])
+    for spec, changed in extra:
+        if spec.get("start"):
+            actions = ensure_running(spec["name"], changed, reload, check)
+            reload = False
+            result["actions"] += ["%s %s" % (spec["name"], action) for action in actions]
+    if reload and not check:
+        _must(["systemctl", "daemon-reload"])
     result["changed"] = bool(result["actions"] or result["files_changed"])
     return result
+
+
+def _unit_file(unit, params, check, result):
+    """Write one unit file; True when it changed."""
+    unit_file = {
+        "dest": os.path.join(params["unit_dir"], unit["name"]),
+        "content": unit["content"],
+        "mode": "0644",
+    }
+    changed = ensure_file(unit_file, params["secrets_dir"], check)
+    if changed:
+        result["files_changed"].append(unit_file["dest"])
+    return changed
 
 
 def remove_unit(unit, unit_dir, check, result):

@@ -85,6 +85,13 @@ options:
   unit:
     description: The systemd unit {name, content} of a service.
     type: dict
+  extra_units:
+    description: >-
+      Further units of the component {name, content, start}: a timer and its oneshot
+      service, say; those with start true are enabled and started.
+    type: list
+    elements: dict
+    default: []
   unit_dir:
     description: Where unit files live.
     type: path
@@ -142,6 +149,7 @@ ARGUMENT_SPEC = {
     "init": {"type": "list", "elements": "dict", "default": []},
     "files": {"type": "list", "elements": "dict", "default": []},
     "unit": {"type": "dict"},
+    "extra_units": {"type": "list", "elements": "dict", "default": []},
     "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
     "restart": {"type": "bool", "default": False},
     "ready": {"type": "dict"},
@@ -160,6 +168,7 @@ def _host(params, files, unit, check):
             "files": files,
             "secrets_dir": params["secrets_dir"],
             "unit": unit,
+            "extra_units": params["extra_units"] if unit is not None else [],
             "unit_dir": params["unit_dir"],
             "restart": params["restart"],
             "ready": params["ready"],
@@ -211,7 +220,7 @@ def converge(params, check):
         )
     initialised = [spec["creates"] for spec in params["init"] if run_once(spec, check)]
     part("init", {"changed": bool(initialised), "ran": initialised})
-    if params["unit"] or params["files"]:
+    if params["unit"] or params["files"] or params["extra_units"]:
         part("service", _host(params, params["files"], params["unit"], check))
     if params["record"]:
         recorded = set_record(

@@ -1,0 +1,236 @@
+"""The Node services on one fresh network-less Debian 12 host, from the bundle: the bundle's
+Node, QMD indexing a collection from the operator's configuration and answering a real MCP
+client over HTTP (keyword search), and OpenClaw healthy with QMD as its MCP server, one agent
+turn driven the way the Bridge will drive it (its ACP launcher as its account, a private
+/tmp) through the real LiteLLM to aiws's offline mock, with no connection attempt beyond the
+loopback (strace on the gateway's processes). Then a rerun that changes nothing and a purge
+that leaves the host as it was. Timings, idle memory and disk are printed (-s)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from aiws.catalog import load_catalog
+from aiws.sandbox.state import SandboxState
+from tests.helpers import outbound, snapshot
+from tests.helpers.cli import aiws
+from tests.helpers.hosts import inside, install, left_behind, status
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+COMPONENTS = ("litellm", "node", "qmd", "openclaw")
+SELECTION = ("--mode", "local", "--only", ",".join(COMPONENTS))
+MOCK_TEXT = "aiws mock answer"
+CATALOG = load_catalog()
+QMD = CATALOG.component("qmd")
+OPENCLAW = CATALOG.component("openclaw")
+LITELLM = CATALOG.component("litellm")
+NOTES = "/srv/aiws-test-notes"
+CONFIG = f"""\
+litellm:
+  test_models: true
+qmd:
+  collections:
+    - {{name: notes, path: {NOTES}}}
+"""
+
+# An MCP client over HTTP (QMD is sessionless: each request stands alone), run on the host
+# with the Host header urllib sends for the URL (127.0.0.1:<port>), or another one.
+MCP = r"""
+import json, sys, urllib.request, urllib.error
+url, host = sys.argv[1], sys.argv[2]
+def call(method, params, ident):
+    body = json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
+    request = urllib.request.Request(url, data=body.encode(), headers={
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+    if host != "-":
+        request.add_header("Host", host)
+    try:
+        text = urllib.request.urlopen(request, timeout=30).read().decode()
+    except urllib.error.HTTPError as exc:
+        return {"status": exc.code}
+    data = [line[5:] for line in text.splitlines() if line.startswith("data:")]
+    return json.loads(data[-1] if data else text)
+out = {"initialize": call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                         "clientInfo": {"name": "aiws-test", "version": "1"}}, 1)}
+if "status" not in out["initialize"]:
+    out["tools"] = call("tools/list", {}, 2)
+    out["search"] = call("tools/call", {"name": "query", "arguments": {
+        "searches": [{"type": "lex", "query": "zebrafish"}], "rerank": False}}, 3)
+print(json.dumps(out))
+"""
+
+# A line-delimited JSON-RPC ACP client: initialize, session/new, one prompt; prints what
+# the agent streamed and how long each step took.
+ACP = r"""
+import json, subprocess, sys, time
+agent = subprocess.Popen(sys.argv[2:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+chunks, took = [], {}
+def call(method, params, ident):
+    started = time.monotonic()
+    agent.stdin.write((json.dumps({"jsonrpc": "2.0", "id": ident, "method": method,
+                                   "params": params}) + "\n").encode())
+    agent.stdin.flush()
+    while True:
+        line = agent.stdout.readline()
+        if not line:
+            raise SystemExit("the agent closed its output")
+        message = json.loads(line)
+        update = message.get("params", {}).get("update", {})
+        if update.get("sessionUpdate") == "agent_message_chunk":
+            chunks.append(update["content"]["text"])
+        if message.get("id") == ident and ("result" in message or "error" in message):
+            took[method] = round(time.monotonic() - started, 2)
+            return message
+init = call("initialize", {"protocolVersion": 1, "clientCapabilities": {}}, 1)
+session = call("session/new", {"cwd": sys.argv[1], "mcpServers": []}, 2)["result"]
+answer = call("session/prompt", {"sessionId": session["sessionId"],
+                                 "prompt": [{"type": "text", "text": "Say hello."}]}, 3)
+agent.terminate()
+print(json.dumps({"agent": init["result"]["agentInfo"]["name"], "text": "".join(chunks),
+                  "stop": answer.get("result", {}).get("stopReason"), "took": took}))
+"""
+
+# The resident memory of every process of a unit, in MB (unified or hybrid cgroup tree).
+RSS = r"""
+import os, subprocess, sys
+group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", sys.argv[1]],
+                       capture_output=True, text=True, check=True).stdout.strip()
+roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"]
+procs = next(p for p in (r + group + "/cgroup.procs" for r in roots) if os.path.exists(p))
+total = 0
+for pid in open(procs).read().split():
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("VmRSS:"):
+            total += int(line.split()[1])
+print(round(total / 1024))
+"""
+
+
+def host_pids(sandbox: SandboxState, unit: str) -> list[str]:
+    """This machine's PIDs of every process of `unit` in the sandbox (what strace attaches)."""
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"):
+        procs = Path(root, "aiws-sandbox", sandbox.name, "payload", "system.slice", unit)
+        if (procs / "cgroup.procs").exists():
+            return (procs / "cgroup.procs").read_text().split()
+    raise AssertionError(f"no cgroup of {unit} in sandbox {sandbox.name}")
+
+
+def wait_ready(sandbox: SandboxState, url: str, seconds: float = 120) -> float:
+    started = time.monotonic()
+    probe = f"import urllib.request; urllib.request.urlopen('{url}', timeout=5)"
+    while (
+        inside(sandbox, "sh", "-c", f'python3 -c "{probe}" 2>/dev/null && echo ok || true') != "ok"
+    ):
+        assert time.monotonic() - started < seconds, f"{url} not ready after {seconds}s"
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
+    sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
+) -> None:
+    strace = shutil.which("strace")
+    assert strace, "strace is missing on this machine: run `make setup` as root"
+    # The operator's notes (before the snapshot: they are the operator's, not aiws's).
+    inside(sandbox, "install", "-d", "-m", "0755", NOTES, f"{NOTES}/sub")
+    inside(sandbox, "sh", "-c", f"printf '# Alpha\\n\\nThe zebrafish protocol lives here.\\n' "
+           f"> {NOTES}/alpha.md && printf '# Beta\\n\\nNothing to see.\\n' > {NOTES}/sub/beta.md "
+           f"&& chmod 0644 {NOTES}/alpha.md {NOTES}/sub/beta.md")  # fmt: skip
+    before = snapshot.take(sandbox)
+    config = tmp_path / "aiws.yml"
+    config.write_text(CONFIG)
+
+    first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
+    rows = {row.name: row for row in first.components}
+    assert {name: rows[name].health for name in COMPONENTS} == dict.fromkeys(COMPONENTS, "healthy")
+    assert (
+        rows["node"].state == "installed"
+        and rows["node"].version == CATALOG.component("node").version
+    )
+    print(f"\nlitellm + node + qmd + openclaw first install: {seconds:.1f} s", flush=True)
+
+    report = status(sandbox)["by_name"]
+    assert report["qmd"]["detail"].startswith("keyword search only"), report["qmd"]
+    assert report["node"]["detail"] == "files present", report["node"]
+
+    # QMD: the collection is indexed and a real MCP client over HTTP finds the document,
+    # with the Host header a local client sends; another Host is refused.
+    assert QMD.listen is not None
+    mcp_url = f"http://{QMD.listen.host}:{QMD.listen.port}/mcp"
+    inside(sandbox, "sh", "-c", f"cat > /root/mcp.py <<'EOF'\n{MCP}\nEOF")
+    found = json.loads(inside(sandbox, "python3", "/root/mcp.py", mcp_url, "-"))
+    assert found["initialize"]["result"]["serverInfo"]["name"] == "qmd", found["initialize"]
+    assert "query" in [tool["name"] for tool in found["tools"]["result"]["tools"]]
+    results = found["search"]["result"]["structuredContent"]["results"]
+    assert [r["file"] for r in results] == ["notes/alpha.md"], found["search"]
+    refused = json.loads(inside(sandbox, "python3", "/root/mcp.py", mcp_url, "evil.example:80"))
+    assert refused["initialize"] == {"status": 403}
+
+    # OpenClaw: healthy and ready; QMD is its MCP server.
+    assert OPENCLAW.listen is not None
+    base = f"http://{OPENCLAW.listen.host}:{OPENCLAW.listen.port}"
+    print(f"openclaw ready after install: {wait_ready(sandbox, base + '/readyz'):.1f} s")
+    state = f"/var/lib/aiws/{OPENCLAW.name}"
+    copied = json.loads(inside(sandbox, "cat", f"{state}/openclaw.json"))
+    assert copied["mcp"]["servers"]["qmd"] == {"url": mcp_url, "transport": "streamable-http"}
+    key = inside(sandbox, "cat", "/var/lib/aiws/secrets/litellm-key-openclaw")
+    provider = copied["models"]["providers"]["litellm"]
+    assert provider["apiKey"] == key and provider["baseUrl"].endswith("/v1")
+    assert copied["agents"]["defaults"]["model"]["primary"] == "litellm/aiws-mock"
+
+    # One agent turn as the Bridge will run it: the ACP launcher as OpenClaw's account with
+    # a private /tmp, the gateway under strace.
+    inside(sandbox, "sh", "-c", f"cat > /usr/local/lib/aiws-acp-test.py <<'EOF'\n{ACP}\nEOF")
+    launcher = f"/opt/aiws/{OPENCLAW.name}/{OPENCLAW.version}/bin/aiws-openclaw-acp"
+    trace = tmp_path / "gateway.trace"
+    pids = host_pids(sandbox, f"aiws-{OPENCLAW.name}.service")
+    args = [a for pid in pids for a in ("-p", pid)]
+    watcher = subprocess.Popen(
+        [strace, "-f", "-qq", "-e", f"trace={outbound.TRACED}", "-o", str(trace), *args],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(2)  # strace attached
+        turn = json.loads(inside(
+            sandbox, "systemd-run", "--quiet", "--pipe", "--wait", "-p", "PrivateTmp=yes",
+            "-p", f"User={OPENCLAW.user}", "-p", f"Group={OPENCLAW.user}",
+            "python3", "/usr/local/lib/aiws-acp-test.py", f"{state}/workspace", launcher,
+            timeout=300,
+        ))  # fmt: skip
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    print("openclaw over ACP: " + ", ".join(f"{k} {v:.2f} s" for k, v in turn["took"].items()))
+    assert turn["agent"] == "openclaw-acp" and turn["stop"] == "end_turn", turn
+    assert MOCK_TEXT in turn["text"], turn
+    seen = trace.read_text()
+    assert LITELLM.listen is not None
+    litellm = f'htons({LITELLM.listen.port}), sin_addr=inet_addr("{LITELLM.listen.host}")'
+    assert litellm in seen, f"strace saw no connection to LiteLLM, so it watched nothing: {seen}"
+    assert outbound.attempts(seen) == []
+    assert inside(sandbox, "sh", "-c", "ls -d /tmp/openclaw 2>/dev/null || echo none") == "none"
+
+    # Idle memory and disk.
+    inside(sandbox, "sh", "-c", f"cat > /root/rss.py <<'EOF'\n{RSS}\nEOF")
+    for name in ("qmd", "openclaw"):
+        rss = inside(sandbox, "python3", "/root/rss.py", f"aiws-{name}.service")
+        print(f"aiws-{name} idle RSS: {rss} MB")
+    for name in COMPONENTS:
+        print(f"{name} disk: {inside(sandbox, 'du', '-sm', f'/opt/aiws/{name}').split()[0]} MB")
+
+    rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
+    assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    print(f"rerun: {seconds:.1f} s", flush=True)
+
+    inside(sandbox, "rm", "-f", "/root/mcp.py", "/root/rss.py", "/usr/local/lib/aiws-acp-test.py")
+    started = time.monotonic()
+    purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
+    assert purge.returncode == 0, purge.stderr
+    print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
+    assert left_behind(sandbox, before) == []
