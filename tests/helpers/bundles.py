@@ -34,7 +34,18 @@ PROJECT = Path(__file__).resolve().parents[2]
 # What the PostgreSQL + Vault scenarios install, and the controller to bootstrap aiws
 # on a host from the bundle itself.
 CORE_COMPONENTS = ["postgresql", "vault", CONTROLLER]
-MODELS_COMPONENTS = ["postgresql", "vault", "litellm", "hermes", "codex", "opencode", CONTROLLER]
+MODELS_COMPONENTS = [
+    "postgresql",
+    "vault",
+    "litellm",
+    "hermes",
+    "node",
+    "qmd",
+    "openclaw",
+    "codex",
+    "opencode",
+    CONTROLLER,
+]
 
 
 def build(target: str, components: list[str], out: Path, cache: Path | None = None) -> BuildResult:

@@ -185,7 +185,11 @@ def test_status_probes_health_and_versions(tmp_path: Path, health_server: int) -
 def test_status_command_probe_and_runtime_files(tmp_path: Path) -> None:
     ledger = tmp_path / "state.json"
     aiws_ledger.update(str(ledger), "cmd", {"version": "1"})
-    aiws_ledger.update(str(ledger), "files", {"version": "1", "paths": [str(tmp_path / "gone")]})
+    aiws_ledger.update(
+        str(ledger),
+        "files",
+        {"version": "1", "runtime": [str(tmp_path)], "files": [str(tmp_path / "gone")]},
+    )
     specs = [
         {
             "name": "cmd",

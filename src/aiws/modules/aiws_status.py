@@ -139,11 +139,14 @@ def command_probe(command, timeout):
 def kept_data_only(spec, record):
     """A component uninstalled without --purge: its record stays (units, runtime and files:
     none) so that a later purge still knows its data, packages and user; it is not installed
-    any more. An installed service has its unit, an installed agent its files."""
+    any more. An installed service has its unit, an installed agent its files, an installed
+    runtime its tree."""
     if record is None:
         return False
     if spec.get("unit"):
         return record.get("units") == []
+    if spec.get("kind") == "runtime":
+        return not record.get("runtime")  # an installed runtime has its tree
     return spec.get("kind") == "agent" and not record.get("files")
 
 
@@ -151,7 +154,12 @@ def probe_one(spec, record, timeout):
     started = time.monotonic()
     if kept_data_only(spec, record):
         result = probe_one(spec, None, timeout)
-        result["detail"] = "uninstalled; data kept (uninstall --purge removes it)"
+        # A runtime keeps nothing but its record (purge forgets it).
+        result["detail"] = (
+            "uninstalled"
+            if spec.get("kind") == "runtime" and not record.get("paths")
+            else "uninstalled; data kept (uninstall --purge removes it)"
+        )
         return result
     listen = spec.get("listen") or {}
     health = spec.get("health") or {}
@@ -186,8 +194,8 @@ def probe_one(spec, record, timeout):
             result["healthy"] = bool(result["listening"])
             result["detail"] = "port open" if result["healthy"] else "port closed"
         else:
-            # No probe (an agent): its directories and the files it needs (launcher,
-            # configuration) are in place; nothing is started.
+            # No probe (an agent, a runtime): its directories and the files it needs
+            # (launcher, configuration; a runtime's binary) are in place; nothing is started.
             paths = (record.get("paths") or []) + (record.get("files") or [])
             missing = [p for p in paths if not os.path.exists(p)]
             result["healthy"] = not missing

@@ -1,0 +1,120 @@
+"""Node, the first runtime: what the shared skeleton records for a runtime (no account, no
+config or state directory, its binary as the file status checks) and how status reports a
+runtime from that record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.nativetypes
+import pytest
+import yaml
+
+from aiws.catalog import load_catalog
+from aiws.modules import aiws_status
+from aiws.resolve import resolved_catalog
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOG = resolved_catalog(load_catalog(), "debian-12")
+NODE = CATALOG["components"]["node"]
+
+
+def skeleton(name: str, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """roles/component's defaults as Ansible resolves them for component `name` (native
+    types); `files` stands for the role's <name>_files."""
+    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
+    own = {f"{name}_files": files or []}
+
+    def lookup(kind: str, key: str, default: Any = None) -> Any:
+        return own.get(key, default) if kind == "vars" else ""
+
+    env.globals["lookup"] = lookup
+    env.filters["bool"] = bool
+    values: dict[str, Any] = {
+        "aiws_catalog": CATALOG,
+        "component_facts": CATALOG["components"][name],
+        "aiws_run": {},
+        "aiws_bundle": {"runtime": {}},
+    }
+    raw = yaml.safe_load((ROOT / "roles" / "component" / "defaults" / "main.yml").read_text())
+    # Set by the playbook; a template lookup; the ledger's query result.
+    given = ("component_facts", "component_unit_file", "component_record")
+    pending = {k: v for k, v in raw.items() if k not in given}
+    while pending:  # Ansible resolves lazily: a default may use one defined after it
+        done = {}
+        for key, value in pending.items():
+            try:
+                done[key] = render(env, value, values)
+            except jinja2.UndefinedError:
+                continue
+        assert done, f"cannot resolve {sorted(pending)}"
+        values.update(done)
+        pending = {k: v for k, v in pending.items() if k not in done}
+    return values
+
+
+def render(env: jinja2.Environment, value: Any, values: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        out = env.from_string(value).render(values)
+        if isinstance(out, jinja2.Undefined):  # a bare {{ name }} renders to it, unraised
+            raise jinja2.UndefinedError(value)
+        return out
+    if isinstance(value, dict):
+        return {k: render(env, v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [render(env, v, values) for v in value]
+    return value
+
+
+def test_node_exposes_its_binary_under_its_versioned_runtime_tree() -> None:
+    assert NODE["kind"] == "runtime" and NODE["unit"] is None
+    assert NODE["layout"]["binary"] == f"{NODE['runtime_root']}/{NODE['version']}/bin/node"
+    # Every Node component needs it installed first.
+    for name in ("qmd", "openclaw"):
+        assert "node" in CATALOG["components"][name]["requires"], name
+
+
+def test_a_runtime_is_recorded_with_its_binary_and_no_account_or_directories() -> None:
+    values = skeleton("node")
+    assert values["component_has_account"] is False
+    record = {**values["component_record_wanted"], **values["component_agent_record"]}
+    assert record["paths"] == []  # no config or state directory exists for a runtime
+    assert record["runtime"] == [NODE["runtime_root"]]
+    assert record["units"] == [] and record["users"] == [] and record["groups"] == []
+    assert record["files"] == [NODE["layout"]["binary"]]
+
+
+def test_an_agent_still_records_its_directories_and_files() -> None:
+    hermes = CATALOG["components"]["hermes"]
+    values = skeleton("hermes", [{"dest": "/x/launcher"}])
+    assert values["component_record_wanted"]["paths"] == [
+        hermes["paths"]["config"],
+        hermes["paths"]["state"],
+    ]
+    assert values["component_agent_record"]["files"] == ["/x/launcher"]
+
+
+def runtime_spec() -> dict[str, Any]:
+    return {"name": "node", "kind": "runtime", "unit": "", "listen": None, "health": None}
+
+
+@pytest.mark.parametrize("present", [True, False], ids=["binary there", "binary gone"])
+def test_status_of_a_runtime_is_its_binary(tmp_path: Path, present: bool) -> None:
+    binary = tmp_path / "bin" / "node"
+    if present:
+        binary.parent.mkdir()
+        binary.write_text("")
+    record = {"version": "24.21.0", "paths": [], "runtime": [str(tmp_path)], "units": [],
+              "files": [str(binary)]}  # fmt: skip
+    result = aiws_status.probe_one(runtime_spec(), record, 1.0)
+    assert (result["installed"], result["version"], result["unit"]) == (True, "24.21.0", "")
+    assert result["healthy"] is present
+    assert result["detail"] == ("files present" if present else f"missing: {binary}")
+
+
+def test_an_uninstalled_runtime_is_not_installed_and_claims_no_kept_data() -> None:
+    kept = {"version": "24.21.0", "paths": [], "runtime": [], "units": [], "files": []}
+    result = aiws_status.probe_one(runtime_spec(), kept, 1.0)
+    assert (result["installed"], result["detail"]) == (False, "uninstalled")
