@@ -44,6 +44,7 @@ MODELS_COMPONENTS = [
     "openclaw",
     "codex",
     "opencode",
+    "gemini",
     CONTROLLER,
 ]
 

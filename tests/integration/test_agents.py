@@ -23,7 +23,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CATALOG = load_catalog()
 # Each agent and the name it gives itself in ACP's initialize.
 AGENTS = {"codex": "codex-acp", "opencode": "OpenCode"}
-SELECTION = ("--mode", "local", "--only", ",".join(["litellm", *AGENTS]))
+# gemini (on the bundle's Node, a component of its own) is installed, rerun, checked by status
+# and purged with them, but not driven: LiteLLM 1.106.2 does not answer Gemini's streaming
+# route from the aiws-mock-gemini test model (it calls Google; docs/components/gemini.md).
+NOT_DRIVEN = ["gemini"]
+INSTALLED = ["litellm", "node", *AGENTS, *NOT_DRIVEN]
+SELECTION = ("--mode", "local", "--only", ",".join(INSTALLED))
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
 WORKSPACE = "/srv/aiws-test-{agent}"
@@ -47,10 +52,8 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
 
     first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     rows = {row.name: row for row in first.components}
-    assert {name: row.health for name, row in rows.items()} == dict.fromkeys(
-        ["litellm", *AGENTS], "healthy"
-    )
-    print(f"\nlitellm + {' + '.join(AGENTS)} first install: {seconds:.1f} s", flush=True)
+    assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
+    print(f"\n{' + '.join(INSTALLED)} first install: {seconds:.1f} s", flush=True)
 
     installed = snapshot.take(sandbox)
     for name, agent_name in AGENTS.items():
@@ -104,15 +107,15 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     print(f"rerun: {seconds:.1f} s", flush=True)
-    for name in AGENTS:
+    for name in [*AGENTS, *NOT_DRIVEN]:
         runtime = f"/opt/aiws/{name}/{CATALOG.component(name).version}"
         home = f"/var/lib/aiws/{name}"
-        print(f"{name} disk: runtime {disk_mb(sandbox, runtime)} MB, home after a session "
+        print(f"{name} disk: runtime {disk_mb(sandbox, runtime)} MB, home after the sessions "
               f"{disk_mb(sandbox, home)} MB", flush=True)  # fmt: skip
 
     # Status checks the launchers and configurations without starting the agents.
     report = status(sandbox)["by_name"]
-    for name in AGENTS:
+    for name in [*AGENTS, *NOT_DRIVEN]:
         assert report[name]["healthy"] is True, report[name]
         assert report[name]["version"] == CATALOG.component(name).version, report[name]
     gone = launcher(next(iter(AGENTS)))
@@ -125,7 +128,7 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
     assert purge.returncode == 0, purge.stderr
     print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
-    for name in AGENTS:
+    for name in [*AGENTS, *NOT_DRIVEN]:
         account = CATALOG.component(name).user
         assert inside(sandbox, "sh", "-c", f"getent passwd {account} || echo none") == "none"
     assert left_behind(sandbox, before) == []

@@ -1,4 +1,4 @@
-"""The ACP coding agents' roles (codex, opencode): the models each is given, its
+"""The ACP coding agents' roles (codex, opencode, gemini): the models each is given, its
 configuration and launcher as rendered for a run, and the catalog facts they rely on."""
 
 from __future__ import annotations
@@ -177,3 +177,41 @@ def test_the_opencode_launcher_gives_it_aiws_config_dir_read_only_and_every_swit
     for switch in ("AUTOUPDATE", "MODELS_FETCH", "DEFAULT_PLUGINS", "LSP_DOWNLOAD", "SHARE"):
         assert f"export OPENCODE_DISABLE_{switch}=true\n" in text
     assert text.rstrip().endswith(f'exec "{opencode["layout"]["binary"]}" acp "$@"')
+
+
+@pytest.mark.parametrize(
+    ("config", "model"),
+    [(WITH_MODELS, "gpt"), (MOCK_ONLY, "aiws-mock-gemini"), (NOTHING, None)],
+    ids=["the operator's first model", "LiteLLM's mock for the Gemini routes", "no model"],
+)
+def test_gemini_is_given_the_first_model_else_the_gemini_route_mock(
+    config: dict[str, Any], model: str | None
+) -> None:
+    settings = json.loads(render("gemini", "settings.json.j2", config))
+    assert settings.get("model", {}).get("name") == model
+    # The gateway authentication follows from the launcher's GOOGLE_GEMINI_BASE_URL; as a
+    # setting, gemini 0.61 refuses it at start ("Invalid auth method selected").
+    assert "security" not in settings
+
+
+def test_gemini_updates_nothing_and_sends_no_statistics_or_telemetry() -> None:
+    settings = json.loads(render("gemini", "settings.json.j2", MOCK_ONLY))
+    assert settings["general"] == {"enableAutoUpdate": False, "enableAutoUpdateNotification": False}
+    assert settings["privacy"] == {"usageStatisticsEnabled": False}
+    assert settings["telemetry"] == {"enabled": False}
+
+
+def test_the_gemini_launcher_runs_the_bundle_node_with_aiws_settings_as_system_settings() -> None:
+    text = render("gemini", "launcher.sh.j2", MOCK_ONLY)
+    gemini, node = CATALOG["components"]["gemini"], CATALOG["components"]["node"]
+    layout, config = gemini["layout"], gemini["paths"]["config"]
+    assert text.startswith("#!/bin/sh\n")
+    assert f'[ "$(id -un)" != "{gemini["user"]}" ]' in text and "umask 077" in text
+    assert f'HOME="{gemini["paths"]["state"]}"' in text
+    assert f'GEMINI_CLI_SYSTEM_SETTINGS_PATH="{layout["settings"]}"' in text
+    # Gemini's gateway: LiteLLM's root URL (its Gemini routes are /v1beta/...), its own key.
+    assert 'GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:4000"' in text
+    assert f'GEMINI_API_KEY="$(cat "{config}/litellm.key")"' in text
+    runs = f'exec "{node["layout"]["binary"]}" "{layout["entry"]}" --acp "$@"'
+    assert text.rstrip().endswith(runs)
+    assert gemini["requires"] == ["node", "litellm"]
