@@ -42,6 +42,9 @@ MODELS_COMPONENTS = [
     "node",
     "qmd",
     "openclaw",
+    "codex",
+    "opencode",
+    "gemini",
     CONTROLLER,
 ]
 

@@ -7,20 +7,17 @@ running, and a purge that leaves the host as it was."""
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from acp import spawn_agent_process, text_block
 
 from aiws.catalog import load_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from tests.helpers import outbound, snapshot
+from tests.helpers import acp, outbound, snapshot
 from tests.helpers.cli import aiws
 from tests.helpers.hosts import inside, install, left_behind, status
 
@@ -31,60 +28,6 @@ HERMES = load_catalog().component("hermes")
 LITELLM = load_catalog().component("litellm")
 ACCOUNT = HERMES.user
 WORKSPACE = "/srv/aiws-test-workspace"
-ACP_TIMEOUT = 120
-
-
-class Recorder:
-    """The ACP client: records what the agent streams; refuses every permission request
-    (the mock never asks for a tool)."""
-
-    def __init__(self) -> None:
-        self.chunks: list[str] = []
-        self.kinds: list[str] = []
-
-    async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
-        kind = getattr(update, "session_update", type(update).__name__)
-        self.kinds.append(kind)
-        if kind == "agent_message_chunk":
-            self.chunks.append(update.content.text)
-
-    async def request_permission(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("the test client grants no permission")
-
-    def on_connect(self, conn: Any) -> None:
-        pass
-
-
-async def drive(command: list[str], stderr: Path) -> dict[str, Any]:
-    """initialize, session/new, session/prompt against `command` (the agent on stdio)."""
-    client = Recorder()
-    took: dict[str, float] = {}
-    with stderr.open("w") as err:
-        async with spawn_agent_process(
-            client, command[0], *command[1:], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-            transport_kwargs={"stderr": err},
-        ) as (conn, _process):  # fmt: skip
-            started = time.monotonic()
-            init = await asyncio.wait_for(conn.initialize(protocol_version=1), ACP_TIMEOUT)
-            took["initialize"] = time.monotonic() - started
-            started = time.monotonic()
-            session = await asyncio.wait_for(
-                conn.new_session(cwd=WORKSPACE, mcp_servers=[]), ACP_TIMEOUT
-            )
-            took["session/new"] = time.monotonic() - started
-            started = time.monotonic()
-            answer = await asyncio.wait_for(
-                conn.prompt(session_id=session.session_id, prompt=[text_block("Say hello.")]),
-                ACP_TIMEOUT,
-            )
-            took["session/prompt"] = time.monotonic() - started
-    return {
-        "agent": init.agent_info.name if init.agent_info else "",
-        "stop_reason": answer.stop_reason,
-        "text": "".join(client.chunks),
-        "kinds": client.kinds,
-        "took": took,
-    }
 
 
 def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
@@ -117,23 +60,16 @@ def test_hermes_answers_over_acp_through_litellm_and_nothing_leaves_the_host(
 
     inside(sandbox, "install", "-d", "-o", ACCOUNT, "-g", ACCOUNT, "-m", "0750", WORKSPACE)
     launcher = f"/opt/aiws/{HERMES.name}/{HERMES.version}/bin/aiws-hermes-acp"
-    trace = tmp_path / "connect.trace"
-    agent = host.in_container(sandbox, ["runuser", "-u", ACCOUNT, "--", launcher])
     since = inside(sandbox, "date", "+%Y-%m-%d %H:%M:%S")
-    command = [strace, "-f", "-qq", "-e", f"trace={outbound.TRACED}", "-o", str(trace), *agent]
-    result = asyncio.run(drive(command, tmp_path / "agent.stderr"))
-    print(
-        "hermes over ACP: "
-        + ", ".join(f"{step} {value:.2f} s" for step, value in result["took"].items()),
-        flush=True,
-    )
-    assert result["agent"] == "hermes-agent", result
-    assert "agent_message_chunk" in result["kinds"], result
-    assert MOCK_TEXT in result["text"], (result, (tmp_path / "agent.stderr").read_text()[-3000:])
-    assert result["stop_reason"] == "end_turn", result
+    result = acp.drive(sandbox, ACCOUNT, launcher, WORKSPACE, tmp_path / "acp")
+    print(f"hermes over ACP: {result.timings()}", flush=True)
+    assert result.agent == "hermes-agent", result
+    assert "agent_message_chunk" in result.kinds, result
+    assert MOCK_TEXT in result.text, (result, result.stderr[-3000:])
+    assert result.stop_reason == "end_turn", result
 
     # Every IP connection attempt went to the host's loopback (LiteLLM), none to a resolver.
-    seen = trace.read_text()
+    seen = result.trace
     assert LITELLM.listen is not None
     litellm = f'htons({LITELLM.listen.port}), sin_addr=inet_addr("{LITELLM.listen.host}")'
     assert litellm in seen, f"strace saw no connection to LiteLLM, so it watched nothing: {seen}"
