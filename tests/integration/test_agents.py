@@ -1,4 +1,4 @@
-"""The ACP coding agents (codex, opencode, gemini) on one fresh network-less Debian 12 host,
+"""The ACP agents (codex, opencode, hermes, gemini) on one fresh network-less Debian 12 host,
 from the bundle, driven the way the Bridge will drive them: each launcher run as its own
 account in a workspace over stdio ACP by a real ACP client on this machine (initialize,
 session/new, a prompt streaming the mock's answer to end_turn, a prompt cancelled), every
@@ -22,7 +22,9 @@ from tests.helpers.hosts import inside, install, left_behind, status
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CATALOG = load_catalog()
 # Each agent and the name it gives itself in ACP's initialize.
-AGENTS = {"codex": "codex-acp", "opencode": "OpenCode"}
+AGENTS = {"codex": "codex-acp", "opencode": "OpenCode", "hermes": "hermes-agent"}
+# Where each agent's LiteLLM key is on the host (readable by its account alone).
+KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
 # gemini (on the bundle's Node, a component of its own) is installed, rerun, checked by status
 # and purged with them, but not driven: LiteLLM 1.106.2 does not answer Gemini's streaming
 # route from the aiws-mock-gemini test model (it calls Google; docs/components/gemini.md).
@@ -63,10 +65,11 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
         # Its own account, its home its state directory; its key readable by it alone.
         passwd = inside(sandbox, "getent", "passwd", account).split(":")
         assert passwd[5] == f"/var/lib/aiws/{name}" and passwd[6] == "/usr/sbin/nologin"
-        key_file = f"/etc/aiws/{name}/litellm.key"
+        key_file = KEY_FILES.get(name, f"/etc/aiws/{name}/litellm.key")
         assert inside(sandbox, "stat", "-c", "%a %U %G", key_file) == f"640 root {account}"
         key = inside(sandbox, "cat", f"/var/lib/aiws/secrets/litellm-key-{name}")
-        assert inside(sandbox, "cat", key_file) == key
+        held = inside(sandbox, "cat", key_file)
+        assert key in held and "AIWS_SECRET" not in held
         # The launcher refuses any other account.
         refused = inside(sandbox, "sh", "-c", f"{launcher(name)} </dev/null; echo $?")
         assert refused.splitlines()[-1] == "2", refused
@@ -123,6 +126,14 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     report = status(sandbox)["by_name"]
     assert report[next(iter(AGENTS))]["healthy"] is False
     assert gone in report[next(iter(AGENTS))]["detail"]
+
+    # A plain uninstall keeps the agents' data and accounts: not installed any more.
+    done = aiws("uninstall", "--yes", "-i", str(sandbox.inventory), "--json")
+    assert done.returncode == 0, done.stderr
+    report = status(sandbox)["by_name"]
+    assert report["hermes"]["installed"] is False, report["hermes"]
+    assert report["hermes"]["detail"].startswith("uninstalled; data kept"), report["hermes"]
+    inside(sandbox, "getent", "passwd", CATALOG.component("hermes").user)
 
     started = time.monotonic()
     purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
