@@ -76,7 +76,9 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
 
         workspace = WORKSPACE.format(agent=name)
         inside(sandbox, "install", "-d", "-o", account, "-g", account, "-m", "0750", workspace)
-        since = inside(sandbox, "date", "+%Y-%m-%d %H:%M:%S")
+        # LiteLLM's journal from here on (a cursor: exact, where a time has whole seconds).
+        cursor = inside(sandbox, "journalctl", "-u", "aiws-litellm", "-n", "0",
+                        "--show-cursor", "--no-pager").rpartition("cursor: ")[2]  # fmt: skip
         result = acp.drive(
             sandbox, account, launcher(name), workspace, tmp_path / name, cancel=True
         )
@@ -95,11 +97,21 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
 
         # LiteLLM logged the model call under the agent's own consumer key.
         journal = inside(
-            sandbox, "journalctl", "-u", "aiws-litellm", "--since", since, "--no-pager", "-o", "cat"
+            sandbox,
+            "journalctl",
+            "-u",
+            "aiws-litellm",
+            "--after-cursor",
+            cursor,
+            "--no-pager",
+            "-o",
+            "cat",
         )
         calls = [line for line in journal.splitlines() if line.startswith("aiws request:")]
         assert any(f"consumer={name} model=aiws-mock" in line for line in calls), calls
-        assert all(f"consumer={name} " in line for line in calls), calls
+        # Every call is this agent's, or a late one of an agent driven before it.
+        driven = list(AGENTS)[: list(AGENTS).index(name) + 1]
+        assert all(any(f"consumer={a} " in line for a in driven) for line in calls), calls
         inside(sandbox, "rm", "-r", workspace)
 
     # The sessions wrote only into the agents' homes (and the workspaces, removed since).

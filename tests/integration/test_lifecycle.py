@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from aiws.catalog import load_catalog
+from aiws.config import LoadedConfig, OperatorConfig
 from aiws.sandbox.state import SandboxState
 from tests.helpers import snapshot
 from tests.helpers.cli import aiws
@@ -107,11 +108,8 @@ def test_lifecycle(component: str, sandbox: SandboxState, core_bundle_file: Path
     scenario.check(sandbox)
     # The operator's configuration the run applied is in the ledger (none here: defaults).
     last_run = json.loads(inside(sandbox, "cat", "/var/lib/aiws/state.json"))["runs"][-1]
-    assert last_run["config"] == {
-        "source": None,
-        "models": [],
-        "litellm": {"test_models": False, "database": False, "consumers": {}},
-    }
+    # The defaults (no configuration file), recorded as the effective configuration.
+    assert last_run["config"] == LoadedConfig(OperatorConfig(), None).effective()
 
     fingerprint_before = fingerprint(sandbox)
     rerun, _ = install(sandbox, core_bundle_file, *selection)
