@@ -20,7 +20,7 @@ from aiws.sandbox.state import SandboxState
 from tests.benchmarks.recording import record, spread
 from tests.helpers.bundles import build
 from tests.helpers.fixtures import MakeSandbox
-from tests.helpers.hosts import copy_in, inside, install
+from tests.helpers.hosts import copy_in, inside, install, unit_rss_mb
 
 pytestmark = pytest.mark.benchmark
 SELECTION = ("--mode", "core", "--only", "litellm")
@@ -48,21 +48,6 @@ while time.monotonic() - started < 300:
         pass
     time.sleep(0.05)
 print(round(time.monotonic() - started, 2))
-"""
-# The resident memory of every process of the unit, in MB (the cgroup tree is unified or,
-# in an nspawn host on a v1 machine, hybrid).
-RSS = r"""
-import os, subprocess
-group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", "aiws-litellm"],
-                       capture_output=True, text=True, check=True).stdout.strip()
-roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"]
-procs = next(p for p in (r + group + "/cgroup.procs" for r in roots) if os.path.exists(p))
-total = 0
-for pid in open(procs).read().split():
-    for line in open("/proc/%s/status" % pid):
-        if line.startswith("VmRSS:"):
-            total += int(line.split()[1])
-print(round(total / 1024))
 """
 
 
@@ -100,7 +85,7 @@ def test_litellm_install_start_memory_and_overhead(
     cold = [float(inside(sandbox, "python3", "-c", COLD_START, timeout=400))
             for _ in range(COLD_STARTS)]  # fmt: skip
     time.sleep(IDLE_SECONDS)
-    idle_mb = int(inside(sandbox, "python3", "-c", RSS))
+    idle_mb = unit_rss_mb(sandbox, "aiws-litellm.service")
 
     copy_in(sandbox, LOAD, "/root/load.py")
     serve = f"setsid python3 /root/load.py --serve {DIRECT_PORT} >/dev/null 2>&1 & sleep 1"

@@ -118,3 +118,25 @@ def on_host(sandbox: SandboxState, *args: str, timeout: float = 900) -> tuple[in
     """Run the bootstrapped aiws on the host itself (local connection)."""
     done = host.run_in(sandbox, [HOST_AIWS, *args], timeout=timeout)
     return done.returncode, done.stdout, done.stderr
+
+
+# The resident memory of every process of a unit, in MB (the cgroup tree is unified or, in
+# an nspawn host on a v1 machine, hybrid).
+_UNIT_RSS = r"""
+import os, subprocess, sys
+group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", sys.argv[1]],
+                       capture_output=True, text=True, check=True).stdout.strip()
+roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"]
+procs = next(p for p in (r + group + "/cgroup.procs" for r in roots) if os.path.exists(p))
+total = 0
+for pid in open(procs).read().split():
+    for line in open("/proc/%s/status" % pid):
+        if line.startswith("VmRSS:"):
+            total += int(line.split()[1])
+print(round(total / 1024))
+"""
+
+
+def unit_rss_mb(sandbox: SandboxState, unit: str) -> int:
+    """The resident memory of every process of `unit` inside the sandbox, in MB."""
+    return int(inside(sandbox, "python3", "-c", _UNIT_RSS, unit))

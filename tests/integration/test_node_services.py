@@ -20,7 +20,7 @@ from aiws.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers import outbound, snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import inside, install, left_behind, status
+from tests.helpers.hosts import inside, install, left_behind, status, unit_rss_mb
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COMPONENTS = ("litellm", "node", "qmd", "openclaw")
@@ -97,19 +97,6 @@ print(json.dumps({"agent": init["result"]["agentInfo"]["name"], "text": "".join(
 """
 
 # The resident memory of every process of a unit, in MB (unified or hybrid cgroup tree).
-RSS = r"""
-import os, subprocess, sys
-group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", sys.argv[1]],
-                       capture_output=True, text=True, check=True).stdout.strip()
-roots = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd"]
-procs = next(p for p in (r + group + "/cgroup.procs" for r in roots) if os.path.exists(p))
-total = 0
-for pid in open(procs).read().split():
-    for line in open("/proc/%s/status" % pid):
-        if line.startswith("VmRSS:"):
-            total += int(line.split()[1])
-print(round(total / 1024))
-"""
 
 
 def host_pids(sandbox: SandboxState, unit: str) -> list[str]:
@@ -222,10 +209,8 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert inside(sandbox, "sh", "-c", "ls -d /tmp/openclaw 2>/dev/null || echo none") == "none"
 
     # Idle memory and disk.
-    inside(sandbox, "sh", "-c", f"cat > /root/rss.py <<'EOF'\n{RSS}\nEOF")
     for name in ("qmd", "openclaw"):
-        rss = inside(sandbox, "python3", "/root/rss.py", f"aiws-{name}.service")
-        print(f"aiws-{name} idle RSS: {rss} MB")
+        print(f"aiws-{name} idle RSS: {unit_rss_mb(sandbox, f'aiws-{name}.service')} MB")
     for name in COMPONENTS:
         print(f"{name} disk: {inside(sandbox, 'du', '-sm', f'/opt/aiws/{name}').split()[0]} MB")
 
@@ -233,7 +218,7 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     print(f"rerun: {seconds:.1f} s", flush=True)
 
-    inside(sandbox, "rm", "-f", "/root/mcp.py", "/root/rss.py", "/usr/local/lib/aiws-acp-test.py")
+    inside(sandbox, "rm", "-f", "/root/mcp.py", "/usr/local/lib/aiws-acp-test.py")
     started = time.monotonic()
     purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
     assert purge.returncode == 0, purge.stderr
