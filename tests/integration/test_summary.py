@@ -66,7 +66,15 @@ def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
             "ledger_path": catalog.paths.ledger,
             "ledger_components": [
                 {"name": "bridge", "version": "0.1.0", "units": ["aiws-bridge.service"]},
-                {"name": "node", "version": "24.21.0"},
+                # A runtime's record as roles/component writes it: its tree and its binary.
+                {
+                    "name": "node",
+                    "version": "24.21.0",
+                    "record": {
+                        "runtime": [str(tmp_path / "demo")],
+                        "files": [str(tmp_path / "demo")],
+                    },
+                },
             ],
         },
     )
