@@ -28,6 +28,7 @@ ACP_TIMEOUT = 120
 EOF_GRACE = 5.0
 # The environment the launcher starts from (the SDK would pass a trimmed one of its own).
 BASE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+SLOW_PROMPT = "aiws-mock-slow: again."
 
 
 class Recorder:
@@ -103,12 +104,13 @@ async def _session(
             seen.stop_reason = answer.stop_reason
             seen.text, seen.kinds = "".join(client.chunks), list(client.kinds)
             if cancel:
-                # Cancelled as soon as it is sent: the mock answers within a second, a
-                # cancel that waited for the first chunk could come too late.
+                # The marker makes LiteLLM hold the mock's answer for seconds (aiws_litellm's
+                # mock_slow): the cancel comes while the agent waits for the model, where an
+                # instant answer could end the turn first.
                 again = asyncio.ensure_future(
-                    conn.prompt(session_id=session.session_id, prompt=[text_block("Again.")])
+                    conn.prompt(session_id=session.session_id, prompt=[text_block(SLOW_PROMPT)])
                 )
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)
                 await conn.cancel(session_id=session.session_id)
                 seen.cancelled = (await asyncio.wait_for(again, ACP_TIMEOUT)).stop_reason
             # The session is over: its stdin closed, an agent should end. One that does not

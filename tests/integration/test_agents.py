@@ -22,14 +22,15 @@ from tests.helpers.hosts import inside, install, left_behind, status
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CATALOG = load_catalog()
 # Each agent and the name it gives itself in ACP's initialize.
-AGENTS = {"codex": "codex-acp", "opencode": "OpenCode", "hermes": "hermes-agent"}
+AGENTS = {
+    "codex": "codex-acp",
+    "opencode": "OpenCode",
+    "hermes": "hermes-agent",
+    "gemini": "gemini-cli",
+}
 # Where each agent's LiteLLM key is on the host (readable by its account alone).
 KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
-# gemini (on the bundle's Node, a component of its own) is installed, rerun, checked by status
-# and purged with them, but not driven: LiteLLM 1.106.2 does not answer Gemini's streaming
-# route from the aiws-mock-gemini test model (it calls Google; docs/components/gemini.md).
-NOT_DRIVEN = ["gemini"]
-INSTALLED = ["litellm", "node", *AGENTS, *NOT_DRIVEN]
+INSTALLED = ["litellm", "node", *AGENTS]
 SELECTION = ("--mode", "local", "--only", ",".join(INSTALLED))
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
@@ -122,7 +123,7 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     print(f"rerun: {seconds:.1f} s", flush=True)
-    for name in [*AGENTS, *NOT_DRIVEN]:
+    for name in AGENTS:
         runtime = f"/opt/aiws/{name}/{CATALOG.component(name).version}"
         home = f"/var/lib/aiws/{name}"
         print(f"{name} disk: runtime {disk_mb(sandbox, runtime)} MB, home after the sessions "
@@ -130,7 +131,7 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
 
     # Status checks the launchers and configurations without starting the agents.
     report = status(sandbox)["by_name"]
-    for name in [*AGENTS, *NOT_DRIVEN]:
+    for name in AGENTS:
         assert report[name]["healthy"] is True, report[name]
         assert report[name]["version"] == CATALOG.component(name).version, report[name]
     gone = launcher(next(iter(AGENTS)))
@@ -151,7 +152,7 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
     assert purge.returncode == 0, purge.stderr
     print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
-    for name in [*AGENTS, *NOT_DRIVEN]:
+    for name in AGENTS:
         account = CATALOG.component(name).user
         assert inside(sandbox, "sh", "-c", f"getent passwd {account} || echo none") == "none"
     assert left_behind(sandbox, before) == []

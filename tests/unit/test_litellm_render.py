@@ -67,10 +67,16 @@ def test_models_come_from_the_configuration_with_quoted_key_references(
     config = yaml.safe_load(with_mocks["config.yaml"].replace("@AIWS_SECRET", "x@AIWS_SECRET"))
     models = {m["model_name"]: m["litellm_params"] for m in config["model_list"]}
     assert list(models) == ["gpt", "local", "aiws-mock", "aiws-mock-gemini"]
+    # Not gemini/: LiteLLM would call Google on the streaming route instead of mocking.
+    assert models["aiws-mock-gemini"]["model"] == "openai/aiws-mock-gemini"
     assert models["local"] == {"model": "ollama/llama3.1:8b", "api_base": "http://10.0.0.5:11434"}
     # Filled in on the host as a JSON string, whatever the key holds.
     assert "api_key: @AIWS_SECRET(openai-api-key|json)@" in with_mocks["config.yaml"]
     assert config["general_settings"]["custom_auth"] == "aiws_litellm.auth"
+    assert config["litellm_settings"]["callbacks"] == [
+        "aiws_litellm_log.request_log",
+        "aiws_litellm.mock_slow",
+    ]
 
 
 def test_the_keys_file_leaves_out_revoked_keys_and_carries_limits(
@@ -90,3 +96,4 @@ def test_no_mock_models_unless_asked(tmp_path: Path) -> None:
     files = render(tmp_path, CONFIG % "false")
     assert "aiws-mock" not in files["config.yaml"]
     assert "custom_provider_map" not in files["config.yaml"]
+    assert "mock_slow" not in files["config.yaml"]  # the slow path comes with the mocks only

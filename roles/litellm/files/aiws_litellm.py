@@ -9,18 +9,27 @@ requests (model lists) are not limited. The master key is listed there as the op
 
 mock_llm: aiws's offline test model (aiws-mock): a fixed answer for chat completions and
 the Responses API, streaming included, without any network.
+
+mock_slow: with the test models, a call to one of them whose request carries "aiws-mock-slow"
+is held for a few seconds before it is answered: the mock answers at once otherwise, so a test
+could not cancel a turn while the agent still waits for the model.
 """
 
+import asyncio
 import json
 import os
 import re
 
 from litellm import CustomLLM, ModelResponse, completion
+from litellm.integrations.custom_logger import CustomLogger
 from litellm.proxy._types import UserAPIKeyAuth
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS_FILE = os.path.join(HERE, "keys.json")
 MOCK_TEXT = "aiws mock answer"
+MOCK_MODELS = ("aiws-mock", "aiws-mock-gemini")
+SLOW_MARKER = "aiws-mock-slow"
+SLOW_SECONDS = 5
 _keys = {"stamp": None, "by_key": {}}
 # Routes that name the model in the path: Gemini's /models/<m>:generateContent, Azure's
 # /deployments/<m>/..., the legacy /engines/<m>/...
@@ -102,3 +111,13 @@ class AiwsMock(CustomLLM):
 
 
 mock_llm = AiwsMock()
+
+
+class MockSlow(CustomLogger):
+    async def async_pre_call_hook(self, user_api_key_dict, cache, data, call_type):
+        if data.get("model") in MOCK_MODELS and SLOW_MARKER in json.dumps(data, default=str):
+            await asyncio.sleep(SLOW_SECONDS)
+        return data
+
+
+mock_slow = MockSlow()
