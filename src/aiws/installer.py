@@ -7,6 +7,8 @@ bundle hashes the package once and unpacks nothing (the hosts' unpack markers sa
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -24,7 +26,7 @@ from aiws.ledger import record_run, run_record
 from aiws.request import InstallRequest
 from aiws.resolve import resolved_catalog
 from aiws.status import StatusReport, probe, probe_specs, report_of
-from aiws.summary import BundleIdentity, DeploySummary, build_summary
+from aiws.summary import BundleIdentity, DeploySummary, FirstToken, build_summary
 from aiws.target import Target
 from aiws.timing import Timer
 
@@ -295,9 +297,13 @@ def _install(
 ) -> InstallOutcome:
     chosen = plan(request, catalog, target, timer, report)
     run_id = driver.new_run_id()
+    first_token = FirstTokenOffer.make() if _offers_token(request, chosen) else None
     extravars = {
         "aiws_catalog": resolved_catalog(chosen.catalog, chosen.bundle.platform),
-        "aiws_run": run_vars(request, chosen, target, run_id, timer),
+        "aiws_run": {
+            **run_vars(request, chosen, target, run_id, timer),
+            "bridge_token_sha256": first_token.sha256 if first_token else "",
+        },
         "aiws_bundle": bundle_vars(chosen, target),
     }
     roles = [*BASE_ROLES, *chosen.selection]
@@ -326,8 +332,38 @@ def _install(
         ),
         warnings=chosen.warnings,
         models=request.config.config.model_names(),
+        bridge_tokens=first_token.shown(result) if first_token else [],
     )
     return InstallOutcome(summary=summary, warnings=chosen.warnings)
+
+
+@dataclass(frozen=True)
+class FirstTokenOffer:
+    """The Bridge's first token: made here, only its digest goes to the host, where
+    roles/bridge stores it when the Bridge has no token yet (fact aiws_bridge_first_token)."""
+
+    token: str
+    name: str = "first"
+
+    @classmethod
+    def make(cls) -> FirstTokenOffer:
+        return cls(secrets.token_urlsafe(32))
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.token.encode()).hexdigest()
+
+    def shown(self, result: driver.RunResult) -> list[FirstToken]:
+        """The token, for each host that stored it in this run."""
+        return [
+            FirstToken(host=host, name=self.name, token=self.token)
+            for host, facts in sorted(result.facts.items())
+            if (facts.get("aiws_bridge_first_token") or {}).get("created")
+        ]
+
+
+def _offers_token(request: InstallRequest, chosen: Plan) -> bool:
+    return "bridge" in chosen.selection and not request.check
 
 
 def recorded_in_play(result: driver.RunResult) -> bool:

@@ -56,6 +56,7 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
         **paths,
         "version": component.version,
         "runtime_root": f"{catalog.paths.runtime}/{name}",
+        "state_root": catalog.paths.state,
     }
     layout = {k: fill(v, values, f"{name}.layout.{k}") for k, v in component.layout.items()}
     secrets_dir = catalog.paths.secrets

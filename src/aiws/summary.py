@@ -51,6 +51,15 @@ class Credentials(BaseModel):
     how_to_read: str
 
 
+class FirstToken(BaseModel):
+    """The Bridge's first token, made by this run: in this summary only, never stored in
+    clear anywhere (the host keeps its SHA-256)."""
+
+    host: str
+    name: str
+    token: str
+
+
 class RunInfo(BaseModel):
     id: str
     verb: str
@@ -75,6 +84,8 @@ class DeploySummary(BaseModel):
     phases: list[PhaseTime]
     bundle: BundleIdentity | None
     warnings: list[str] = Field(default_factory=list)
+    # Only in the summary of the install that made it; `aiws bridge tokens add` makes more.
+    bridge_tokens: list[FirstToken] = Field(default_factory=list)
 
 
 def build_summary(
@@ -90,6 +101,7 @@ def build_summary(
     bundle: BundleIdentity | None = None,
     warnings: list[str] | None = None,
     models: list[str] | None = None,
+    bridge_tokens: list[FirstToken] | None = None,
 ) -> DeploySummary:
     """`models`: what LiteLLM serves after this run (when it is selected); otherwise the
     status's (the last install that included it)."""
@@ -139,6 +151,7 @@ def build_summary(
         phases=phases,
         bundle=bundle,
         warnings=warnings or [],
+        bridge_tokens=bridge_tokens or [],
     )
 
 
@@ -175,6 +188,12 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
             f"{summary.credentials.how_to_read}"
         )
     )
+    for made in summary.bridge_tokens:
+        console.print(
+            f"  [bold]Bridge token[/] {escape(made.name)} on {escape(made.host)}: "
+            f"{escape(made.token)}\n  [yellow]shown this once: keep it now[/] "
+            "(the host stores only its SHA-256; `aiws bridge tokens add NAME` makes another)"
+        )
     console.print(_components_table(summary))
     for row in summary.components:
         if row.models:

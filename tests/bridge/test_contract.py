@@ -6,7 +6,9 @@ child is gone, workspaces confined, keepalives, and children that die with the B
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -322,3 +324,85 @@ def gone(pid: int, wait: float = 5) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+SESSION_SCRIPT = Path(__file__).resolve().parents[2] / "roles/bridge/files/aiws-acp-session"
+
+
+@pytest.fixture
+def agent_socket(tmp_path: Path) -> Iterator[Path]:
+    """An agent's socket the way systemd serves it (Accept=yes): each connection starts
+    roles/bridge's aiws-acp-session with the connection as stdin and stdout, in a process
+    group that is ended when the script ends (what systemd does with the unit's cgroup).
+    The agent lingers after its input ends: only the script's end can stop it."""
+    path = tmp_path / "codex.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(8)
+    root = str(tmp_path / "workspaces")
+    env = {"PATH": "/usr/bin:/bin", "ACP_ECHO_LINGER": "1"}
+
+    def serve_one(conn: socket.socket) -> None:
+        with conn:
+            script = subprocess.Popen(
+                ["bash", str(SESSION_SCRIPT), root, *AGENT], stdin=conn, stdout=conn,
+                stderr=subprocess.DEVNULL, env=env, start_new_session=True,
+            )  # fmt: skip
+        script.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(script.pid, signal.SIGKILL)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield path
+    server.close()
+
+
+def test_agents_behind_a_socket_run_sessions_and_end_with_them(
+    tmp_path: Path, agent_socket: Path
+) -> None:
+    """The transport aiws installs (docs/bridge.md, Agents): the Bridge only connects; the
+    session script makes the workspace and ends the agent when the connection closes."""
+    agents = {"codex": {"socket": str(agent_socket), "installed": str(agent_socket)},
+              "gemini": {"socket": str(tmp_path / "absent.sock"),
+                         "installed": str(tmp_path / "absent")}}  # fmt: skip
+    for base in serve(write_settings(tmp_path, agents=agents)):
+        caps = rpc(base, "acp.capabilities").json()["result"]
+        assert [p["providerId"] for p in caps["providerCatalog"]] == ["codex"]  # gemini absent
+        streamed = events(start(base, "sock-1", "hello"))
+        assert streamed[-2]["result"]["output"] == "echo: hello", streamed[-2]
+        workspace = tmp_path / "workspaces" / "sock-1"
+        assert workspace.is_dir() and (workspace.stat().st_mode & 0o777) == 0o700
+        again = rpc(base, "session.message", {"sessionId": "sock-1", "taskPrompt": "more"})
+        assert again.json()["result"]["output"] == "echo: more"
+        pid = agent_pid(workspace)
+        closed = rpc(base, "session.close", {"sessionId": "sock-1", "threadId": "sock-1"})
+        assert closed.json()["result"] == {"accepted": True, "closed": True}
+        assert gone(pid), "the agent outlived its closed connection"
+        after = rpc(base, "session.message", {"sessionId": "sock-1", "taskPrompt": "x"}).json()
+        assert after["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+        # An agent that exits mid-turn ends its session; nothing restarts it.
+        died = events(start(base, "sock-2", "exit now"))[-2]
+        assert died["error"]["code"] == -32002 and "EXECUTION_FAILED" in died["error"]["message"]
+        later = rpc(base, "session.message", {"sessionId": "sock-2", "taskPrompt": "x"}).json()
+        assert later["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+
+
+def test_the_session_script_refuses_a_workspace_outside_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "workspaces"
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path)
+    for asked in ("/etc", f"{root}/../x", f"{root}/link/y", str(root), ""):
+        ran = subprocess.run(
+            ["bash", str(SESSION_SCRIPT), str(root), "true"], input=f"{asked}\n", text=True,
+            capture_output=True, timeout=10, check=False,
+        )  # fmt: skip
+        assert ran.returncode == 2 and "inside" in ran.stderr, (asked, ran.stderr)
+    assert sorted(p.name for p in root.iterdir()) == ["link"] and not (tmp_path / "x").exists()

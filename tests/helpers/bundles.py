@@ -45,6 +45,7 @@ MODELS_COMPONENTS = [
     "codex",
     "opencode",
     "gemini",
+    "bridge",
     CONTROLLER,
 ]
 

@@ -1,15 +1,21 @@
-"""The ACP agents (codex, opencode, hermes, gemini) on one fresh network-less Debian 12 host,
-from the bundle, driven the way the Bridge will drive them: each launcher run as its own
-account in a workspace over stdio ACP by a real ACP client on this machine (initialize,
-session/new, a prompt streaming the mock's answer to end_turn, a prompt cancelled), every
-model call through the real LiteLLM to aiws's offline mocks under the agent's own key, with
-no connection attempt beyond the host's loopback (strace). Then a rerun that changes
+"""The ACP agents (codex, opencode, hermes, gemini) and the Bridge on one fresh network-less
+Debian 12 host, from the bundle. First each launcher run as its own account in a workspace
+over stdio ACP by a real ACP client on this machine (initialize, session/new, a prompt
+streaming the mock's answer to end_turn, a prompt cancelled), every model call through the
+real LiteLLM to aiws's offline mocks under the agent's own key, with no connection attempt
+beyond the host's loopback (strace). Then every agent through the Bridge's HTTP contract,
+each session an instance of the agent's socket unit (start, streamed updates, cancel, close,
+nothing left running, -32002 after), and a kill -9 of the Bridge. Then a rerun that changes
 nothing, status without the agents running, and a purge that leaves the host as it was."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +23,8 @@ from aiws.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers import acp, outbound, snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import inside, install, left_behind, status
+from tests.helpers.hosts import copy_in, exists, inside, install, left_behind, status
+from tests.helpers.paths import FIXTURES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CATALOG = load_catalog()
@@ -30,7 +37,8 @@ AGENTS = {
 }
 # Where each agent's LiteLLM key is on the host (readable by its account alone).
 KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
-INSTALLED = ["litellm", "node", *AGENTS]
+# The Bridge too: it reaches each agent through the agent's socket (docs/components/bridge.md).
+INSTALLED = ["litellm", "node", *AGENTS, "bridge"]
 SELECTION = ("--mode", "local", "--only", ",".join(INSTALLED))
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
@@ -120,8 +128,14 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     written = snapshot.differences(installed, snapshot.take(sandbox))
     assert [line for line in written if not line.split()[1].startswith(homes)] == [], written
 
+    # The Bridge's first token: in the first install's summary, once.
+    made = [(t.name, t.host) for t in first.bridge_tokens]
+    assert made == [("first", rows["bridge"].host)], first.bridge_tokens
+    through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
+
     rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    assert rerun.bridge_tokens == []
     print(f"rerun: {seconds:.1f} s", flush=True)
     for name in AGENTS:
         runtime = f"/opt/aiws/{name}/{CATALOG.component(name).version}"
@@ -152,7 +166,112 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
     assert purge.returncode == 0, purge.stderr
     print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
-    for name in AGENTS:
+    for name in [*AGENTS, "bridge"]:
         account = CATALOG.component(name).user
         assert inside(sandbox, "sh", "-c", f"getent passwd {account} || echo none") == "none"
     assert left_behind(sandbox, before) == []
+
+
+BRIDGE = CATALOG.component("bridge")
+BRIDGE_WORKSPACES = "/var/lib/aiws/workspaces"
+BRIDGE_ROOT_PROBE = (
+    "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8787/').status)\""
+    " 2>/dev/null || true"
+)
+CLIENT = "/root/bridge_client.py"
+TOKEN_FILE = "/root/bridge-token"
+
+
+def agent_processes(sandbox: SandboxState) -> str:
+    """The processes of every agent's account, one "pid account" per line (none once their
+    sessions ended). From /proc: the sandbox has no procps."""
+    owners = " -o ".join(f"-user {CATALOG.component(name).user}" for name in AGENTS)
+    return inside(sandbox, "sh", "-c", f"find /proc -mindepth 1 -maxdepth 1 "
+                  f"-regex '/proc/[0-9]+' \\( {owners} \\) -printf '%f %u\\n'")  # fmt: skip
+
+
+def wait_for(check: Callable[[], bool], seconds: float = 15) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def bridge_client(sandbox: SandboxState, *args: str) -> Any:
+    assert BRIDGE.listen is not None
+    base = f"http://{BRIDGE.listen.host}:{BRIDGE.listen.port}"
+    return json.loads(inside(sandbox, "python3", CLIENT, base, TOKEN_FILE, *args, timeout=300))
+
+
+def session_journal(sandbox: SandboxState, name: str) -> str:
+    """The journal of the agent's session units (their stderr), for failure messages."""
+    pattern = f"aiws-acp-{name}@*"
+    return inside(sandbox, "journalctl", "-u", pattern, "--no-pager", "-n", "60", "-o", "cat")
+
+
+def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> None:
+    """Every agent through the Bridge, as the app drives it, on the sandbox's loopback."""
+    bridge = BRIDGE.unit
+    assert bridge is not None
+    # The public service holds no capability: systemd starts the agents, not the Bridge.
+    assert inside(sandbox, "systemctl", "show", "-p", "CapabilityBoundingSet", "--value",
+                  bridge) == ""  # fmt: skip
+    listening = inside(sandbox, "ss", "-ltnH", f"sport = :{BRIDGE.listen.port}")  # type: ignore[union-attr]
+    assert listening.split()[3] == f"127.0.0.1:{BRIDGE.listen.port}", listening  # type: ignore[union-attr]
+    for name in AGENTS:
+        socket_file = f"/run/aiws/acp/{name}.sock"
+        assert inside(sandbox, "stat", "-c", "%a %U %G", socket_file) == "660 root aiws-bridge"
+
+    # The host holds the first token's digest only; the client reads the token from a file.
+    held = inside(sandbox, "cat", "/etc/aiws/bridge/tokens.json")
+    assert token not in held and hashlib.sha256(token.encode()).hexdigest() in held
+    assert inside(sandbox, "stat", "-c", "%a %U %G", "/etc/aiws/bridge/tokens.json") == (
+        "640 root aiws-bridge"
+    )
+    (tmp_path / "token").write_text(token)
+    copy_in(sandbox, tmp_path / "token", TOKEN_FILE)
+    copy_in(sandbox, FIXTURES / "bridge_client.py", CLIENT)
+
+    offered = bridge_client(sandbox, "--capabilities")
+    assert offered == ["codex", "opencode", "gemini", "hermes"], offered
+    for name in AGENTS:
+        seen = bridge_client(sandbox, name)
+        print(f"{name} through the Bridge: start {seen['start_seconds']} s, first "
+              f"session.update delta {seen['first_delta_seconds']} s", flush=True)  # fmt: skip
+        if MOCK_TEXT not in seen["text"]:
+            print(f"{name} session journal:\n{session_journal(sandbox, name)}", flush=True)
+        assert seen["done"] and seen["updates_with_ids"], seen
+        assert MOCK_TEXT in seen["text"], seen
+        assert seen["result"]["status"] == "completed" and MOCK_TEXT in seen["result"]["output"]
+        assert seen["cancel"] == {"accepted": True}, seen
+        assert seen["cancelled"]["status"] == "cancelled", seen
+        assert seen["close"] == {"accepted": True, "closed": True}, seen
+        assert seen["after_close"]["code"] == -32002, seen
+        assert seen["after_close"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+        assert wait_for(lambda: agent_processes(sandbox) == ""), agent_processes(sandbox)
+        # The session's workspace was made by the agent, for the agent alone.
+        workspace = f"{BRIDGE_WORKSPACES}/t-{name}"
+        account = CATALOG.component(name).user
+        assert inside(sandbox, "stat", "-c", "%a %U", workspace) == f"700 {account}"
+
+    # kill -9 of the Bridge with a session open: systemd restarts it, no agent survives,
+    # and a new session works.
+    opened = bridge_client(sandbox, "gemini", "open")
+    assert MOCK_TEXT in opened["text"], opened
+    assert agent_processes(sandbox) != ""
+    pid = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", bridge)
+    inside(sandbox, "sh", "-c", f"kill -9 {pid}")
+    assert wait_for(lambda: agent_processes(sandbox) == ""), agent_processes(sandbox)
+
+    def restarted() -> bool:
+        now = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", bridge)
+        return now not in ("0", pid) and exists(sandbox, "/proc/" + now)
+
+    assert wait_for(restarted, 30)
+    assert wait_for(lambda: "200" in inside(sandbox, "sh", "-c", BRIDGE_ROOT_PROBE), 30)
+    again = bridge_client(sandbox, "gemini")
+    assert MOCK_TEXT in again["text"] and again["after_close"]["code"] == -32002, again
+    assert wait_for(lambda: agent_processes(sandbox) == ""), agent_processes(sandbox)
+    inside(sandbox, "rm", CLIENT, TOKEN_FILE)  # the test's own files

@@ -15,7 +15,7 @@ from rich.console import Console
 from aiws import driver
 from aiws.catalog import Catalog, Listen, load_catalog
 from aiws.status import probe
-from aiws.summary import DeploySummary, build_summary, render_summary
+from aiws.summary import DeploySummary, FirstToken, build_summary, render_summary
 from aiws.target import Target
 from aiws.timing import PhaseTime
 from tests.helpers.paths import FIXTURE_PLAYBOOKS
@@ -133,3 +133,16 @@ def test_summary_json_is_valid_against_its_schema(summary: DeploySummary) -> Non
     broken = {**document, "components": [{"name": "x"}]}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, DeploySummary.model_json_schema())
+
+
+def test_the_first_bridge_token_is_shown_escaped_and_only_when_made(
+    summary: DeploySummary,
+) -> None:
+    assert summary.bridge_tokens == []  # no Bridge in this run: no token
+    made = summary.model_copy(
+        update={"bridge_tokens": [FirstToken(host="h[red]1", name="first", token="t[bold]k")]}
+    )
+    console = Console(record=True, width=200, color_system=None)
+    render_summary(made, console)
+    text = console.export_text()
+    assert "Bridge token first on h[red]1: t[bold]k" in text and "shown this once" in text

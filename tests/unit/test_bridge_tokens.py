@@ -4,6 +4,7 @@ listed without digests, revoked without a restart."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -37,6 +38,24 @@ def test_first_makes_one_only_when_none_exists(tmp_path: Path) -> None:
     assert "token" in tokens(path, state="first", name="first")
     again = tokens(path, state="first", name="first")
     assert not again["changed"] and "token" not in again
+
+
+def test_first_with_a_digest_stores_it_and_says_whether_it_did(tmp_path: Path) -> None:
+    """The installer's way: it makes the token, the host only ever sees its digest."""
+    path = tmp_path / "tokens.json"
+    token = "made-by-the-installer-0123456789abcdef"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    made = tokens(path, state="first", name="first", sha256=digest)
+    assert made["changed"] and "token" not in made
+    assert made["ansible_facts"]["aiws_bridge_first_token"] == {"name": "first", "created": True}
+    assert TokenStore(path).name_of(token) == "first" and token not in path.read_text()
+    other = hashlib.sha256(b"another").hexdigest()
+    again = tokens(path, state="first", name="first", sha256=other)
+    assert not again["changed"]
+    assert again["ansible_facts"]["aiws_bridge_first_token"]["created"] is False
+    assert TokenStore(path).name_of(token) == "first"
+    assert tokens(path, state="first", name="first", sha256="XYZ")["failed"]
+    assert tokens(path, state="add", name="x", sha256=digest)["failed"]
 
 
 def test_revoke_is_seen_by_the_bridge_without_a_restart(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
-"""One ACP agent per session, a stdio child in its own process group, in a workspace under
-the Bridge's root. A session whose child is gone is never restarted silently: the next
-message gets SESSION_CONTINUATION_UNAVAILABLE. Children die with the Bridge (parent-death
-signal) and with their session (the whole group is killed)."""
+"""One ACP agent per session, in a workspace under the Bridge's root, reached one of two ways
+(settings.Agent): a connection to the agent's Unix socket, where systemd starts the agent as
+its own account and ends it when the connection closes; or a stdio child in its own process
+group (parent-death signal; the whole group is killed with the session). A session whose
+agent is gone is never restarted silently: the next message gets
+SESSION_CONTINUATION_UNAVAILABLE. Either way agents end with the Bridge."""
 
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ from acp.client.connection import ClientSideConnection
 from acp.schema import AllowedOutcome, RequestPermissionResponse
 
 from aiws_bridge.rpc import EXECUTION_FAILED, INVALID_PARAMS, RpcError
-from aiws_bridge.settings import Settings
+from aiws_bridge.settings import Agent, Settings
 
 Notify = Callable[[str, dict[str, Any]], Awaitable[None]]
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 PR_SET_PDEATHSIG = 1
 STOP_STATUS = {"end_turn": "completed", "cancelled": "cancelled"}
+STREAM_LIMIT = 1 << 24  # one ACP message (a JSON line) at most
+START_TIMEOUT = 60
 
 
 def _die_with_parent() -> None:
@@ -64,7 +68,8 @@ class Session:
         self.id, self.thread_id, self.provider, self.workspace = (
             session_id, thread_id, provider, workspace,
         )  # fmt: skip
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: asyncio.subprocess.Process | None = None  # a child agent
+        self.link: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None  # a socket
         self.conn: ClientSideConnection | None = None
         self.acp_session = ""
         self.last_used = time.monotonic()
@@ -75,6 +80,9 @@ class Session:
 
     @property
     def alive(self) -> bool:
+        if self.link is not None:
+            reader, writer = self.link
+            return not reader.at_eof() and not writer.is_closing()
         return self.process is not None and self.process.returncode is None
 
     async def on_update(self, update: Any) -> None:
@@ -133,11 +141,20 @@ class Session:
             return outcome
 
     async def close(self) -> bool:
-        """End the child's whole process group; True when it was running."""
-        process, self.process = self.process, None
+        """End the agent (the connection, or the child's whole process group); True when it
+        was running."""
+        alive = self.alive
         if self.conn is not None:
             with contextlib.suppress(Exception):
                 await self.conn.close()
+        link, self.link = self.link, None
+        if link is not None:
+            # systemd ends the agent's unit when its connection closes.
+            link[1].close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(link[1].wait_closed(), 3)
+            return alive
+        process, self.process = self.process, None
         if process is None or process.returncode is not None:
             return False
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -149,6 +166,32 @@ class Session:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # what the agent left running in its group
         return True
+
+
+async def _open(
+    session: Session, agent: Agent, workspace: Path
+) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+    """Start the session's agent: connect to its socket (the agent's side makes the
+    workspace, as its account) or run its launcher as a child in the workspace."""
+    if agent.socket is not None:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(str(agent.socket), limit=STREAM_LIMIT), START_TIMEOUT
+        )
+        session.link = reader, writer
+        writer.write(f"{workspace}\n".encode())
+        return writer, reader
+    assert agent.launcher is not None
+    workspace.mkdir(mode=0o770, parents=True, exist_ok=True)
+    process = await asyncio.create_subprocess_exec(
+        *agent.launcher, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL, cwd=workspace, start_new_session=True,
+        env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **agent.env},
+        user=agent.user, group=agent.user, extra_groups=[] if agent.user else None,
+        preexec_fn=_die_with_parent, limit=STREAM_LIMIT,
+    )  # fmt: skip
+    session.process = process
+    assert process.stdin is not None and process.stdout is not None
+    return process.stdin, process.stdout
 
 
 def _reason(exc: BaseException) -> str:
@@ -181,7 +224,7 @@ class Sessions:
         if not SESSION_ID.match(session_id):
             raise RpcError(INVALID_PARAMS, "sessionId: 1-128 of A-Z a-z 0-9 . _ : -")
         agent = self.settings.agents.get(provider)
-        if agent is None:
+        if agent is None or not agent.available():
             raise RpcError(-32001, f"PROVIDER_NOT_FOUND: {provider}")
         old = self._sessions.pop(session_id, None)
         if old is not None:
@@ -192,22 +235,15 @@ class Sessions:
                 f"EXECUTION_FAILED: {self.settings.max_sessions} sessions are running; close one",
             )
         workspace = self.workspace(session_id, workdir)
-        workspace.mkdir(mode=0o770, parents=True, exist_ok=True)
         session = Session(session_id, thread_id, provider, workspace)
         try:
-            session.process = await asyncio.create_subprocess_exec(
-                *agent.launcher, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, cwd=workspace, start_new_session=True,
-                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **agent.env},
-                user=agent.user, group=agent.user, extra_groups=[] if agent.user else None,
-                preexec_fn=_die_with_parent, limit=1 << 24,
-            )  # fmt: skip
-            session.conn = ClientSideConnection(
-                cast(Client, _Client(session)), session.process.stdin, session.process.stdout
+            writer, reader = await _open(session, agent, workspace)
+            session.conn = ClientSideConnection(cast(Client, _Client(session)), writer, reader)
+            await asyncio.wait_for(
+                session.conn.initialize(protocol_version=PROTOCOL_VERSION), START_TIMEOUT
             )
-            await asyncio.wait_for(session.conn.initialize(protocol_version=PROTOCOL_VERSION), 60)
             created = await asyncio.wait_for(
-                session.conn.new_session(cwd=str(workspace), mcp_servers=[]), 60
+                session.conn.new_session(cwd=str(workspace), mcp_servers=[]), START_TIMEOUT
             )
             session.acp_session = created.session_id
         except RpcError:

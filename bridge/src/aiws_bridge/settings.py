@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The order and labels of the XWorkmate app's provider catalog.
 AGENT_LABELS = {"codex": "Codex", "opencode": "OpenCode", "gemini": "Gemini", "hermes": "Hermes"}
@@ -15,12 +15,30 @@ class Strict(BaseModel):
 
 
 class Agent(Strict):
-    """How to start one ACP agent: its launcher, run as its account in the session's
-    workspace (the Bridge needs CAP_SETUID/CAP_SETGID for `user`)."""
+    """How to reach one ACP agent, one of two ways:
+    - `socket`: a Unix socket where each connection is one agent process, started by systemd
+      as the agent's own account (aiws's installs): the Bridge sends the session's
+      workspace as the first line, then speaks ACP; closing the connection ends the agent.
+      The Bridge needs no privilege for it.
+    - `launcher`: an argv the Bridge runs as a child, in the session's workspace (as `user`
+      when given, which needs CAP_SETUID/CAP_SETGID; development and tests).
+    `installed`: a path that exists while the agent is installed (its launcher); an agent
+    whose path is missing is not offered."""
 
-    launcher: list[str] = Field(min_length=1)
+    launcher: list[str] | None = Field(default=None, min_length=1)
+    socket: Path | None = None
     user: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
+    installed: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> Agent:
+        if (self.launcher is None) == (self.socket is None):
+            raise ValueError("an agent has either a launcher or a socket")
+        return self
+
+    def available(self) -> bool:
+        return self.installed is None or self.installed.exists()
 
 
 class Settings(Strict):
@@ -38,9 +56,11 @@ class Settings(Strict):
     prompt_timeout_s: float = Field(3600, gt=0)
 
     def agent_ids(self) -> list[str]:
-        """Configured agents, in the app's catalog order (others after, by name)."""
-        known = [a for a in AGENT_LABELS if a in self.agents]
-        return known + sorted(a for a in self.agents if a not in AGENT_LABELS)
+        """Configured agents that are installed, in the app's catalog order (others after,
+        by name)."""
+        present = {name for name, agent in self.agents.items() if agent.available()}
+        known = [a for a in AGENT_LABELS if a in present]
+        return known + sorted(a for a in present if a not in AGENT_LABELS)
 
 
 def load_settings(path: Path) -> Settings:

@@ -4,7 +4,10 @@
 The file is {"tokens": [{"name", "sha256", "created"}]}, 0640 root:<the Bridge's group>,
 written atomically; the Bridge reads it again when it changes, so adding or revoking a token
 needs no restart. `add` makes a token and returns it once (the only time it exists in clear);
-`first` does the same only when the file holds no token (the install's first token);
+`first` does the same only when the file holds no token (the install's first token); given
+`sha256`, `first` stores that digest instead, so the token itself never reaches the host
+(the installer made it and shows it in its summary when the fact aiws_bridge_first_token
+says `created`);
 `list` returns names and dates, never a digest. Stdlib only; `run()` is also called
 in-process by the controller for the local host.
 """
@@ -33,6 +36,9 @@ options:
   name:
     description: The token's name (add, first, revoke).
     type: str
+  sha256:
+    description: With first, the digest to store (the token is made by the caller).
+    type: str
 """
 
 import grp
@@ -52,7 +58,9 @@ ARGUMENT_SPEC = {
     "group": {"type": "str", "default": "root"},
     "state": {"type": "str", "choices": ["list", "add", "first", "revoke"], "default": "list"},
     "name": {"type": "str"},
+    "sha256": {"type": "str"},
 }
+DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def read_tokens(path):
@@ -88,19 +96,28 @@ def run(params, check_mode=False):
             result, failed=True, msg="a token name is 1-64 of A-Z a-z 0-9 . _ - (%r)" % name
         )
     names = [t["name"] for t in tokens]
-    if state == "first" and tokens:
-        state = "list"
+    digest = params.get("sha256")
+    if digest is not None and (state != "first" or not DIGEST.match(digest)):
+        return dict(result, failed=True, msg="sha256: 64 hex digits, with state=first only")
+    if state == "first":
+        result["ansible_facts"] = {"aiws_bridge_first_token": {"name": name, "created": False}}
+        if tokens:
+            state = "list"
     if state in ("add", "first"):
         if name in names:
             return dict(result, failed=True, msg="a token named %s exists; revoke it first" % name)
-        token = secrets.token_urlsafe(32)
+        token = None if digest else secrets.token_urlsafe(32)
         entry = {
             "name": name,
             "created": now(),
-            "sha256": hashlib.sha256(token.encode()).hexdigest(),
+            "sha256": digest or hashlib.sha256(token.encode()).hexdigest(),
         }
         tokens.append(entry)
-        result.update(changed=True, token=token, name=name)
+        result.update(changed=True, name=name)
+        if token is not None:
+            result["token"] = token
+        if state == "first":
+            result["ansible_facts"]["aiws_bridge_first_token"]["created"] = True
     elif state == "revoke":
         if name not in names:
             return dict(result, failed=True, msg="no token named %s" % name, unknown=True)

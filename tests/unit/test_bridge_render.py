@@ -1,0 +1,87 @@
+"""The Bridge's files and units as roles/bridge renders them, by the real Ansible on this
+machine (the render hook runs on the controller and changes nothing): the agents it offers
+are those installed on its host before the run or by it, each behind a socket only the
+Bridge's group reaches, its sessions run as the agent's account under systemd's hardening."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from aiws.catalog import load_catalog
+from aiws.driver import run_playbook
+from aiws.resolve import resolved_catalog
+from aiws.target import Target
+
+CATALOG = load_catalog()
+PLAY = """
+- hosts: all
+  gather_facts: false
+  vars:
+    aiws_endpoints: "{{ aiws_catalog | aiws_endpoints(groups, hostvars, inventory_hostname) }}"
+  tasks:
+    - ansible.builtin.include_role: {name: bridge, tasks_from: render.yml, public: true}
+    - ansible.builtin.copy:
+        content: "{{ {'files': bridge_files, 'units': bridge_units} | to_json }}"
+        dest: "{{ out }}"
+        mode: "0600"
+"""
+
+
+def render(tmp_path: Path, components: list[str], installed: list[str]) -> dict[str, Any]:
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(PLAY)
+    out = tmp_path / "rendered.json"
+    extravars: dict[str, Any] = {
+        "aiws_catalog": resolved_catalog(CATALOG, "debian-12"),
+        "aiws_run": {"components": components, "installed": installed, "config": {}},
+        "out": str(out),
+    }
+    result = run_playbook(playbook, Target(), extravars, keep_logs=False)
+    assert result.ok, [f.line for f in result.failures]
+    return json.loads(out.read_text())
+
+
+def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_path: Path) -> None:
+    rendered = render(tmp_path, ["litellm", "codex", "bridge"], ["hermes", "qmd"])
+    files = {Path(f["dest"]).name: f for f in rendered["files"]}
+    settings = json.loads(files["bridge.json"]["content"])
+    assert list(settings["agents"]) == ["codex", "hermes"]
+    codex = CATALOG.component("codex")
+    assert settings["agents"]["codex"] == {
+        "socket": "/run/aiws/acp/codex.sock",
+        "installed": f"/opt/aiws/codex/{codex.version}/bin/aiws-codex-acp",
+    }
+    assert settings["host"] == "127.0.0.1" and settings["workspace_root"] == (
+        "/var/lib/aiws/workspaces"
+    )
+    assert files["bridge.json"]["mode"] == "0640" and files["aiws-acp-session"]["mode"] == "0755"
+
+    units = {u["name"]: u for u in rendered["units"]}
+    assert sorted(units) == [
+        "aiws-acp-codex.socket", "aiws-acp-codex@.service",
+        "aiws-acp-hermes.socket", "aiws-acp-hermes@.service",
+    ]  # fmt: skip
+    assert units["aiws-acp-codex.socket"]["start"] is True
+    socket_unit = units["aiws-acp-codex.socket"]["content"]
+    for line in ("Accept=yes", "SocketGroup=aiws-bridge", "SocketMode=0660",
+                 "ListenStream=/run/aiws/acp/codex.sock"):  # fmt: skip
+        assert line in socket_unit.splitlines(), line
+    service = units["aiws-acp-codex@.service"]["content"].splitlines()
+    writable = "ReadWritePaths=/var/lib/aiws/codex /var/lib/aiws/workspaces /etc/aiws/codex"
+    for line in ("User=aiws-codex", "StandardInput=socket", "StandardOutput=socket",
+                 "NoNewPrivileges=yes", "CapabilityBoundingSet=", "IPAddressDeny=any",
+                 writable):  # fmt: skip
+        assert line in service, line
+    exec_start = next(line for line in service if line.startswith("ExecStart="))
+    assert exec_start.split()[1:] == ["/var/lib/aiws/workspaces", codex.layout["launcher"].replace(
+        "{runtime}", f"/opt/aiws/codex/{codex.version}")]  # fmt: skip
+
+
+def test_no_agent_on_the_host_means_none_offered(tmp_path: Path) -> None:
+    rendered = render(tmp_path, ["bridge"], [])
+    settings = json.loads(
+        next(f for f in rendered["files"] if f["dest"].endswith("bridge.json"))["content"]
+    )
+    assert settings["agents"] == {} and rendered["units"] == []
