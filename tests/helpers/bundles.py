@@ -34,20 +34,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 # What the PostgreSQL + Vault scenarios install, and the controller to bootstrap aiws
 # on a host from the bundle itself.
 CORE_COMPONENTS = ["postgresql", "vault", CONTROLLER]
-MODELS_COMPONENTS = [
-    "postgresql",
-    "vault",
-    "litellm",
-    "hermes",
-    "node",
-    "qmd",
-    "openclaw",
-    "codex",
-    "opencode",
-    "gemini",
-    "bridge",
-    CONTROLLER,
-]
 
 
 def build(target: str, components: list[str], out: Path, cache: Path | None = None) -> BuildResult:
@@ -64,9 +50,10 @@ def build(target: str, components: list[str], out: Path, cache: Path | None = No
     return build_bundle(request)
 
 
-def models_bundle(out: Path) -> Path:
-    """PostgreSQL, Vault, LiteLLM, Hermes (+ controller): the model gateway's scenarios."""
-    return build("debian-12-amd64", MODELS_COMPONENTS, out).package
+def full_bundle(out: Path) -> BuildResult:
+    """Every component of the catalog + the controller: what the full-bundle test checks and
+    what the model, agent and Bridge scenarios install from (one build for both)."""
+    return build("debian-12-amd64", [*load_catalog().components, CONTROLLER], out)
 
 
 def core_bundle(out: Path) -> Path:

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from aiws.bundle.build import BuildResult
 from aiws.sandbox import host
 from aiws.sandbox.state import Network, SandboxState, unique_name
-from tests.helpers.bundles import core_bundle, models_bundle
+from tests.helpers.bundles import core_bundle, full_bundle
 
 # Host tool -> the Debian package that provides it.
 HOST_TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap"}
@@ -88,6 +89,13 @@ def core_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def models_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """PostgreSQL, Vault, LiteLLM, Hermes + controller, built once per test run."""
-    return models_bundle(tmp_path_factory.mktemp("models-bundle"))
+def full_bundle_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
+    """Every component + the controller, built once per test run."""
+    return full_bundle(tmp_path_factory.mktemp("full-bundle"))
+
+
+@pytest.fixture(scope="session")
+def models_bundle_file(full_bundle_build: BuildResult) -> Path:
+    """What the LiteLLM, Node services, agent and Bridge scenarios install from: the full
+    bundle (one build a run serves them and the full-bundle test)."""
+    return full_bundle_build.package

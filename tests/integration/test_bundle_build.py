@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from aiws.bundle.build import BuildResult
 from aiws.bundle.manifest import ArtifactManifest
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.verify import VerifiedBundle, verify_bundle
@@ -161,9 +162,9 @@ def test_arm64_bundle_builds_and_says_it_is_untested(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_full_bundle_builds_and_verifies(tmp_path: Path) -> None:
+def test_full_bundle_builds_and_verifies(full_bundle_build: BuildResult, tmp_path: Path) -> None:
     catalog = load_catalog()
-    result = build("debian-12-amd64", [*catalog.components, CONTROLLER], tmp_path / "out")
+    result = full_bundle_build  # shared with the scenarios that install from it
     assert set(result.manifest.versions) == set(catalog.components)
     bundle = verify_bundle(result.package, tmp_path / "unpacked")
     assert {a.name for a in bundle.artifacts} == {*catalog.components, CONTROLLER, "apt"} - {
