@@ -141,6 +141,8 @@ class Component(Frozen):
     hardening: list[str] = Field(default_factory=list)
     # It calls out beyond this host (LiteLLM: the model providers): no IP address filter.
     egress: bool = False
+    # A unit pattern whose active instances are the component's open sessions (status).
+    sessions: str | None = None
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""

@@ -124,10 +124,23 @@ class QmdSettings(Strict):
         return self
 
 
+class CaddyCertificate(Strict):
+    """The operator's own certificate for the --domain site (instead of ACME or Caddy's CA):
+    the chain and its key in PEM, each stored on the host with `aiws secrets set`."""
+
+    certificate_secret: str = Field(pattern=SECRET_NAME, description="the PEM chain's secret")
+    key_secret: str = Field(pattern=SECRET_NAME, description="the PEM private key's secret")
+
+
+class CaddySettings(Strict):
+    certificate: CaddyCertificate | None = None
+
+
 class OperatorConfig(Strict):
     models: list[Model] = Field(default_factory=list)
     litellm: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
     qmd: QmdSettings = Field(default_factory=QmdSettings)
+    caddy: CaddySettings = Field(default_factory=CaddySettings)
 
     @model_validator(mode="after")
     def _unique_model_names(self) -> OperatorConfig:
@@ -157,7 +170,10 @@ class OperatorConfig(Strict):
 
     def secret_names(self) -> list[str]:
         """The secrets this configuration names (they must exist on the hosts)."""
-        return sorted({m.api_key_secret for m in self.models if m.api_key_secret})
+        names = {m.api_key_secret for m in self.models if m.api_key_secret}
+        if self.caddy.certificate is not None:
+            names |= {self.caddy.certificate.certificate_secret, self.caddy.certificate.key_secret}
+        return sorted(n for n in names if n)
 
 
 @dataclass(frozen=True)

@@ -230,13 +230,24 @@ def _exposure_rules(
                 "give a name like bridge.example.com",
             )
         ]
-    if public and request.domain is None and not request.internal_ca:
+    if public and request.domain is None:
+        # Caddy's site is the domain whichever CA signs it: clients check the name.
         return [
             Finding(
                 "domain.missing",
                 "the Bridge is public in this mode but no domain was given",
-                "pass --domain FQDN, or --internal-ca for a "
-                "self-signed internal CA, or use --mode local",
+                "pass --domain FQDN (with --internal-ca for a certificate from Caddy's "
+                "own CA instead of ACME), or use --mode local",
+            )
+        ]
+    certificate = request.config.config.caddy.certificate
+    if request.internal_ca and certificate is not None:
+        return [
+            Finding(
+                "tls.conflict",
+                f"--internal-ca and caddy.certificate ({request.config.source}) both choose "
+                "the site's certificate",
+                "drop --internal-ca to serve your certificate, or remove caddy.certificate",
             )
         ]
     if not public and request.domain is not None:
@@ -314,6 +325,21 @@ def _host_rules(
                     f"store it first: aiws secrets set {secret}",
                 )
             )
+    certificate = request.config.config.caddy.certificate
+    if certificate is not None and "caddy" in selection:
+        for key, secret in (
+            ("certificate_secret", certificate.certificate_secret),
+            ("key_secret", certificate.key_secret),
+        ):
+            if secret not in facts.secrets:
+                out.append(
+                    Finding(
+                        "config.secret-missing",
+                        f"caddy.certificate.{key} ({request.config.source}) names the secret "
+                        f"'{secret}', which this host does not have",
+                        f"store it first: aiws secrets set {secret} --from-file FILE.pem",
+                    )
+                )
     if facts.ansible_tmp_problem:
         out.append(
             Finding(

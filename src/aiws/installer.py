@@ -324,6 +324,7 @@ def _install(
         status=status,
         phases=timer.phases,
         domain=request.domain,
+        internal_ca=request.internal_ca,
         check=request.check,
         bundle=BundleIdentity(
             file=str(bundle.package),

@@ -29,6 +29,7 @@ class ComponentStatus(BaseModel):
     detail: str
     seconds: float
     models: list[str] = Field(default_factory=list)  # LiteLLM: the model names it serves
+    sessions: int | None = None  # the Bridge: sessions open now (None: not counted)
 
     @property
     def state(self) -> str:
@@ -70,6 +71,7 @@ def probe_spec(component: Component) -> dict[str, Any]:
         "unit": component.unit or "",
         "listen": component.listen.model_dump() if component.listen else None,
         "health": health_spec(component),
+        "sessions": component.sessions or "",
     }
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from aiws import __version__
 from aiws.catalog import Catalog
 from aiws.driver import RunResult
+from aiws.resolve import resolve_component
 from aiws.status import ComponentStatus, StatusReport
 from aiws.timing import PhaseTime
 
@@ -38,6 +39,7 @@ class ComponentRow(BaseModel):
     changed: int  # tasks that changed something for this component in this run
     detail: str = ""
     models: list[str] = Field(default_factory=list)  # LiteLLM: the model names it serves
+    sessions: int | None = None  # the Bridge: sessions open when the run ended
 
 
 class BundleIdentity(BaseModel):
@@ -58,6 +60,13 @@ class FirstToken(BaseModel):
     host: str
     name: str
     token: str
+
+
+class TrustAnchor(BaseModel):
+    """--internal-ca: the CA certificate a client must trust to reach the Bridge."""
+
+    host: str
+    ca_certificate: str
 
 
 class RunInfo(BaseModel):
@@ -86,6 +95,7 @@ class DeploySummary(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     # Only in the summary of the install that made it; `aiws bridge tokens add` makes more.
     bridge_tokens: list[FirstToken] = Field(default_factory=list)
+    trust: list[TrustAnchor] = Field(default_factory=list)
 
 
 def build_summary(
@@ -97,6 +107,7 @@ def build_summary(
     status: StatusReport,
     phases: list[PhaseTime],
     domain: str | None = None,
+    internal_ca: bool = False,
     check: bool = False,
     bundle: BundleIdentity | None = None,
     warnings: list[str] | None = None,
@@ -108,6 +119,7 @@ def build_summary(
     changed = run.changed_by_role()
     rows: list[ComponentRow] = []
     access: dict[str, AccessPoint] = {}
+    trust: list[TrustAnchor] = []
     for host in status.hosts:
         for comp in host.components:
             if comp.name not in selection and not comp.installed:
@@ -123,11 +135,17 @@ def build_summary(
                     changed=changed.get(comp.name, 0),
                     detail=comp.detail,
                     models=_models(comp, selection, models),
+                    sessions=comp.sessions,
                 )
             )
             point = _access_point(catalog, comp.name, domain)
             if point is not None and comp.installed:
                 access.setdefault(point.url, point)
+            ca_root = resolve_component(catalog, catalog.components[comp.name])["layout"].get(
+                "ca_root"
+            )
+            if internal_ca and comp.installed and ca_root:
+                trust.append(TrustAnchor(host=host.host, ca_certificate=ca_root))
     return DeploySummary(
         run=RunInfo(
             id=run.run_id,
@@ -152,6 +170,7 @@ def build_summary(
         bundle=bundle,
         warnings=warnings or [],
         bridge_tokens=bridge_tokens or [],
+        trust=trust,
     )
 
 
@@ -193,6 +212,11 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
             f"  [bold]Bridge token[/] {escape(made.name)} on {escape(made.host)}: "
             f"{escape(made.token)}\n  [yellow]shown this once: keep it now[/] "
             "(the host stores only its SHA-256; `aiws bridge tokens add NAME` makes another)"
+        )
+    for anchor in summary.trust:
+        console.print(
+            f"  [bold]Internal CA[/] on {escape(anchor.host)}: {escape(anchor.ca_certificate)}\n"
+            "  copy it to each client and trust it there (this host's trust store is untouched)"
         )
     console.print(_components_table(summary))
     for row in summary.components:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -23,11 +24,17 @@ import httpx
 import pytest
 import uvicorn
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from aiws_bridge.app import create_app
 from aiws_bridge.auth import Throttle, digest
 from aiws_bridge.settings import Settings
+from tests.helpers.caddy import (
+    caddy_binary,
+    operator_certificate,
+    render_caddyfile,
+    running_caddy,
+)
 from tests.helpers.paths import FIXTURES
 
 TOKEN = "bridge-test-token-0123456789"
@@ -51,15 +58,53 @@ def write_settings(tmp: Path, tokens: bool = True, **changes: Any) -> Settings:
         "port": free_port(), "tokens_file": str(tokens_file),
         "workspace_root": str(tmp / "workspaces"),
         "agents": {"codex": {"launcher": AGENT}, "hermes": {"launcher": AGENT}},
+        "gateways": {"openclaw": {"launcher": AGENT}},
         "origins": ["https://app.example.org", "http://localhost:*"], **changes,
     }  # fmt: skip
     (tmp / "bridge.json").write_text(json.dumps(data))
     return Settings.model_validate(data)
 
 
-@pytest.fixture
-def bridge(tmp_path: Path) -> Iterator[str]:
-    yield from serve(write_settings(tmp_path, keepalive_s=0.3))
+# Clients of a Bridge served over TLS (through Caddy) trust only that Caddy's CA.
+TRUST: dict[str, ssl.SSLContext] = {}
+
+
+def http(method: str, url: str, **kw: Any) -> httpx.Response:
+    """One request as a client of this machine sends it: never through a proxy."""
+    return httpx.request(method, url, trust_env=False, verify=_trust(url) or True, **kw)
+
+
+def ws_connect(url: str, **kw: Any) -> ClientConnection:
+    context = _trust(url.replace("wss://", "https://", 1))
+    return connect(url, **({"ssl": context} if context else {}), **kw)
+
+
+def _trust(url: str) -> ssl.SSLContext | None:
+    return next((ctx for base, ctx in TRUST.items() if url.startswith(base)), None)
+
+
+@pytest.fixture(scope="session")
+def caddy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundle's Caddy binary (Debian 12's package)."""
+    return caddy_binary(tmp_path_factory.mktemp("caddy-binary"))
+
+
+@pytest.fixture(params=["direct", "through-caddy"])
+def bridge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The Bridge's base URL: itself on loopback, or the HTTPS site roles/caddy configures
+    in front of it (the same Caddyfile), reached by name with Caddy's CA as the only trust."""
+    for direct in serve(write_settings(tmp_path, keepalive_s=0.3)):
+        if request.param == "direct":
+            yield direct
+            continue
+        binary = request.getfixturevalue("caddy")
+        upstream = direct.removeprefix("http://")
+        with running_caddy(binary, upstream, tmp_path / "caddy") as (base, context):
+            TRUST[base] = context
+            try:
+                yield base
+            finally:
+                del TRUST[base]
 
 
 def serve(settings: Settings) -> Iterator[str]:
@@ -84,9 +129,7 @@ def auth(token: str = TOKEN) -> dict[str, str]:
 def rpc(base: str, method: str, params: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
     body = {"jsonrpc": "2.0", "id": f"1-{method}-1", "method": method, "params": params or {}}
     headers = {**auth(), **kw.pop("headers", {})}
-    return httpx.post(
-        f"{base}/acp/rpc", json=body, headers=headers, timeout=30, trust_env=False, **kw
-    )
+    return http("POST", f"{base}/acp/rpc", json=body, headers=headers, timeout=30, **kw)
 
 
 def events(response: httpx.Response) -> list[Any]:
@@ -109,12 +152,12 @@ def start(base: str, session: str, prompt: str, **params: Any) -> httpx.Response
 
 
 def test_root_is_open_and_everything_else_needs_a_token(bridge: str) -> None:
-    root = httpx.get(bridge + "/", trust_env=False)
+    root = http("GET", bridge + "/")
     assert root.status_code == 200 and root.text == "xworkmate-bridge is running"
     assert root.headers["content-type"].startswith("text/plain")
-    assert httpx.get(bridge + "/api/ping", trust_env=False).status_code == 401
+    assert http("GET", bridge + "/api/ping").status_code == 401
     for header in (f"Bearer {TOKEN}", f"bearer {TOKEN}", TOKEN, f"Bearer   {TOKEN}"):
-        ping = httpx.get(bridge + "/api/ping", headers={"Authorization": header}, trust_env=False)
+        ping = http("GET", bridge + "/api/ping", headers={"Authorization": header})
         assert ping.status_code == 200 and ping.json()["status"] == "ok", header
     refused = rpc(bridge, "health", headers=auth("wrong"))
     assert refused.status_code == 401
@@ -128,32 +171,29 @@ def test_no_token_configured_serves_nothing(tmp_path: Path) -> None:
     for base in serve(write_settings(tmp_path, tokens=False)):
         assert rpc(base, "health").status_code == 401
         assert rpc(base, "health", headers={"Authorization": ""}).status_code == 401
-        assert httpx.get(base + "/api/ping", headers=auth(), trust_env=False).status_code == 401
+        assert http("GET", base + "/api/ping", headers=auth()).status_code == 401
 
 
 def test_the_check_order_and_status_codes(bridge: str) -> None:
     url = bridge + "/acp/rpc"
     allowed = {"Origin": "http://localhost:3000"}
-    preflight = httpx.options(url, headers=allowed, trust_env=False)
+    preflight = http("OPTIONS", url, headers=allowed)
     assert preflight.status_code == 204
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:3000"
     assert preflight.headers["access-control-max-age"] == "600"
-    bare = httpx.options(url, headers={"Origin": "https://evil.example"}, trust_env=False)
+    bare = http("OPTIONS", url, headers={"Origin": "https://evil.example"})
     assert bare.status_code == 204 and "access-control-allow-origin" not in bare.headers
-    wrong_verb = httpx.get(url, headers=auth(), trust_env=False)
+    wrong_verb = http("GET", url, headers=auth())
     assert wrong_verb.status_code == 405 and wrong_verb.json()["error"]["code"] == -32600
     # origin before auth: a refused origin is 403 even without a token
-    evil = httpx.post(
-        url, content=b"{}", headers={"Origin": "https://evil.example"}, trust_env=False
-    )
+    evil = http("POST", url, content=b"{}", headers={"Origin": "https://evil.example"})
     assert evil.status_code == 403 and evil.json()["error"] == {
         "code": -32003, "message": "origin not allowed: https://evil.example"}  # fmt: skip
     # auth before decoding: garbage without a token is 401, with a token 400
-    assert httpx.post(url, content=b"{not json", trust_env=False).status_code == 401
-    bad = httpx.post(url, content=b"{not json", headers=auth(), trust_env=False)
+    assert http("POST", url, content=b"{not json").status_code == 401
+    bad = http("POST", url, content=b"{not json", headers=auth())
     assert bad.status_code == 400 and bad.json()["error"]["code"] == -32700
-    blank = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": " "}, headers=auth(),
-                       trust_env=False)  # fmt: skip
+    blank = http("POST", url, json={"jsonrpc": "2.0", "id": 1, "method": " "}, headers=auth())
     assert blank.status_code == 400 and blank.json()["error"]["message"] == "missing method"
     unknown = rpc(bridge, "no.such", headers=allowed)
     assert unknown.status_code == 200 and unknown.json()["error"] == {
@@ -167,8 +207,13 @@ def test_envelopes_capabilities_and_routing(bridge: str) -> None:
     assert health["result"] == health["payload"] and health["result"]["status"] == "ok"
     caps = rpc(bridge, "acp.capabilities").json()["result"]
     assert [p["providerId"] for p in caps["providerCatalog"]] == ["codex", "hermes"]
-    assert caps["availableExecutionTargets"] == ["agent"] and caps["gatewayProviders"] == []
+    assert caps["availableExecutionTargets"] == ["agent", "gateway"]
+    assert caps["gatewayProviders"] == [
+        {"providerId": "openclaw", "label": "OpenClaw", "targets": ["gateway"],
+         "providerDisplay": {"logoEmoji": "\U0001f99e"}}
+    ]  # fmt: skip
     assert caps["capabilities"]["providerCatalog"] == caps["providerCatalog"]
+    assert caps["capabilities"]["gatewayProviders"] == caps["gatewayProviders"]
 
     required = rpc(bridge, "xworkmate.routing.resolve", {"taskPrompt": "x"}).json()
     assert (
@@ -185,6 +230,14 @@ def test_envelopes_capabilities_and_routing(bridge: str) -> None:
     assert gone["unavailable"] is True and gone["unavailableCode"] == "PROVIDER_UNAVAILABLE"
     auto = rpc(bridge, "xworkmate.routing.resolve", {"routing": {"routingMode": "auto"}})
     assert auto.json()["result"]["resolvedProviderId"] == "codex"
+    gateway = rpc(bridge, "xworkmate.routing.resolve", {"executionTarget": "gateway"})
+    assert gateway.json()["result"]["resolvedExecutionTarget"] == "gateway"
+    assert gateway.json()["result"]["resolvedGatewayProviderId"] == "openclaw"
+    assert gateway.json()["result"]["unavailable"] is False
+    other = {"routingMode": "explicit", "explicitExecutionTarget": "gateway",
+             "preferredGatewayProviderId": "elsewhere"}  # fmt: skip
+    refused = rpc(bridge, "xworkmate.routing.resolve", {"routing": other}).json()["result"]
+    assert refused["unavailable"] is True and refused["unavailableCode"] == "PROVIDER_UNAVAILABLE"
 
 
 def test_a_session_streams_updates_then_the_result_then_done(bridge: str, tmp_path: Path) -> None:
@@ -219,6 +272,26 @@ def test_a_session_streams_updates_then_the_result_then_done(bridge: str, tmp_pa
     assert after["error"]["data"]["sessionId"] == "thread-1"
 
 
+def test_the_gateway_target_runs_a_session_and_keeps_it(bridge: str) -> None:
+    """executionTarget gateway: OpenClaw's ACP bridge (here the echo agent) runs the session
+    like an agent; a message continues it on the gateway, whatever its own routing says."""
+    params = {"sessionId": "gw", "threadId": "gw", "taskPrompt": "hello gateway",
+              "executionTarget": "gateway", "mode": "gateway-chat"}  # fmt: skip
+    streamed = events(rpc(bridge, "session.start", params, headers=SSE))
+    result = streamed[-2]["result"]
+    assert result["status"] == "completed" and "hello gateway" in result["output"]
+    assert result["resolvedExecutionTarget"] == "gateway"
+    assert result["resolvedGatewayProviderId"] == "openclaw" and result["provider"] == "openclaw"
+    updates = [e["params"] for e in streamed[:-2] if e.get("method") == "session.update"]
+    assert updates and all(u["sessionId"] == "gw" and u["threadId"] == "gw" for u in updates)
+    again = {"sessionId": "gw", "threadId": "gw", "taskPrompt": "and again",
+             "routing": {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+                         "explicitProviderId": "codex"}}  # fmt: skip
+    second = events(rpc(bridge, "session.message", again, headers=SSE))[-2]["result"]
+    assert second["resolvedGatewayProviderId"] == "openclaw" and "and again" in second["output"]
+    assert rpc(bridge, "session.close", {"sessionId": "gw"}).json()["result"]["closed"] is True
+
+
 def test_a_child_that_dies_is_not_restarted(bridge: str) -> None:
     died = events(start(bridge, "dies", "exit now"))[-2]
     assert died["error"]["code"] == -32002 and "EXECUTION_FAILED" in died["error"]["message"]
@@ -242,6 +315,88 @@ def test_cancel_during_a_prompt_and_keepalives(bridge: str) -> None:
     assert keepalive in streamed[:-2]
 
 
+def test_updates_reach_the_client_while_the_turn_runs(bridge: str) -> None:
+    """No buffering on the way (Caddy's flush_interval -1): the agent's first chunk arrives
+    while its turn still waits, not when it ends."""
+    routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+               "explicitProviderId": "codex"}  # fmt: skip
+    body = {"jsonrpc": "2.0", "id": "s1", "method": "session.start",
+            "params": {"sessionId": "live", "threadId": "live", "taskPrompt": "wait",
+                       "routing": routing}}  # fmt: skip
+    url = bridge + "/acp/rpc"
+    with httpx.Client(trust_env=False, verify=_trust(url) or True, timeout=30) as client:
+        sent = time.monotonic()
+        with client.stream("POST", url, json=body, headers={**auth(), **SSE}) as response:
+            lines = response.iter_lines()
+            next(line for line in lines if '"waiting"' in line)
+            waited = time.monotonic() - sent
+            assert waited < 5, waited
+            cancel = rpc(bridge, "session.cancel", {"sessionId": "live", "threadId": "live"})
+            assert cancel.json()["result"] == {"accepted": True}
+            rest = list(lines)
+    assert [line for line in rest if line][-1] == "data: [DONE]"
+
+
+def test_caddy_routes_health_and_refuses_other_paths(caddy: Path, tmp_path: Path) -> None:
+    """The health route is the Bridge's own answer through Caddy; /acp-server/* and paths
+    outside the contract end at Caddy (404); the Bridge sees the client's address."""
+    for direct in serve(write_settings(tmp_path, keepalive_s=0.3)):
+        with running_caddy(caddy, direct.removeprefix("http://"), tmp_path / "c") as (base, ctx):
+            TRUST[base] = ctx
+            try:
+                health = http("GET", base + "/healthz")
+                assert health.status_code == 200 and health.text == "xworkmate-bridge is running"
+                for path in ("/acp-server/x", "/etc/passwd", "/healthzz", "/apix"):
+                    assert http("GET", base + path, headers=auth()).status_code == 404, path
+                assert http("GET", base + "/api/ping", headers=auth()).json()["status"] == "ok"
+            finally:
+                del TRUST[base]
+            port = int(base.rsplit(":", 1)[1])
+            # The loopback site answers the probes of `aiws status`, and nothing else.
+            probe = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=False, trust_env=False)
+            assert probe.status_code == 200
+            other = httpx.get(f"https://127.0.0.1:{port}/api/ping", verify=False, trust_env=False)
+            assert other.status_code == 404
+
+
+@pytest.mark.parametrize("tls", ["acme", "internal", "files"])
+def test_every_tls_choice_gives_caddy_a_valid_configuration(
+    caddy: Path, tmp_path: Path, tls: str
+) -> None:
+    """roles/caddy's Caddyfile, adapted by the real Caddy: only ACME keeps the :80 redirects
+    (and its challenge); the admin API is a socket; the certificate as chosen."""
+    (tmp_path / "Caddyfile").write_text(render_caddyfile(8443, "127.0.0.1:8787", tmp_path, tls))
+    adapted = subprocess.run(
+        [str(caddy), "adapt", "--config", str(tmp_path / "Caddyfile"), "--adapter", "caddyfile"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    config = json.loads(adapted.stdout)
+    assert config["admin"]["listen"] == f"unix/{tmp_path / 'admin.sock'}"
+    (server,) = config["apps"]["http"]["servers"].values()
+    redirects = server.get("automatic_https", {}).get("disable_redirects", False)
+    assert redirects is (tls != "acme")
+    policies = json.dumps(config["apps"].get("tls", {}))
+    assert ("load_files" in policies) is (tls == "files")
+    assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
+
+
+def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> None:
+    """caddy.certificate: the site presents the operator's certificate (a client trusting
+    only the operator's CA connects; one trusting only Caddy's own CA is refused)."""
+    work = tmp_path / "c"
+    operator_ca = operator_certificate(work)
+    for direct in serve(write_settings(tmp_path)):
+        upstream = direct.removeprefix("http://")
+        with running_caddy(caddy, upstream, work, tls="files", trust=operator_ca) as (base, ctx):
+            reply = httpx.get(base + "/api/ping", headers=auth(), verify=ctx, trust_env=False)
+            assert reply.status_code == 200 and reply.json()["status"] == "ok"
+            # Caddy's own CA did not sign the site: a client trusting only it is refused.
+            caddy_ca = work / "state" / "pki" / "authorities" / "local" / "root.crt"
+            other = ssl.create_default_context(cafile=str(caddy_ca))
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                httpx.get(base + "/", verify=other, trust_env=False)
+
+
 def test_working_directory_outside_the_root_is_refused(bridge: str, tmp_path: Path) -> None:
     outside = events(start(bridge, "out", "hi", workingDirectory="/etc"))[-2]
     assert outside["error"]["code"] == -32602 and "/etc" in outside["error"]["message"]
@@ -255,14 +410,14 @@ def test_working_directory_outside_the_root_is_refused(bridge: str, tmp_path: Pa
 
 
 def test_websocket_auth_before_upgrade_and_frames(bridge: str) -> None:
-    ws_url = bridge.replace("http://", "ws://") + "/acp"
+    ws_url = bridge.replace("http", "ws", 1) + "/acp"
     with pytest.raises(InvalidStatus) as refused:
-        connect(ws_url, open_timeout=5)
+        ws_connect(ws_url, open_timeout=5)
     assert refused.value.response.status_code == 401
     with pytest.raises(InvalidStatus) as evil:
-        connect(ws_url, additional_headers={**auth(), "Origin": "https://evil.example"})
+        ws_connect(ws_url, additional_headers={**auth(), "Origin": "https://evil.example"})
     assert evil.value.response.status_code == 403
-    with connect(ws_url, additional_headers=auth(), open_timeout=5) as ws:
+    with ws_connect(ws_url, additional_headers=auth(), open_timeout=5) as ws:
         ws.send("{broken")
         assert json.loads(ws.recv(10))["error"]["code"] == -32700
         ws.send(json.dumps({"jsonrpc": "2.0", "id": "w1", "method": "health"}))
@@ -295,7 +450,7 @@ def test_children_die_with_the_bridge(tmp_path: Path) -> None:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                httpx.get(base + "/", trust_env=False, timeout=1)
+                http("GET", base + "/", timeout=1)
                 break
             except httpx.TransportError:
                 time.sleep(0.1)

@@ -1,17 +1,23 @@
-"""The ACP agents (codex, opencode, hermes, gemini) and the Bridge on one fresh network-less
-Debian 12 host, from the bundle. First each launcher run as its own account in a workspace
-over stdio ACP by a real ACP client on this machine (initialize, session/new, a prompt
-streaming the mock's answer to end_turn, a prompt cancelled), every model call through the
-real LiteLLM to aiws's offline mocks under the agent's own key, with no connection attempt
-beyond the host's loopback (strace). Then every agent through the Bridge's HTTP contract,
-each session an instance of the agent's socket unit (start, streamed updates, cancel, close,
-nothing left running, -32002 after), and a kill -9 of the Bridge. Then a rerun that changes
-nothing, status without the agents running, and a purge that leaves the host as it was."""
+"""The ACP agents (codex, opencode, hermes, gemini), the Bridge and Caddy on one fresh Debian
+12 host from the bundle, its only link a veth pair to this machine. First each launcher run as
+its own account in a workspace over stdio ACP by a real ACP client on this machine
+(initialize, session/new, a prompt streaming the mock's answer to end_turn, a prompt
+cancelled), every model call through the real LiteLLM to aiws's offline mocks under the
+agent's own key, with no connection attempt beyond the host's loopback (strace). Then every
+agent through the Bridge's HTTP contract from this machine, over TLS through Caddy with the
+internal CA as the only trust, each session an instance of the agent's socket unit (start,
+streamed updates, cancel, close, nothing left running, -32002 after), only Caddy listening
+beyond loopback, and a kill -9 of the Bridge. Then a rerun that changes nothing, status
+without the agents running, and a purge that leaves the host as it was."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import socket
+import ssl
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,10 +26,11 @@ from typing import Any
 import pytest
 
 from aiws.catalog import load_catalog
+from aiws.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from tests.helpers import acp, outbound, snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import copy_in, exists, inside, install, left_behind, status
+from tests.helpers.hosts import exists, inside, install, left_behind, status
 from tests.helpers.paths import FIXTURES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -37,9 +44,12 @@ AGENTS = {
 }
 # Where each agent's LiteLLM key is on the host (readable by its account alone).
 KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
-# The Bridge too: it reaches each agent through the agent's socket (docs/components/bridge.md).
-INSTALLED = ["litellm", "node", *AGENTS, "bridge"]
-SELECTION = ("--mode", "local", "--only", ",".join(INSTALLED))
+# The Bridge too: it reaches each agent through the agent's socket (docs/components/bridge.md);
+# and Caddy, its public side, with a certificate from Caddy's own CA for the domain.
+INSTALLED = ["litellm", "node", *AGENTS, "bridge", "caddy"]
+DOMAIN = "bridge.aiws.test"
+SELECTION = ("--mode", "all-in-one", "--only", ",".join(INSTALLED), "--domain", DOMAIN,
+             "--internal-ca")  # fmt: skip
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
 WORKSPACE = "/srv/aiws-test-{agent}"
@@ -55,8 +65,9 @@ def disk_mb(sandbox: SandboxState, path: str) -> int:
 
 
 def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_host(
-    sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
+    veth_sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
 ) -> None:
+    sandbox = veth_sandbox
     before = snapshot.take(sandbox)
     config = tmp_path / "aiws.yml"
     config.write_text("litellm:\n  test_models: true\n")
@@ -131,6 +142,10 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     # The Bridge's first token: in the first install's summary, once.
     made = [(t.name, t.host) for t in first.bridge_tokens]
     assert made == [("first", rows["bridge"].host)], first.bridge_tokens
+    (ca,) = first.trust
+    assert (ca.host, ca.ca_certificate) == (rows["caddy"].host, CA_ROOT)
+    public = [(a.component, a.url) for a in first.access if a.public]
+    assert public == [("bridge", f"https://{DOMAIN}/")], first.access
     through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
 
     rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
@@ -173,13 +188,11 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
 
 
 BRIDGE = CATALOG.component("bridge")
+CADDY = CATALOG.component("caddy")
+CA_ROOT = resolve_component(CATALOG, CADDY)["layout"]["ca_root"]
 BRIDGE_WORKSPACES = "/var/lib/aiws/workspaces"
-BRIDGE_ROOT_PROBE = (
-    "python3 -c \"import urllib.request as u; print(u.urlopen('http://127.0.0.1:8787/').status)\""
-    " 2>/dev/null || true"
-)
-CLIENT = "/root/bridge_client.py"
-TOKEN_FILE = "/root/bridge-token"
+# The Bridge's health from this machine: its "/" through Caddy (no token needed).
+HEALTHZ = "/healthz"
 
 
 def agent_processes(sandbox: SandboxState) -> str:
@@ -199,10 +212,44 @@ def wait_for(check: Callable[[], bool], seconds: float = 15) -> bool:
     return True
 
 
-def bridge_client(sandbox: SandboxState, *args: str) -> Any:
-    assert BRIDGE.listen is not None
-    base = f"http://{BRIDGE.listen.host}:{BRIDGE.listen.port}"
-    return json.loads(inside(sandbox, "python3", CLIENT, base, TOKEN_FILE, *args, timeout=300))
+class Door:
+    """The Bridge's public side as a client on this machine reaches it: Caddy on the
+    sandbox's veth address, the domain's name, the internal CA as the only trust."""
+
+    def __init__(self, sandbox: SandboxState, tmp_path: Path, token: str) -> None:
+        assert sandbox.address is not None
+        self.address = sandbox.address
+        self.ca = tmp_path / "caddy-root.crt"
+        self.ca.write_text(inside(sandbox, "cat", CA_ROOT) + "\n")
+        self.token = tmp_path / "token"
+        self.token.write_text(token)
+
+    def client(self, *args: str) -> Any:
+        argv = [sys.executable, str(FIXTURES / "bridge_client.py"), "--ca", str(self.ca),
+                "--connect", self.address, f"https://{DOMAIN}", str(self.token), *args]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    def healthy(self) -> bool:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        try:
+            with (
+                socket.create_connection((self.address, 443), 5) as raw,
+                context.wrap_socket(raw, server_hostname=DOMAIN) as tls,
+            ):
+                tls.sendall(f"GET {HEALTHZ} HTTP/1.1\r\nHost: {DOMAIN}\r\n"
+                            "Connection: close\r\n\r\n".encode())  # fmt: skip
+                return tls.recv(64).startswith(b"HTTP/1.1 200")
+        except OSError:
+            return False
+
+    def refuses(self, port: int) -> bool:
+        try:
+            socket.create_connection((self.address, port), 3).close()
+        except OSError:
+            return True
+        return False
 
 
 def session_journal(sandbox: SandboxState, name: str) -> str:
@@ -212,33 +259,43 @@ def session_journal(sandbox: SandboxState, name: str) -> str:
 
 
 def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> None:
-    """Every agent through the Bridge, as the app drives it, on the sandbox's loopback."""
+    """Every agent through the Bridge as the app drives it: from this machine, over TLS
+    through Caddy on the sandbox's veth address."""
     bridge = BRIDGE.unit
-    assert bridge is not None
+    assert bridge is not None and BRIDGE.listen is not None
     # The public service holds no capability: systemd starts the agents, not the Bridge.
     assert inside(sandbox, "systemctl", "show", "-p", "CapabilityBoundingSet", "--value",
                   bridge) == ""  # fmt: skip
-    listening = inside(sandbox, "ss", "-ltnH", f"sport = :{BRIDGE.listen.port}")  # type: ignore[union-attr]
-    assert listening.split()[3] == f"127.0.0.1:{BRIDGE.listen.port}", listening  # type: ignore[union-attr]
+    # Caddy may bind low ports and nothing else.
+    assert inside(sandbox, "systemctl", "show", "-p", "CapabilityBoundingSet", "--value",
+                  CADDY.unit or "") == "cap_net_bind_service"  # fmt: skip
     for name in AGENTS:
         socket_file = f"/run/aiws/acp/{name}.sock"
         assert inside(sandbox, "stat", "-c", "%a %U %G", socket_file) == "660 root aiws-bridge"
 
-    # The host holds the first token's digest only; the client reads the token from a file.
+    # Only Caddy listens beyond loopback (TCP and UDP); from outside the Bridge's port and
+    # :80 (no ACME with the internal CA) are closed, 443 answers.
+    for line in inside(sandbox, "ss", "-ltunpH").splitlines():
+        local, process = line.split()[4], line.split()[-1]
+        address = local.rpartition(":")[0].strip("[]")
+        if address not in ("127.0.0.1", "::1") and not address.startswith("127."):
+            assert '"caddy"' in process and local.endswith(":443"), line
+    door = Door(sandbox, tmp_path, token)
+    assert door.refuses(BRIDGE.listen.port) and door.refuses(80)
+    assert door.healthy()
+
+    # The host holds the first token's digest only.
     held = inside(sandbox, "cat", "/etc/aiws/bridge/tokens.json")
     assert token not in held and hashlib.sha256(token.encode()).hexdigest() in held
     assert inside(sandbox, "stat", "-c", "%a %U %G", "/etc/aiws/bridge/tokens.json") == (
         "640 root aiws-bridge"
     )
-    (tmp_path / "token").write_text(token)
-    copy_in(sandbox, tmp_path / "token", TOKEN_FILE)
-    copy_in(sandbox, FIXTURES / "bridge_client.py", CLIENT)
 
-    offered = bridge_client(sandbox, "--capabilities")
+    offered = door.client("--capabilities")
     assert offered == ["codex", "opencode", "gemini", "hermes"], offered
     for name in AGENTS:
-        seen = bridge_client(sandbox, name)
-        print(f"{name} through the Bridge: start {seen['start_seconds']} s, first "
+        seen = door.client(name)
+        print(f"{name} through Caddy and the Bridge: start {seen['start_seconds']} s, first "
               f"session.update delta {seen['first_delta_seconds']} s", flush=True)  # fmt: skip
         if MOCK_TEXT not in seen["text"]:
             print(f"{name} session journal:\n{session_journal(sandbox, name)}", flush=True)
@@ -258,20 +315,21 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
 
     # kill -9 of the Bridge with a session open: systemd restarts it, no agent survives,
     # and a new session works.
-    opened = bridge_client(sandbox, "gemini", "open")
+    opened = door.client("gemini", "open")
     assert MOCK_TEXT in opened["text"], opened
     assert agent_processes(sandbox) != ""
+    assert status(sandbox)["by_name"]["bridge"]["sessions"] == 1
     pid = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", bridge)
     inside(sandbox, "sh", "-c", f"kill -9 {pid}")
     assert wait_for(lambda: agent_processes(sandbox) == ""), agent_processes(sandbox)
+    assert wait_for(lambda: status(sandbox)["by_name"]["bridge"]["sessions"] == 0)
 
     def restarted() -> bool:
         now = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", bridge)
         return now not in ("0", pid) and exists(sandbox, "/proc/" + now)
 
     assert wait_for(restarted, 30)
-    assert wait_for(lambda: "200" in inside(sandbox, "sh", "-c", BRIDGE_ROOT_PROBE), 30)
-    again = bridge_client(sandbox, "gemini")
+    assert wait_for(door.healthy, 30)
+    again = door.client("gemini")
     assert MOCK_TEXT in again["text"] and again["after_close"]["code"] == -32002, again
     assert wait_for(lambda: agent_processes(sandbox) == ""), agent_processes(sandbox)
-    inside(sandbox, "rm", CLIENT, TOKEN_FILE)  # the test's own files

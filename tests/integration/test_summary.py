@@ -15,7 +15,13 @@ from rich.console import Console
 from aiws import driver
 from aiws.catalog import Catalog, Listen, load_catalog
 from aiws.status import probe
-from aiws.summary import DeploySummary, FirstToken, build_summary, render_summary
+from aiws.summary import (
+    DeploySummary,
+    FirstToken,
+    TrustAnchor,
+    build_summary,
+    render_summary,
+)
 from aiws.target import Target
 from aiws.timing import PhaseTime
 from tests.helpers.paths import FIXTURE_PLAYBOOKS
@@ -146,3 +152,15 @@ def test_the_first_bridge_token_is_shown_escaped_and_only_when_made(
     render_summary(made, console)
     text = console.export_text()
     assert "Bridge token first on h[red]1: t[bold]k" in text and "shown this once" in text
+
+
+def test_the_internal_ca_is_named_escaped_and_only_with_caddy(summary: DeploySummary) -> None:
+    assert summary.trust == []  # no Caddy in this run: no CA to trust
+    anchored = summary.model_copy(
+        update={"trust": [TrustAnchor(host="h[red]1", ca_certificate="/var/lib/[b]root.crt")]}
+    )
+    console = Console(record=True, width=200, color_system=None)
+    render_summary(anchored, console)
+    text = console.export_text()
+    assert "Internal CA on h[red]1: /var/lib/[b]root.crt" in text
+    assert "copy it to each client" in text

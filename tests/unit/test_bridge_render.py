@@ -85,3 +85,25 @@ def test_no_agent_on_the_host_means_none_offered(tmp_path: Path) -> None:
         next(f for f in rendered["files"] if f["dest"].endswith("bridge.json"))["content"]
     )
     assert settings["agents"] == {} and rendered["units"] == []
+    assert settings["gateways"] == {}
+
+
+def test_openclaw_is_the_gateway_behind_its_own_socket(tmp_path: Path) -> None:
+    rendered = render(tmp_path, ["bridge"], ["litellm", "node", "qmd", "openclaw"])
+    files = {Path(f["dest"]).name: f for f in rendered["files"]}
+    settings = json.loads(files["bridge.json"]["content"])
+    openclaw = CATALOG.component("openclaw")
+    assert settings["agents"] == {}
+    assert settings["gateways"] == {
+        "openclaw": {
+            "socket": "/run/aiws/acp/openclaw.sock",
+            "installed": f"/opt/aiws/openclaw/{openclaw.version}/bin/aiws-openclaw-acp",
+        }
+    }
+    units = {u["name"]: u["content"].splitlines() for u in rendered["units"]}
+    assert sorted(units) == ["aiws-acp-openclaw.socket", "aiws-acp-openclaw@.service"]
+    service = units["aiws-acp-openclaw@.service"]
+    # As OpenClaw's own account (its gateway token), with OpenClaw's own hardening and a
+    # private /tmp (every OpenClaw command claims /tmp/openclaw).
+    for line in ("User=aiws-openclaw", "PrivateTmp=yes", "RestrictSUIDSGID=no"):
+        assert line in service, line

@@ -11,7 +11,14 @@ import pytest
 
 import aiws.guard as guard_module
 from aiws.catalog import load_catalog
-from aiws.config import LiteLLMSettings, LoadedConfig, Model, OperatorConfig
+from aiws.config import (
+    CaddyCertificate,
+    CaddySettings,
+    LiteLLMSettings,
+    LoadedConfig,
+    Model,
+    OperatorConfig,
+)
 from aiws.guard import BundleTarget, HostFacts, evaluate, is_fqdn
 from aiws.request import InstallRequest
 
@@ -24,6 +31,20 @@ WITH_MODEL = InstallRequest(
     config=LoadedConfig(
         OperatorConfig(
             models=[Model(name="gpt", model="gpt-4.1", provider="openai", api_key_secret=KEY)]
+        ),
+        "/etc/aiws/aiws.yml",
+    ),
+)
+
+
+WITH_CERTIFICATE = InstallRequest(
+    mode="core",
+    domain="bridge.example.com",
+    config=LoadedConfig(
+        OperatorConfig(
+            caddy=CaddySettings(
+                certificate=CaddyCertificate(certificate_secret="site-crt", key_secret="site-key")
+            )
         ),
         "/etc/aiws/aiws.yml",
     ),
@@ -67,8 +88,8 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
     ("all good, request only", GOOD, None, None, []),
     ("all good, with host", GOOD, host(), None, []),
     (
-        "all good, internal CA instead of a domain",
-        InstallRequest("core", internal_ca=True),
+        "all good, internal CA for the domain",
+        InstallRequest("core", domain="bridge.example.com", internal_ca=True),
         host(),
         None,
         [],
@@ -84,7 +105,7 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
     ),
     (
         "component outside the mode",
-        InstallRequest("core", only=("qmd",), internal_ca=True),
+        InstallRequest("core", only=("qmd",), domain="bridge.example.com", internal_ca=True),
         None,
         None,
         ["component.not-in-mode"],
@@ -112,6 +133,13 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         ["backend.unsupported", "backend.missing"],
     ),
     ("public without a domain", InstallRequest("all-in-one"), None, None, ["domain.missing"]),
+    (
+        "an internal CA still needs the site's name",
+        InstallRequest("all-in-one", internal_ca=True),
+        None,
+        None,
+        ["domain.missing"],
+    ),
     ("domain that is not an FQDN", replace(GOOD, domain="bridge"), None, None, ["domain.invalid"]),
     ("IP address as domain", replace(GOOD, domain="10.0.0.1"), None, None, ["domain.invalid"]),
     (
@@ -249,6 +277,27 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         ["host.package-lock"],
     ),
     (
+        "an operator's certificate whose secrets the host has",
+        WITH_CERTIFICATE,
+        host(secrets=["site-crt", "site-key"]),
+        None,
+        [],
+    ),
+    (
+        "an operator's certificate whose key the host does not have",
+        WITH_CERTIFICATE,
+        host(secrets=["site-crt"]),
+        None,
+        ["config.secret-missing"],
+    ),
+    (
+        "an operator's certificate and the internal CA at once",
+        replace(WITH_CERTIFICATE, internal_ca=True),
+        None,
+        None,
+        ["tls.conflict"],
+    ),
+    (
         "a configured model names a secret the host does not have",
         WITH_MODEL,
         host(secrets=["postgresql-aiws_vault"]),
@@ -313,7 +362,12 @@ def test_warnings_do_not_refuse() -> None:
 
 def test_selection_comes_in_install_order() -> None:
     report = evaluate(
-        InstallRequest("core", only=("caddy", "bridge", "vault", "postgresql"), internal_ca=True),
+        InstallRequest(
+            "core",
+            only=("caddy", "bridge", "vault", "postgresql"),
+            domain="bridge.example.com",
+            internal_ca=True,
+        ),
         CATALOG,
     )
     assert report.components == ("postgresql", "vault", "bridge", "caddy")

@@ -9,7 +9,7 @@ from typing import Any
 from aiws_bridge import __version__
 from aiws_bridge.rpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
 from aiws_bridge.sessions import Notify, Sessions
-from aiws_bridge.settings import AGENT_LABELS, Settings
+from aiws_bridge.settings import AGENT_LABELS, GATEWAY_LABELS, Settings
 
 Method = Callable[[dict[str, Any], Notify], Awaitable[dict[str, Any]]]
 
@@ -37,47 +37,61 @@ class Methods:
         return {"status": "ok", "version": __version__, "role": "acp-control-plane"}
 
     async def capabilities(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
-        agents = self.settings.agent_ids()
+        agents, gateways = self.settings.agent_ids(), self.settings.gateway_ids()
         catalog = [
             {"providerId": a, "label": AGENT_LABELS.get(a, a), "targets": ["agent"],
              "category": "native"}
             for a in agents
         ]  # fmt: skip
-        targets = ["agent"] if agents else []
+        gateway_catalog = [
+            {"providerId": g, "label": GATEWAY_LABELS.get(g, (g, ""))[0], "targets": ["gateway"],
+             "providerDisplay": {"logoEmoji": GATEWAY_LABELS.get(g, (g, ""))[1]}}
+            for g in gateways
+        ]  # fmt: skip
+        targets = (["agent"] if agents else []) + (["gateway"] if gateways else [])
         flags = {"single_agent": bool(agents), "multi_agent": False}
         return {
             "singleAgent": bool(agents), "multiAgent": False,
             "availableExecutionTargets": targets, "providerCatalog": catalog,
-            "gatewayProviders": [],
+            "gatewayProviders": gateway_catalog,
             "providerProbeSummary": [
-                {"providerId": a, "available": True, "status": "ready"} for a in agents
+                {"providerId": p, "available": True, "status": "ready"}
+                for p in [*agents, *gateways]
             ],
-            "capabilities": {**flags, "providerCatalog": catalog, "gatewayProviders": [],
+            "capabilities": {**flags, "providerCatalog": catalog,
+                             "gatewayProviders": gateway_catalog,
                              "availableExecutionTargets": targets},
         }  # fmt: skip
 
     async def resolve(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
-        return resolve_routing(params, self.settings.agent_ids())
+        return self._route(params)
 
     async def start(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
         session_id, thread_id = _ids(params)
-        routed = resolve_routing(_with_provider(params), self.settings.agent_ids())
+        routed = self._route(_with_provider(params))
         if routed["unavailable"]:
             return {"success": False, **routed}
+        provider = routed["resolvedProviderId"] or routed["resolvedGatewayProviderId"]
         session = await self.sessions.start(
-            session_id, thread_id, routed["resolvedProviderId"], params.get("workingDirectory")
+            session_id, thread_id, provider, params.get("workingDirectory")
         )
         return await self._turn(session, params, routed, notify)
 
     async def message(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
         session_id, thread_id = _ids(params)
         session = self.sessions.get(session_id, thread_id)
-        routed = resolve_routing(
-            {**_with_provider(params), "routing": {"routingMode": "explicit",
-             "explicitExecutionTarget": "agent", "explicitProviderId": session.provider}},
-            self.settings.agent_ids(),
-        )  # fmt: skip
+        # The session's own provider, whatever this message's routing says.
+        if session.provider in self.settings.gateways:
+            same = {"routingMode": "explicit", "explicitExecutionTarget": "gateway",
+                    "preferredGatewayProviderId": session.provider}  # fmt: skip
+        else:
+            same = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+                    "explicitProviderId": session.provider}  # fmt: skip
+        routed = self._route({**_with_provider(params), "routing": same})
         return await self._turn(session, params, routed, notify)
+
+    def _route(self, params: dict[str, Any]) -> dict[str, Any]:
+        return resolve_routing(params, self.settings.agent_ids(), self.settings.gateway_ids())
 
     async def _turn(self, session: Any, params: dict[str, Any], routed: dict[str, Any],
                     notify: Notify) -> dict[str, Any]:  # fmt: skip
@@ -85,6 +99,8 @@ class Methods:
         if not isinstance(prompt, str) or not prompt.strip():
             raise RpcError(INVALID_PARAMS, "taskPrompt is required")
         outcome = await session.turn(prompt, notify, self.settings.prompt_timeout_s)
+        # "mode" stays "single-agent": a gateway session is one ACP agent as well (the app
+        # reads the target from resolvedExecutionTarget).
         return {
             **outcome, **{k: v for k, v in routed.items() if k.startswith("resolved")},
             "provider": session.provider, "mode": "single-agent",
@@ -117,8 +133,11 @@ def _with_provider(params: dict[str, Any]) -> dict[str, Any]:
                                   "explicitProviderId": params["provider"]}}  # fmt: skip
 
 
-def resolve_routing(params: dict[str, Any], agents: list[str]) -> dict[str, Any]:
-    """The contract's routing rules, for the agents this Bridge has."""
+def resolve_routing(
+    params: dict[str, Any], agents: list[str], gateways: list[str] | None = None
+) -> dict[str, Any]:
+    """The contract's routing rules, for the agents and gateway providers this Bridge has."""
+    gateways = gateways or []
     given = params.get("routing")
     routing: dict[str, Any] = given if isinstance(given, dict) else {}
     target_asked = params.get("executionTarget") or params.get("requestedExecutionTarget")
@@ -131,7 +150,7 @@ def resolve_routing(params: dict[str, Any], agents: list[str]) -> dict[str, Any]
         target = {"gateway": "gateway", "multiAgent": "multi-agent", "multi-agent": "multi-agent"}
         resolved = target.get(asked, "single-agent")
     else:
-        resolved = "single-agent" if agents else "gateway"
+        resolved = "single-agent" if agents or not gateways else "gateway"
     provider = routing.get("explicitProviderId") or ""
     out: dict[str, Any] = {
         "resolvedExecutionTarget": resolved, "resolvedProviderId": "",
@@ -149,8 +168,18 @@ def resolve_routing(params: dict[str, Any], agents: list[str]) -> dict[str, Any]
             return _unavailable(out, "no agent is installed on this Bridge")
         out["resolvedProviderId"] = provider or agents[0]
         return out
-    out["resolvedGatewayProviderId"] = "openclaw" if resolved == "gateway" else ""
-    return _unavailable(out, f"the {resolved} target is not available on this Bridge yet")
+    if resolved == "gateway":
+        wanted = (
+            routing.get("preferredGatewayProviderId") or gateway_asked
+            or (routing.get("explicitProviderId") if asked == "gateway" else "")
+        )  # fmt: skip
+        out["resolvedGatewayProviderId"] = wanted or (gateways[0] if gateways else "openclaw")
+        if out["resolvedGatewayProviderId"] in gateways:
+            return out
+        return _unavailable(
+            out, f"gateway {out['resolvedGatewayProviderId']} is not installed on this Bridge"
+        )
+    return _unavailable(out, f"the {resolved} target is not available on this Bridge")
 
 
 def _unavailable(out: dict[str, Any], message: str) -> dict[str, Any]:

@@ -223,8 +223,8 @@ class Sessions:
     ) -> Session:
         if not SESSION_ID.match(session_id):
             raise RpcError(INVALID_PARAMS, "sessionId: 1-128 of A-Z a-z 0-9 . _ : -")
-        agent = self.settings.agents.get(provider)
-        if agent is None or not agent.available():
+        agent = self.settings.provider(provider)
+        if agent is None:
             raise RpcError(-32001, f"PROVIDER_NOT_FOUND: {provider}")
         old = self._sessions.pop(session_id, None)
         if old is not None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The order and labels of the XWorkmate app's provider catalog.
 AGENT_LABELS = {"codex": "Codex", "opencode": "OpenCode", "gemini": "Gemini", "hermes": "Hermes"}
+# The gateway providers the app knows: label and logo.
+GATEWAY_LABELS = {"openclaw": ("OpenClaw", "\U0001f99e")}
 
 
 class Strict(BaseModel):
@@ -50,17 +53,38 @@ class Settings(Strict):
     origins: list[str] = Field(default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"])
     workspace_root: Path
     agents: dict[str, Agent] = Field(default_factory=dict)
+    # The "gateway" execution target: each provider reached over ACP like an agent (OpenClaw's
+    # `openclaw acp`, which forwards every prompt to its gateway).
+    gateways: dict[str, Agent] = Field(default_factory=dict)
     max_sessions: int = Field(8, ge=1)
     idle_timeout_s: float = Field(1800, gt=0)
     keepalive_s: float = Field(20, gt=0)
     prompt_timeout_s: float = Field(3600, gt=0)
 
+    @model_validator(mode="after")
+    def _distinct_providers(self) -> Settings:
+        both = set(self.agents) & set(self.gateways)
+        if both:
+            raise ValueError(f"{', '.join(sorted(both))}: both an agent and a gateway")
+        return self
+
     def agent_ids(self) -> list[str]:
         """Configured agents that are installed, in the app's catalog order (others after,
         by name)."""
-        present = {name for name, agent in self.agents.items() if agent.available()}
-        known = [a for a in AGENT_LABELS if a in present]
-        return known + sorted(a for a in present if a not in AGENT_LABELS)
+        return _installed(self.agents, AGENT_LABELS)
+
+    def gateway_ids(self) -> list[str]:
+        return _installed(self.gateways, GATEWAY_LABELS)
+
+    def provider(self, name: str) -> Agent | None:
+        """The agent or gateway provider `name`, when configured and installed."""
+        found = self.agents.get(name) or self.gateways.get(name)
+        return found if found is not None and found.available() else None
+
+
+def _installed(providers: dict[str, Agent], order: Mapping[str, object]) -> list[str]:
+    present = {name for name, agent in providers.items() if agent.available()}
+    return [p for p in order if p in present] + sorted(p for p in present if p not in order)
 
 
 def load_settings(path: Path) -> Settings:

@@ -78,8 +78,8 @@ InternalCaOpt = Annotated[
     bool,
     typer.Option(
         "--internal-ca",
-        help="Serve the Bridge with a certificate from a local internal CA "
-        "instead of a domain's certificate.",
+        help="Sign the --domain site's certificate with Caddy's own CA instead of ACME "
+        "(no :80, the host's trust store untouched; the summary names the CA file).",
     ),
 ]
 OnlyOpt = Annotated[

@@ -79,4 +79,5 @@ def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> N
 
 def _detail(component: status_logic.ComponentStatus) -> str:
     models = f"models: {', '.join(component.models)}" if component.models else ""
-    return "; ".join(part for part in (component.detail, models) if part)
+    sessions = f"{component.sessions} active sessions" if component.sessions is not None else ""
+    return "; ".join(part for part in (component.detail, models, sessions) if part)

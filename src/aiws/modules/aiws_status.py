@@ -120,6 +120,33 @@ def http_probe(scheme, host, port, path, expect, timeout, meanings=None):
     return code in expect, "%sHTTP %d from %s" % (said + ": " if said else "", code, url)
 
 
+def active_instances(pattern):
+    """How many units matching `pattern` are active (e.g. the Bridge's open sessions)."""
+    try:
+        out = subprocess.run(
+            [
+                "systemctl",
+                "list-units",
+                "--type=service",
+                "--state=active",
+                "--no-legend",
+                "--plain",
+                "--",
+                pattern,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=5,
+            universal_newlines=True,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return len([line for line in out.stdout.splitlines() if line.strip()])
+
+
 def command_probe(command, timeout):
     try:
         out = subprocess.run(
@@ -202,6 +229,8 @@ def probe_one(spec, record, timeout):
             result["detail"] = "files present" if not missing else "missing: %s" % missing[0]
         if result["unit"] and result["unit_state"] != "active":
             result["healthy"] = False
+        if spec.get("sessions"):
+            result["sessions"] = active_instances(spec["sessions"])
     result["seconds"] = round(time.monotonic() - started, 3)
     return result
 

@@ -59,6 +59,18 @@ def measure(url, key, clients, requests):
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     data = json.dumps(BODY).encode()
     headers = {"Authorization": "Bearer " + key, "Content-Type": "application/json"}
+
+    def call():
+        with opener.open(urllib.request.Request(url, data, headers), timeout=60) as reply:
+            reply.read()
+            return reply.status == 200
+
+    return measure_calls(call, clients, requests)
+
+
+def measure_calls(call, clients, requests):
+    """`clients` threads share `requests` calls of `call` (True: answered as expected); the
+    latency percentiles of the good ones, and how many failed."""
     samples, failures, lock = [], [], threading.Lock()
     per_client = requests // clients
 
@@ -66,9 +78,7 @@ def measure(url, key, clients, requests):
         for _ in range(per_client):
             started = time.perf_counter()
             try:
-                with opener.open(urllib.request.Request(url, data, headers), timeout=60) as reply:
-                    reply.read()
-                    ok = reply.status == 200
+                ok = call()
             except Exception as exc:  # counted, reported, and the run fails
                 ok = False
                 with lock:

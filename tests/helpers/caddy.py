@@ -1,0 +1,150 @@
+"""Caddy in front of a Bridge on this machine, as roles/caddy configures it on a host: the
+bundle's Debian package (through the bundle builder's own apt download and cache) and the
+role's own Caddyfile template, rendered for a loopback port, a scratch storage and an admin
+socket of the test's own."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jinja2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from aiws.bundle.cache import DownloadCache
+from aiws.bundle.sources import apt
+from aiws.bundle.target import parse_target
+from aiws.catalog import load_catalog
+from aiws.resources import cache_root
+from tests.helpers.bundles import PROJECT
+
+TEMPLATE = PROJECT / "roles" / "caddy" / "templates" / "Caddyfile.j2"
+SITE = "localhost"  # a name this machine resolves to itself; the site's certificate names it
+
+
+def caddy_binary(out: Path, target: str = "debian-12-amd64") -> Path:
+    """The caddy binary of the bundle's package for `target`, unpacked under `out`."""
+    catalog = load_catalog()
+    parsed = parse_target(target, catalog)
+    cache = DownloadCache(cache_root())
+    state = cache.scratch(f"apt-state/{parsed.name}")
+    version = catalog.components["caddy"].version
+    repo = cache.entry(
+        "apt",
+        {"tests": "caddy", "target": parsed.name, "version": version},
+        lambda payload: apt.fill_repo(payload, ["caddy"], parsed, state),
+    )
+    (deb,) = repo.glob("caddy_*.deb")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True, timeout=60)
+    return out / "usr" / "bin" / "caddy"
+
+
+def render_caddyfile(port: int, bridge: str, work: Path, tls: str = "internal") -> str:
+    """roles/caddy's Caddyfile for this machine: the same routes, TLS and options."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.from_string(TEMPLATE.read_text()).render(
+        ansible_managed="rendered by the tests",
+        caddy_tls=tls,
+        caddy_site=SITE,
+        caddy_state=str(work / "state"),
+        caddy_listen={"host": "127.0.0.1", "port": port},
+        caddy_bridge=bridge,
+        caddy_layout={
+            "admin": str(work / "admin.sock"),
+            "certificate": str(work / "certificate.pem"),
+            "key": str(work / "key.pem"),
+        },
+    )
+
+
+def operator_certificate(work: Path) -> Path:
+    """A CA of the test's own and a certificate for the site signed by it, written where the
+    role puts an operator's certificate and key: the CA's file a client must trust."""
+    now = datetime.now(UTC)
+    ca_key, site_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aiws test operator CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    site = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SITE)]))
+        .issuer_name(ca_name).public_key(site_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SITE)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    work.mkdir(parents=True, exist_ok=True)
+    pem = serialization.Encoding.PEM
+    (work / "certificate.pem").write_bytes(site.public_bytes(pem))
+    (work / "key.pem").write_bytes(
+        site_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (work / "operator-ca.pem").write_bytes(ca.public_bytes(pem))
+    return work / "operator-ca.pem"
+
+
+@contextlib.contextmanager
+def running_caddy(
+    binary: Path, bridge: str, work: Path, tls: str = "internal", trust: Path | None = None
+) -> Iterator[tuple[str, ssl.SSLContext]]:
+    """Caddy on a free loopback port in front of `bridge` (host:port): the site's base URL
+    and a TLS context trusting only `trust`, by default Caddy's own CA (as a client given
+    the summary's file)."""
+    port = _free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    caddyfile = work / "Caddyfile"
+    caddyfile.write_text(render_caddyfile(port, bridge, work, tls))
+    env = {"HOME": str(work), "XDG_DATA_HOME": str(work), "XDG_CONFIG_HOME": str(work)}
+    log = (work / "caddy.log").open("wb")
+    process = subprocess.Popen(
+        [str(binary), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        root = work / "state" / "pki" / "authorities" / "local" / "root.crt"
+        deadline = time.monotonic() + 30
+        while not (root.exists() and _answers(port)):
+            assert process.poll() is None, (work / "caddy.log").read_text()
+            assert time.monotonic() < deadline, "caddy did not start in 30 s"
+            time.sleep(0.1)
+        yield f"https://{SITE}:{port}", ssl.create_default_context(cafile=str(trust or root))
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _answers(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+        return True
+    return False
