@@ -85,6 +85,27 @@ class LiteLLMSettings(Strict):
     consumers: dict[str, Consumer] = Field(default_factory=dict)
 
 
+# A browser origin: scheme://host, an optional :port or a trailing :* (any port).
+ORIGIN = r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,5}|\*))?$"
+
+
+class BridgeSettings(Strict):
+    # Sessions open at once (each an agent process); also each agent socket's limit.
+    max_sessions: int = Field(default=8, ge=1, le=64)
+    # An idle session's agent is stopped after this long (seconds).
+    idle_timeout_s: int = Field(default=1800, ge=60, le=86400)
+    # Browser origins allowed besides requests without an Origin (the app): none by default.
+    origins: list[str] = Field(default_factory=list)
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.match(ORIGIN, origin):
+                raise ValueError(f"'{origin}' is not an origin like https://app.example.com")
+        return value
+
+
 class Collection(Strict):
     """One directory of markdown QMD indexes (keyword search)."""
 
@@ -141,6 +162,7 @@ class OperatorConfig(Strict):
     litellm: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
     qmd: QmdSettings = Field(default_factory=QmdSettings)
     caddy: CaddySettings = Field(default_factory=CaddySettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 
     @model_validator(mode="after")
     def _unique_model_names(self) -> OperatorConfig:

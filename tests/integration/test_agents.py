@@ -292,7 +292,7 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
     )
 
     offered = door.client("--capabilities")
-    assert offered == ["codex", "opencode", "gemini", "hermes"], offered
+    assert offered == {"agents": ["codex", "opencode", "gemini", "hermes"], "gateways": []}
     for name in AGENTS:
         seen = door.client(name)
         print(f"{name} through Caddy and the Bridge: start {seen['start_seconds']} s, first "

@@ -3,8 +3,10 @@ Node, QMD indexing a collection from the operator's configuration and answering 
 client over HTTP (keyword search), and OpenClaw healthy with QMD as its MCP server, one agent
 turn driven the way the Bridge will drive it (its ACP launcher as its account, a private
 /tmp) through the real LiteLLM to aiws's offline mock, with no connection attempt beyond the
-loopback (strace on the gateway's processes). Then a rerun that changes nothing and a purge
-that leaves the host as it was. Timings, idle memory and disk are printed (-s)."""
+loopback (strace on the gateway's processes). Then the Bridge's gateway target: a whole session
+through the installed Bridge, OpenClaw's ACP bridge behind its socket as OpenClaw's account.
+Then a rerun that changes nothing and a purge that leaves the host as it was. Timings, idle
+memory and disk are printed (-s)."""
 
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ from aiws.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers import outbound, snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import inside, install, left_behind, status, unit_rss_mb
+from tests.helpers.hosts import copy_in, inside, install, left_behind, status, unit_rss_mb
+from tests.helpers.paths import FIXTURES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-COMPONENTS = ("litellm", "node", "qmd", "openclaw")
+# The Bridge too: OpenClaw is its gateway target (docs/components/openclaw.md).
+COMPONENTS = ("litellm", "node", "qmd", "openclaw", "bridge")
 SELECTION = ("--mode", "local", "--only", ",".join(COMPONENTS))
 MOCK_TEXT = "aiws mock answer"
 CATALOG = load_catalog()
@@ -140,7 +144,7 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
         rows["node"].state == "installed"
         and rows["node"].version == CATALOG.component("node").version
     )
-    print(f"\nlitellm + node + qmd + openclaw first install: {seconds:.1f} s", flush=True)
+    print(f"\n{' + '.join(COMPONENTS)} first install: {seconds:.1f} s", flush=True)
 
     report = status(sandbox)["by_name"]
     assert report["qmd"]["detail"].startswith("keyword search only"), report["qmd"]
@@ -209,10 +213,12 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert [a for a in attempts if a not in dns] == []
     assert inside(sandbox, "sh", "-c", "ls -d /tmp/openclaw 2>/dev/null || echo none") == "none"
 
+    through_the_gateway(sandbox, tmp_path, first.bridge_tokens[0].token)
+
     # Idle memory and disk.
     for name in ("qmd", "openclaw"):
         print(f"aiws-{name} idle RSS: {unit_rss_mb(sandbox, f'aiws-{name}.service')} MB")
-    for name in COMPONENTS:
+    for name in COMPONENTS[:-1]:
         print(f"{name} disk: {inside(sandbox, 'du', '-sm', f'/opt/aiws/{name}').split()[0]} MB")
 
     rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
@@ -227,3 +233,40 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert left_behind(sandbox, before) == []
     if dns:
         pytest.xfail(f"known defect: OpenClaw's gateway tried DNS offline: {dns[0]}")
+
+
+CLIENT = "/root/bridge_client.py"
+TOKEN_FILE = "/root/bridge-token"
+
+
+def through_the_gateway(sandbox: SandboxState, tmp_path: Path, token: str) -> None:
+    """The gateway target as the app drives it, through the Bridge on the host's loopback:
+    start, streamed updates with the mock's text, cancel, close, -32002 after; no session
+    unit left running."""
+    (tmp_path / "token").write_text(token)
+    copy_in(sandbox, tmp_path / "token", TOKEN_FILE)
+    copy_in(sandbox, FIXTURES / "bridge_client.py", CLIENT)
+    bridge = CATALOG.component("bridge").listen
+    assert bridge is not None
+    base = f"http://{bridge.host}:{bridge.port}"
+    offered = json.loads(inside(sandbox, "python3", CLIENT, "--capabilities", base, TOKEN_FILE))
+    assert offered == {"agents": [], "gateways": ["openclaw"]}, offered
+    seen = json.loads(inside(sandbox, "python3", CLIENT, "--gateway", base, TOKEN_FILE,
+                             "openclaw", timeout=600))  # fmt: skip
+    print(f"openclaw through the Bridge (gateway): start {seen['start_seconds']} s, first "
+          f"session.update delta {seen['first_delta_seconds']} s", flush=True)  # fmt: skip
+    assert seen["done"] and seen["updates_with_ids"] and MOCK_TEXT in seen["text"], seen
+    result = seen["result"]
+    assert result["status"] == "completed" and MOCK_TEXT in result["output"], result
+    assert result["resolvedExecutionTarget"] == "gateway", result
+    assert result["resolvedGatewayProviderId"] == "openclaw", result
+    assert seen["cancel"] == {"accepted": True}, seen
+    assert seen["cancelled"]["status"] == "cancelled", seen
+    assert seen["close"] == {"accepted": True, "closed": True}, seen
+    assert seen["after_close"]["code"] == -32002, seen
+    sessions = "systemctl list-units --no-legend --plain --state=active 'aiws-acp-openclaw@*'"
+    deadline = time.monotonic() + 30
+    while inside(sandbox, "sh", "-c", sessions) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert inside(sandbox, "sh", "-c", sessions) == ""
+    inside(sandbox, "rm", CLIENT, TOKEN_FILE)

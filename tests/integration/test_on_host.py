@@ -1,6 +1,6 @@
 """aiws on the host itself, the air-gapped way: the bundle copied onto a fresh network-less
 Debian 12 host, aiws bootstrapped from its controller tarball with the host's own Python,
-then install, a rerun that changes nothing, status, and a purge that prints its report and
+then install, a rerun that changes nothing, status, logs, and a purge that prints its report and
 exits 0 while it removes the layout around the running controller.
 """
 
@@ -43,6 +43,9 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
 
     rc, out, _ = on_host(sandbox, "status", "--json")
     assert rc == 0 and json.loads(out)["healthy"] is True
+    # The unit's journal, as journalctl prints it (systemd's own lines about the unit too).
+    rc, out, err = on_host(sandbox, "logs", "vault", "-n", "100")
+    assert rc == 0 and "aiws vault" in out, (out[-2000:], err[-500:])
 
     # A provider key the operator brings: from stdin, never echoed, 0600, recorded as the
     # operator's, mirrored into Vault's KV by the next install; the same value again is no change.

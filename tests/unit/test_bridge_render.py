@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiws.catalog import load_catalog
+from aiws.config import OperatorConfig
 from aiws.driver import run_playbook
 from aiws.resolve import resolved_catalog
 from aiws.target import Target
@@ -29,13 +30,16 @@ PLAY = """
 """
 
 
-def render(tmp_path: Path, components: list[str], installed: list[str]) -> dict[str, Any]:
+def render(
+    tmp_path: Path, components: list[str], installed: list[str], **bridge: Any
+) -> dict[str, Any]:
+    config = OperatorConfig.model_validate({"bridge": bridge}).model_dump(mode="json")
     playbook = tmp_path / "render.yml"
     playbook.write_text(PLAY)
     out = tmp_path / "rendered.json"
     extravars: dict[str, Any] = {
         "aiws_catalog": resolved_catalog(CATALOG, "debian-12"),
-        "aiws_run": {"components": components, "installed": installed, "config": {}},
+        "aiws_run": {"components": components, "installed": installed, "config": config},
         "out": str(out),
     }
     result = run_playbook(playbook, Target(), extravars, keep_logs=False)
@@ -107,3 +111,15 @@ def test_openclaw_is_the_gateway_behind_its_own_socket(tmp_path: Path) -> None:
     # private /tmp (every OpenClaw command claims /tmp/openclaw).
     for line in ("User=aiws-openclaw", "PrivateTmp=yes", "RestrictSUIDSGID=no"):
         assert line in service, line
+
+
+def test_the_operators_bridge_settings_reach_the_bridge_and_its_sockets(tmp_path: Path) -> None:
+    rendered = render(
+        tmp_path, ["codex", "bridge"], [], max_sessions=12, origins=["https://app.example.com"]
+    )
+    files = {Path(f["dest"]).name: f for f in rendered["files"]}
+    settings = json.loads(files["bridge.json"]["content"])
+    assert settings["max_sessions"] == 12 and settings["idle_timeout_s"] == 1800
+    assert settings["origins"] == ["https://app.example.com"]
+    socket_unit = next(u for u in rendered["units"] if u["name"] == "aiws-acp-codex.socket")
+    assert "MaxConnections=12" in socket_unit["content"].splitlines()

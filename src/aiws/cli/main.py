@@ -12,6 +12,7 @@ from aiws.cli import (
     bundle,
     config,
     install,
+    logs,
     preflight,
     sandbox,
     secrets,
@@ -50,6 +51,7 @@ def main(
 app.command("install")(install.install)
 app.command("preflight")(preflight.preflight)
 app.command("status")(status.status)
+app.command("logs")(logs.logs)
 app.command("uninstall")(uninstall.uninstall)
 app.command("versions")(versions.versions)
 app.add_typer(sandbox.app, name="sandbox")
