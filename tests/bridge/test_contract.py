@@ -107,9 +107,9 @@ def bridge(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
                 del TRUST[base]
 
 
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: Settings, log_level: str = "warning") -> Iterator[str]:
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.port,
-                            log_level="warning", lifespan="on")  # fmt: skip
+                            log_level=log_level, lifespan="on")  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -423,6 +423,19 @@ def test_websocket_auth_before_upgrade_and_frames(bridge: str) -> None:
         ws.send(json.dumps({"jsonrpc": "2.0", "id": "w1", "method": "health"}))
         reply = json.loads(ws.recv(10))
         assert reply["id"] == "w1" and reply["result"]["status"] == "ok"
+
+
+def test_system_logs_has_the_recent_lines_and_no_token_or_prompt(tmp_path: Path) -> None:
+    for base in serve(write_settings(tmp_path), log_level="info"):
+        events(start(base, "logged", "a secret prompt 4711"))
+        http("GET", base + "/api/ping", headers=auth("wrong-token"))
+        result = rpc(base, "system.logs").json()["result"]
+        assert result["bridgeStatus"] == "running" and result["gatewayStatus"] == "ready"
+        lines = result["bridgeLogs"]
+        assert any('"POST /acp/rpc HTTP/1.1" 200' in line for line in lines), lines
+        assert any('"GET /api/ping HTTP/1.1" 401' in line for line in lines), lines
+        text = "\n".join(lines)
+        assert TOKEN not in text and "wrong-token" not in text and "4711" not in text
 
 
 def test_failed_auth_from_one_address_is_slowed_down() -> None:

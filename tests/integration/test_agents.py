@@ -23,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from websockets.sync.client import connect
 
 from aiws.catalog import load_catalog
 from aiws.resolve import resolve_component
@@ -244,6 +246,25 @@ class Door:
         except OSError:
             return False
 
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One request to the site by its name, dialled at the sandbox's address."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        headers = {"Host": DOMAIN, **kw.pop("headers", {})}
+        with httpx.Client(verify=context, trust_env=False, timeout=30) as http:
+            return http.request(method, f"https://{self.address}{path}", headers=headers,
+                                extensions={"sni_hostname": DOMAIN}, **kw)  # fmt: skip
+
+    def websocket_health(self, token: str) -> dict[str, Any]:
+        """The contract's WebSocket: one health call and its answer, through Caddy."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        raw = socket.create_connection((self.address, 443), 10)
+        with connect(f"wss://{DOMAIN}/acp", sock=raw, ssl=context, server_hostname=DOMAIN,
+                     additional_headers={"Authorization": f"Bearer {token}"},
+                     open_timeout=10) as ws:  # fmt: skip
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": "w1", "method": "health"}))
+            answer: dict[str, Any] = json.loads(ws.recv(10))
+            return answer
+
     def refuses(self, port: int) -> bool:
         try:
             socket.create_connection((self.address, port), 3).close()
@@ -283,6 +304,16 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
     door = Door(sandbox, tmp_path, token)
     assert door.refuses(BRIDGE.listen.port) and door.refuses(80)
     assert door.healthy()
+    # The contract's refusals and the WebSocket through the installed Caddy (the whole
+    # contract suite runs through Caddy in tests/bridge/test_contract.py).
+    unauthorised = door.request("GET", "/api/ping")
+    assert unauthorised.status_code == 401 and unauthorised.json()["error"]["code"] == -32001
+    health = {"jsonrpc": "2.0", "id": "h", "method": "health"}
+    evil = door.request("POST", "/acp/rpc", json=health, headers={
+        "Authorization": f"Bearer {token}", "Origin": "https://evil.example"})  # fmt: skip
+    assert evil.status_code == 403 and evil.json()["error"]["code"] == -32003
+    assert door.request("GET", "/acp-server/x").status_code == 404
+    assert door.websocket_health(token)["result"]["status"] == "ok"
 
     # The host holds the first token's digest only.
     held = inside(sandbox, "cat", "/etc/aiws/bridge/tokens.json")

@@ -1,6 +1,7 @@
 """The Node services on one fresh network-less Debian 12 host, from the bundle: the bundle's
 Node, QMD indexing a collection from the operator's configuration and answering a real MCP
-client over HTTP (keyword search), and OpenClaw healthy with QMD as its MCP server, one agent
+client over HTTP (keyword search), and OpenClaw healthy with QMD as its MCP server (in its
+configuration and as its own CLI lists them), one agent
 turn driven the way the Bridge will drive it (its ACP launcher as its account, a private
 /tmp) through the real LiteLLM to aiws's offline mock, with no connection attempt beyond the
 loopback (strace on the gateway's processes). Then the Bridge's gateway target: a whole session
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from aiws.catalog import load_catalog
+from aiws.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from tests.helpers import outbound, snapshot
 from tests.helpers.cli import aiws
@@ -31,6 +33,8 @@ COMPONENTS = ("litellm", "node", "qmd", "openclaw", "bridge")
 SELECTION = ("--mode", "local", "--only", ",".join(COMPONENTS))
 MOCK_TEXT = "aiws mock answer"
 CATALOG = load_catalog()
+NODE_BINARY = resolve_component(CATALOG, CATALOG.component("node"))["layout"]["binary"]
+OPENCLAW_CLI = resolve_component(CATALOG, CATALOG.component("openclaw"))["layout"]["cli"]
 QMD = CATALOG.component("qmd")
 OPENCLAW = CATALOG.component("openclaw")
 LITELLM = CATALOG.component("litellm")
@@ -174,6 +178,18 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     provider = copied["models"]["providers"]["litellm"]
     assert provider["apiKey"] == key and provider["baseUrl"].endswith("/v1")
     assert copied["agents"]["defaults"]["model"]["primary"] == "litellm/aiws-mock"
+    # And as OpenClaw itself reads them: its own CLI (`openclaw mcp list`), as its account
+    # with its unit's environment and a private /tmp, lists QMD.
+    unit = f"aiws-{OPENCLAW.name}.service"
+    environment = inside(sandbox, "systemctl", "show", "-p", "Environment", "--value", unit)
+    listed = inside(
+        sandbox, "systemd-run", "--quiet", "--pipe", "--wait", "-p", "PrivateTmp=yes",
+        "-p", f"User={OPENCLAW.user}", "-p", f"Group={OPENCLAW.user}",
+        *[f"--setenv={assignment}" for assignment in environment.split()],
+        NODE_BINARY, OPENCLAW_CLI, "mcp", "list", "--json", timeout=180,
+    )  # fmt: skip
+    servers = json.loads(listed[listed.index("{") :])
+    assert servers["qmd"]["url"] == mcp_url, servers
 
     # One agent turn as the Bridge will run it: the ACP launcher as OpenClaw's account with
     # a private /tmp, the gateway under strace.

@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from aiws_bridge import __version__, rpc
 from aiws_bridge.auth import Throttle, TokenStore, origin_allowed, presented_token
 from aiws_bridge.methods import Methods
+from aiws_bridge.recent import RecentLogs
 from aiws_bridge.sessions import Sessions
 from aiws_bridge.settings import Settings
 
@@ -38,7 +39,8 @@ class Bridge:
         self.tokens = TokenStore(settings.tokens_file)
         self.throttle = Throttle()
         self.sessions = Sessions(settings)
-        self.methods = Methods(settings, self.sessions)
+        self.recent = RecentLogs()
+        self.methods = Methods(settings, self.sessions, self.recent)
 
     async def authorised(self, conn: HTTPConnection) -> bool:
         """The request's token is one of ours; failures from one address are slowed down."""
@@ -190,9 +192,11 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        bridge.recent.attach()
         try:
             yield
         finally:
+            bridge.recent.detach()
             await bridge.sessions.close_all()
 
     every = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"]

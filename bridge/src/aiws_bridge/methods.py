@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiws_bridge import __version__
+from aiws_bridge.recent import RecentLogs
 from aiws_bridge.rpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
 from aiws_bridge.sessions import Notify, Sessions
 from aiws_bridge.settings import AGENT_LABELS, GATEWAY_LABELS, Settings
@@ -15,8 +16,9 @@ Method = Callable[[dict[str, Any], Notify], Awaitable[dict[str, Any]]]
 
 
 class Methods:
-    def __init__(self, settings: Settings, sessions: Sessions):
+    def __init__(self, settings: Settings, sessions: Sessions, recent: RecentLogs | None = None):
         self.settings, self.sessions = settings, sessions
+        self.recent = recent or RecentLogs()
         self.table: dict[str, Method] = {
             "health": self.health,
             "acp.capabilities": self.capabilities,
@@ -25,6 +27,7 @@ class Methods:
             "session.message": self.message,
             "session.cancel": self.cancel,
             "session.close": self.close,
+            "system.logs": self.logs,
         }
 
     async def call(self, method: str, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
@@ -62,6 +65,13 @@ class Methods:
                              "gatewayProviders": gateway_catalog,
                              "availableExecutionTargets": targets},
         }  # fmt: skip
+
+    async def logs(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+        """The app's diagnostics panel: the Bridge's recent log lines (no token or prompt is
+        ever logged) and whether its gateway provider is installed."""
+        gateway = "ready" if self.settings.gateway_ids() else "not-installed"
+        return {"bridgeStatus": "running", "gatewayStatus": gateway,
+                "bridgeLogs": list(self.recent.lines)}  # fmt: skip
 
     async def resolve(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
         return self._route(params)
