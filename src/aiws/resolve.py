@@ -95,7 +95,10 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
         ],
         "secret_files": {s.key: f"{secrets_dir}/{s.name}" for s in component.all_secrets if s.key},
         "purge_paths": component.purge_paths,
-        "hardening": component.hardening,
+        # A directive may name the component's paths and layout (e.g. a file it binds).
+        "hardening": [
+            fill(h, {**values, **layout}, f"{name}.hardening") for h in component.hardening
+        ],
         "egress": component.egress,
         "hooks": {hook: resources.has_tasks(name, hook) for hook in HOOKS},
     }

@@ -220,13 +220,13 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert LITELLM.listen is not None
     litellm = f'htons({LITELLM.listen.port}), sin_addr=inet_addr("{LITELLM.listen.host}")'
     assert litellm in seen, f"strace saw no connection to LiteLLM, so it watched nothing: {seen}"
-    # Known defect (docs/components/openclaw.md): about 1.2 s after it is ready, the gateway
-    # looks up its plugin hub's name (hosted plugin catalog; no setting turns it off), seen
-    # when that races past the strace attach. Any other attempt fails now; a DNS attempt is
-    # reported as an expected failure once the rest of the test has passed.
-    attempts = outbound.attempts(seen)
-    dns = [a for a in attempts if "htons(53)" in a]
-    assert [a for a in attempts if a not in dns] == []
+    # No attempt at all, DNS included: the gateway's lookup of its plugin hub after every
+    # start (no setting turns it off) finds no resolver in its units (hosts from files only).
+    assert outbound.attempts(seen) == []
+    main = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit)
+    seen_by_gateway = inside(sandbox, "cat", f"/proc/{main}/root/etc/nsswitch.conf")
+    hosts = [line for line in seen_by_gateway.splitlines() if line.startswith("hosts:")]
+    assert hosts == ["hosts: files"], seen_by_gateway
     assert inside(sandbox, "sh", "-c", "ls -d /tmp/openclaw 2>/dev/null || echo none") == "none"
 
     through_the_gateway(sandbox, tmp_path, first.bridge_tokens[0].token)
@@ -247,8 +247,6 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert purge.returncode == 0, purge.stderr
     print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
     assert left_behind(sandbox, before) == []
-    if dns:
-        pytest.xfail(f"known defect: OpenClaw's gateway tried DNS offline: {dns[0]}")
 
 
 CLIENT = "/root/bridge_client.py"

@@ -109,7 +109,8 @@ def test_openclaw_is_the_gateway_behind_its_own_socket(tmp_path: Path) -> None:
     service = units["aiws-acp-openclaw@.service"]
     # As OpenClaw's own account (its gateway token), with OpenClaw's own hardening and a
     # private /tmp (every OpenClaw command claims /tmp/openclaw).
-    for line in ("User=aiws-openclaw", "PrivateTmp=yes", "RestrictSUIDSGID=no"):
+    nsswitch = "BindReadOnlyPaths=/etc/aiws/openclaw/nsswitch.conf:/etc/nsswitch.conf"
+    for line in ("User=aiws-openclaw", "PrivateTmp=yes", "RestrictSUIDSGID=no", nsswitch):
         assert line in service, line
 
 
