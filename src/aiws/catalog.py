@@ -143,6 +143,9 @@ class Component(Frozen):
     egress: bool = False
     # A unit pattern whose active instances are the component's open sessions (status).
     sessions: str | None = None
+    # The host's own Python it runs on (a venv of the host's python3), when it needs a newer
+    # one than every platform has: the guard refuses a host whose Python is older.
+    min_python: str | None = Field(default=None, pattern=r"^3\.[0-9]+$")
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""

@@ -325,21 +325,8 @@ def _host_rules(
                     f"store it first: aiws secrets set {secret}",
                 )
             )
-    certificate = request.config.config.caddy.certificate
-    if certificate is not None and "caddy" in selection:
-        for key, secret in (
-            ("certificate_secret", certificate.certificate_secret),
-            ("key_secret", certificate.key_secret),
-        ):
-            if secret not in facts.secrets:
-                out.append(
-                    Finding(
-                        "config.secret-missing",
-                        f"caddy.certificate.{key} ({request.config.source}) names the secret "
-                        f"'{secret}', which this host does not have",
-                        f"store it first: aiws secrets set {secret} --from-file FILE.pem",
-                    )
-                )
+    out += _python_rules(catalog, selection, facts)
+    out += _certificate_rules(request, selection, facts)
     if facts.ansible_tmp_problem:
         out.append(
             Finding(
@@ -473,3 +460,52 @@ def _bundle_rules(bundle: BundleTarget, facts: HostFacts) -> list[Finding]:
             f"build one with: aiws bundle build --target {facts.platform}-{facts.arch}",
         )
     ]
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def _python_rules(catalog: Catalog, selection: list[str], facts: HostFacts) -> list[Finding]:
+    """Components that run on the host's own Python need at least their min_python."""
+    out: list[Finding] = []
+    platform = catalog.platforms.get(facts.platform)
+    too_new = [
+        c for c in selection
+        if platform is not None and (need := catalog.components[c].min_python)
+        and _version_tuple(platform.python) < _version_tuple(need)
+    ]  # fmt: skip
+    if too_new and platform is not None:
+        out.append(
+            Finding(
+                "host.python",
+                f"{facts.platform} has Python {platform.python}, and {', '.join(too_new)} "
+                f"need Python {catalog.components[too_new[0]].min_python} or newer",
+                "install on Debian 12 or 13 (Debian 11 reached its end of life in August 2026),"
+                " or leave those out with --only",
+            )
+        )
+    return out
+
+
+def _certificate_rules(
+    request: InstallRequest, selection: list[str], facts: HostFacts
+) -> list[Finding]:
+    """An operator's certificate must be on the host as its two secrets."""
+    out: list[Finding] = []
+    certificate = request.config.config.caddy.certificate
+    if certificate is not None and "caddy" in selection:
+        for key, secret in (
+            ("certificate_secret", certificate.certificate_secret),
+            ("key_secret", certificate.key_secret),
+        ):
+            if secret not in facts.secrets:
+                out.append(
+                    Finding(
+                        "config.secret-missing",
+                        f"caddy.certificate.{key} ({request.config.source}) names the secret "
+                        f"'{secret}', which this host does not have",
+                        f"store it first: aiws secrets set {secret} --from-file FILE.pem",
+                    )
+                )
+    return out

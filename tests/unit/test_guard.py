@@ -277,6 +277,20 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         ["host.package-lock"],
     ),
     (
+        "Debian 11's Python 3.9 cannot run LiteLLM, Hermes or the Bridge",
+        GOOD,
+        host(os_version_id="11"),
+        None,
+        ["host.python"],
+    ),
+    (
+        "Debian 11 still takes PostgreSQL and Vault",
+        InstallRequest("core", only=("postgresql", "vault")),
+        host(os_version_id="11"),
+        None,
+        [],
+    ),
+    (
         "an operator's certificate whose secrets the host has",
         WITH_CERTIFICATE,
         host(secrets=["site-crt", "site-key"]),
@@ -402,3 +416,11 @@ def test_every_rule_code_is_exercised() -> None:
 )
 def test_is_fqdn(name: str, ok: bool) -> None:
     assert is_fqdn(name) is ok
+
+
+def test_the_python_refusal_names_what_needs_it_and_why() -> None:
+    (finding,) = evaluate(GOOD, CATALOG, host(os_version_id="11")).findings
+    assert finding.line.startswith(
+        "debian-11 has Python 3.9, and litellm, hermes, bridge need Python 3.10 or newer"
+    )
+    assert "end of life in August 2026" in finding.line
