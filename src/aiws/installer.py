@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiws import __version__, driver, guard, hostfacts, resources
+from aiws import __version__, driver, guard, hostfacts, resources, runhistory
 from aiws.bundle.manifest import ArtifactEntry, BundleManifest
 from aiws.bundle.verify import VerifiedBundle, open_package, verify_tarballs
 from aiws.catalog import Catalog
-from aiws.errors import ExitCode, UsageError
+from aiws.errors import AiwsError, ExitCode, UsageError
 from aiws.ledger import record_run, run_record
 from aiws.request import InstallRequest
 from aiws.resolve import resolved_catalog
@@ -315,6 +315,9 @@ def _install(
         record = run_record(result, "install", request.mode, chosen.selection, timer.phases)
         record.config = request.config.effective()
         record_run(target, chosen.catalog, record)
+    warnings = list(chosen.warnings)
+    if not request.check:
+        warnings += remember_run(request, chosen, result, timer)
     bundle = chosen.bundle
     summary = build_summary(
         catalog=chosen.catalog,
@@ -331,11 +334,41 @@ def _install(
             sha256=bundle.sha256,
             target=f"{bundle.platform}-{bundle.arch}",
         ),
-        warnings=chosen.warnings,
+        warnings=warnings,
         models=request.config.config.model_names(),
         bridge_tokens=first_token.shown(result) if first_token else [],
     )
     return InstallOutcome(summary=summary, warnings=chosen.warnings)
+
+
+def remember_run(
+    request: InstallRequest, plan: Plan, result: driver.RunResult, timer: Timer
+) -> list[str]:
+    """Add this run to the controller's history (`aiws report`); a warning if it cannot."""
+    bundle = plan.bundle
+    needed = {bundle.for_component(name).name for name in plan.selection}
+    before = {name for facts in plan.facts.values() for name in facts.installed}
+    had = [name in before for name in plan.selection]
+    entry = runhistory.RunEntry(
+        id=result.run_id,
+        verb="install",
+        mode=request.mode,
+        ok=result.ok,
+        started_at=result.started_at,
+        seconds=round(sum(p.seconds for p in timer.phases), 3),
+        platform=bundle.platform,
+        arch=bundle.arch,
+        bundle="cold" if any(a.checked for a in bundle.artifacts if a.name in needed) else "cached",
+        run="rerun" if all(had) else ("first" if not any(had) else "partial"),
+        hosts=len(plan.facts),
+        phases=timer.phases,
+    )
+    path = runhistory.history_file(driver.log_root())
+    try:
+        runhistory.append(path, entry)
+    except (OSError, AiwsError) as exc:
+        return [f"this run's times were not added to {path}: {exc}"]
+    return []
 
 
 @dataclass(frozen=True)

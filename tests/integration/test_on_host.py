@@ -1,7 +1,7 @@
 """aiws on the host itself, the air-gapped way: the bundle copied onto a fresh network-less
 Debian 12 host, aiws bootstrapped from its controller tarball with the host's own Python,
-then install, a rerun that changes nothing, status, logs, and a purge that prints its report and
-exits 0 while it removes the layout around the running controller.
+then install, a rerun that changes nothing, status, report, logs, and a purge that prints
+its report and exits 0 while it removes the layout around the running controller.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
 
     rc, out, _ = on_host(sandbox, "status", "--json")
     assert rc == 0 and json.loads(out)["healthy"] is True
+    # Both runs' phase times, grouped: the first with the bundle cold, the rerun cached.
+    rc, out, err = on_host(sandbox, "report", "--json")
+    assert rc == 0, err[-2000:]
+    groups = {(g["bundle"], g["run"]): g["phases"] for g in json.loads(out)["groups"]}
+    assert set(groups) == {("cold", "first"), ("cached", "rerun")}, groups
+    assert groups[("cached", "rerun")]["total"]["count"] == 1
+    assert groups[("cold", "first")]["postgresql"]["count"] == 1
     # The unit's journal, as journalctl prints it (systemd's own lines about the unit too).
     rc, out, err = on_host(sandbox, "logs", "vault", "-n", "100")
     assert rc == 0 and "aiws vault" in out, (out[-2000:], err[-500:])

@@ -134,7 +134,12 @@ def test_the_unit_runs_the_gateway_on_the_bundles_node_with_aiws_paths() -> None
     assert env["PATH"].startswith(str(Path(node).parent) + ":")
     copy = f"ExecStartPre=/usr/bin/install -m 0600 {OPENCLAW['layout']['settings']} "
     assert copy + OPENCLAW["layout"]["config"] in unit["directives"]
-    assert OPENCLAW["hardening"] == ["RestrictSUIDSGID=no"]
+    # Its own hardening: no SUID filter (openat2), and host names from /etc/hosts only.
+    nsswitch = OPENCLAW["layout"]["nsswitch"]
+    assert OPENCLAW["hardening"] == [
+        "RestrictSUIDSGID=no",
+        f"BindReadOnlyPaths={nsswitch}:/etc/nsswitch.conf",
+    ]
 
 
 def test_the_acp_launcher_runs_as_its_account_with_its_environment() -> None:

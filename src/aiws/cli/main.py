@@ -14,6 +14,7 @@ from aiws.cli import (
     install,
     logs,
     preflight,
+    report,
     sandbox,
     secrets,
     status,
@@ -52,6 +53,7 @@ app.command("install")(install.install)
 app.command("preflight")(preflight.preflight)
 app.command("status")(status.status)
 app.command("logs")(logs.logs)
+app.command("report")(report.report)
 app.command("uninstall")(uninstall.uninstall)
 app.command("versions")(versions.versions)
 app.add_typer(sandbox.app, name="sandbox")
