@@ -28,6 +28,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from aiws_bridge.app import create_app
 from aiws_bridge.auth import Throttle, digest
+from aiws_bridge.methods import Methods
 from aiws_bridge.settings import Settings
 from tests.helpers.caddy import (
     caddy_binary,
@@ -436,6 +437,27 @@ def test_system_logs_has_the_recent_lines_and_no_token_or_prompt(tmp_path: Path)
         assert any('"GET /api/ping HTTP/1.1" 401' in line for line in lines), lines
         text = "\n".join(lines)
         assert TOKEN not in text and "wrong-token" not in text and "4711" not in text
+
+
+def test_a_defect_still_answers_and_ends_the_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected exception in a method (a Bridge bug) is an error answer, never a cut
+    stream: the SSE client still gets the error and [DONE], the plain one a JSON error."""
+
+    async def broken(self: Methods, params: dict[str, Any], notify: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Methods, "health", broken)
+    for base in serve(write_settings(tmp_path)):
+        streamed = events(rpc(base, "health", headers=SSE))
+        assert streamed[-1] == "[DONE]"
+        assert (
+            streamed[-2]["error"]["code"] == -32002
+            and "internal" in streamed[-2]["error"]["message"]
+        )
+        plain = rpc(base, "health")
+        assert plain.status_code == 200 and plain.json()["error"]["code"] == -32002
 
 
 def test_failed_auth_from_one_address_is_slowed_down() -> None:

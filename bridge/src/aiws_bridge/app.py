@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,8 @@ from aiws_bridge.settings import Settings
 MAX_BODY = 16 << 20
 CORS_METHODS = "POST, OPTIONS, GET"
 CORS_HEADERS = "Authorization, Content-Type, Accept"
+
+LOG = logging.getLogger("uvicorn.error")
 
 
 class Bridge:
@@ -118,6 +121,12 @@ class Bridge:
             )
         except rpc.RpcError as exc:
             envelope = rpc.error(call.id, exc.code, exc.message, exc.data)
+        except Exception:
+            # A defect of the Bridge's own: the client still gets an answer (and an SSE stream
+            # its [DONE]); the journal gets the traceback (it holds no token or prompt).
+            LOG.exception("%s failed", call.method)
+            message = "EXECUTION_FAILED: internal error of the Bridge (see its journal)"
+            envelope = rpc.error(call.id, rpc.EXECUTION_FAILED, message)
         return None if call.is_notification else envelope
 
     async def sse(self, call: rpc.Request) -> AsyncIterator[str]:

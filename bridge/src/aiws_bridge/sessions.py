@@ -83,7 +83,13 @@ class Session:
         if self.link is not None:
             reader, writer = self.link
             return not reader.at_eof() and not writer.is_closing()
-        return self.process is not None and self.process.returncode is None
+        # A child that closed its stdout is gone even before it is reaped.
+        process = self.process
+        return (
+            process is not None
+            and process.returncode is None
+            and not (process.stdout is not None and process.stdout.at_eof())
+        )
 
     async def on_update(self, update: Any) -> None:
         kind = getattr(update, "session_update", "")
@@ -118,6 +124,14 @@ class Session:
             except TimeoutError:
                 raise RpcError(
                     EXECUTION_FAILED, "EXECUTION_FAILED: the agent did not answer in time"
+                ) from None
+            except asyncio.CancelledError:
+                # The ACP connection gave up the prompt (not this request being cancelled).
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise
+                raise RpcError(
+                    EXECUTION_FAILED, "EXECUTION_FAILED: the agent's connection dropped the turn"
                 ) from None
             except Exception as exc:
                 raise RpcError(EXECUTION_FAILED, f"EXECUTION_FAILED: {_reason(exc)}") from None
