@@ -379,6 +379,9 @@ def test_every_tls_choice_gives_caddy_a_valid_configuration(
     policies = json.dumps(config["apps"].get("tls", {}))
     assert ("load_files" in policies) is (tls == "files")
     assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
+    # Caddy gives up idle connections to the Bridge before the Bridge does (no 502 race).
+    handlers = json.dumps(server["routes"], separators=(",", ":"))
+    assert handlers.count('"keep_alive":{"idle_timeout":30000000000}') == 3, handlers
 
 
 def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def render_caddyfile(port: int, bridge: str, work: Path, tls: str = "internal") 
         caddy_state=str(work / "state"),
         caddy_listen={"host": "127.0.0.1", "port": port},
         caddy_bridge=bridge,
+        caddy_upstream_idle="30s",
         caddy_layout={
             "admin": str(work / "admin.sock"),
             "certificate": str(work / "certificate.pem"),

@@ -334,7 +334,7 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
         assert MOCK_TEXT in seen["text"], seen
         assert seen["result"]["status"] == "completed" and MOCK_TEXT in seen["result"]["output"]
         assert seen["cancel"] == {"accepted": True}, seen
-        assert seen["cancelled"]["status"] == "cancelled", seen
+        assert seen["cancelled"] and seen["cancelled"]["status"] == "cancelled", seen
         assert seen["close"] == {"accepted": True, "closed": True}, seen
         assert seen["after_close"]["code"] == -32002, seen
         assert seen["after_close"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")

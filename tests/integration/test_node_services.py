@@ -275,7 +275,7 @@ def through_the_gateway(sandbox: SandboxState, tmp_path: Path, token: str) -> No
     assert result["resolvedExecutionTarget"] == "gateway", result
     assert result["resolvedGatewayProviderId"] == "openclaw", result
     assert seen["cancel"] == {"accepted": True}, seen
-    assert seen["cancelled"]["status"] == "cancelled", seen
+    assert seen["cancelled"] and seen["cancelled"]["status"] == "cancelled", seen
     assert seen["close"] == {"accepted": True, "closed": True}, seen
     assert seen["after_close"]["code"] == -32002, seen
     sessions = "systemctl list-units --no-legend --plain --state=active 'aiws-acp-openclaw@*'"
