@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import yaml
@@ -158,6 +158,13 @@ class CaddySettings(Strict):
 
 
 class OperatorConfig(Strict):
+    # What `aiws install` does when its flags do not say (--mode, --domain, --internal-ca
+    # or --acme); a flag wins over the file.
+    mode: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    domain: str | None = Field(default=None, min_length=1, max_length=253)
+    # How the --domain site gets its certificate: from ACME or from Caddy's own CA.
+    # (An operator's certificate is caddy.certificate.)
+    tls: Literal["acme", "internal"] | None = None
     models: list[Model] = Field(default_factory=list)
     litellm: LiteLLMSettings = Field(default_factory=LiteLLMSettings)
     qmd: QmdSettings = Field(default_factory=QmdSettings)
@@ -208,14 +215,20 @@ class LoadedConfig:
         return {"source": self.source, **self.config.model_dump(mode="json")}
 
 
+def recorded_config(effective: dict[str, Any] | None) -> OperatorConfig | None:
+    """A configuration recorded in a ledger, None when there is none or it is damaged."""
+    if not effective:
+        return None
+    try:
+        return OperatorConfig.model_validate({k: v for k, v in effective.items() if k != "source"})
+    except ValidationError:
+        return None
+
+
 def served_models(effective: dict[str, Any]) -> list[str]:
     """The model names of a recorded effective configuration (none when it is damaged)."""
-    try:
-        return OperatorConfig.model_validate(
-            {k: v for k, v in effective.items() if k != "source"}
-        ).model_names()
-    except ValidationError:
-        return []
+    config = recorded_config(effective)
+    return config.model_names() if config is not None else []
 
 
 def default_path(catalog: Catalog) -> Path:

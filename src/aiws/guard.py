@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -78,6 +78,15 @@ class PackageLock(BaseModel):
     holder: str = ""
 
 
+class LastInstall(BaseModel):
+    """What the host's earlier installs chose (the ledger's runs): a bare rerun repeats it."""
+
+    mode: str | None = None
+    domain: str | None = None
+    internal_ca: bool = False
+    config: dict[str, Any] | None = None  # the effective operator configuration
+
+
 class HostFacts(BaseModel):
     """What aiws_host_facts reports about a target; see src/aiws/modules/aiws_host_facts.py."""
 
@@ -94,6 +103,7 @@ class HostFacts(BaseModel):
     listeners: list[Listener] = Field(default_factory=list)
     package_lock: PackageLock = Field(default_factory=PackageLock)
     installed: list[str] = Field(default_factory=list)  # components in the host's ledger
+    last_install: LastInstall = Field(default_factory=LastInstall)
     # artifact -> SHA256 of the tarball its runtime tree was unpacked from ("" if none)
     unpacked: dict[str, str] = Field(default_factory=dict)
     layout_ok: bool = False  # the base layout is in place, recorded by this aiws version

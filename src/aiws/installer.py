@@ -12,12 +12,12 @@ import secrets
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiws import __version__, driver, guard, hostfacts, resources, runhistory
+from aiws import __version__, driver, guard, hostfacts, recall, resources, runhistory
 from aiws.bundle.manifest import ArtifactEntry, BundleManifest
 from aiws.bundle.verify import VerifiedBundle, open_package, verify_tarballs
 from aiws.catalog import Catalog
@@ -67,6 +67,18 @@ class Plan:
     bundle: VerifiedBundle
     facts: dict[str, guard.HostFacts]
     warnings: list[str]
+
+
+def prepare(request: InstallRequest, catalog: Catalog, target: Target) -> InstallRequest:
+    """The request completed from the hosts' record (aiws.recall), after what it already
+    says has passed the guard: a bad flag is refused before any host is contacted."""
+    if request.mode:
+        early = guard.evaluate(request, catalog)
+        tolerated = recall.answerable(request)
+        early = replace(early, findings=tuple(f for f in early.findings if f.code not in tolerated))
+        if not early.ok:
+            raise GuardRefusal(early)
+    return recall.complete(request, catalog, target)
 
 
 def check_request(request: InstallRequest, catalog: Catalog) -> guard.GuardReport:
@@ -251,8 +263,10 @@ def run_vars(
             "started_epoch": started.timestamp(),
             "phases": [p.model_dump() for p in timer.phases],
             "aiws_version": __version__,
-            # The operator's configuration this run applied (secret names only, no values).
+            # The operator's configuration this run applied (secret names only, no values),
+            # and its choices: what a bare rerun repeats (aiws.recall).
             "config": request.config.effective(),
+            "request": request.recorded(),
         },
         "id": run_id,
         "mode": request.mode,
@@ -314,6 +328,7 @@ def _install(
     if not request.check and not recorded_in_play(result):
         record = run_record(result, "install", request.mode, chosen.selection, timer.phases)
         record.config = request.config.effective()
+        record.request = request.recorded()
         record_run(target, chosen.catalog, record)
     warnings = list(chosen.warnings)
     if not request.check:
@@ -337,6 +352,7 @@ def _install(
         warnings=warnings,
         models=request.config.config.model_names(),
         bridge_tokens=first_token.shown(result) if first_token else [],
+        repeated=request.recalled,
     )
     return InstallOutcome(summary=summary, warnings=chosen.warnings)
 

@@ -41,6 +41,7 @@ class RunRecord(BaseModel):
     phases: list[PhaseTime] = Field(default_factory=list)
     aiws_version: str = __version__
     config: dict[str, Any] | None = None  # the operator's configuration (installs)
+    request: dict[str, Any] | None = None  # mode, only, domain, internal_ca (installs)
 
 
 class Ledger(BaseModel):

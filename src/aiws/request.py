@@ -14,7 +14,7 @@ from aiws.module_utils.aiws_tarsafe import safe_component
 
 @dataclass(frozen=True)
 class InstallRequest:
-    mode: str
+    mode: str  # "" until recalled, when neither --mode nor the configuration file gave one
     only: tuple[str, ...] = ()  # empty: every component of the mode
     domain: str | None = None
     internal_ca: bool = False
@@ -25,15 +25,29 @@ class InstallRequest:
     trust: Trust = field(default_factory=Trust)  # --trust-key / --sha256: the bundle's pins
     # The operator's configuration file (/etc/aiws/aiws.yml or --config), validated.
     config: LoadedConfig = field(default_factory=lambda: LoadedConfig(OperatorConfig(), None))
+    # What neither a flag nor the configuration file chose ("mode", "domain", "internal_ca",
+    # "config": no file); aiws.recall fills these from the hosts' ledger and empties it.
+    unset: frozenset[str] = frozenset()
+    # What was taken from that record, one phrase each (the summary says so).
+    recalled: tuple[str, ...] = ()
+
+    def recorded(self) -> dict[str, object]:
+        """The choices a later bare rerun repeats (kept with the run in the ledger)."""
+        return {
+            "mode": self.mode,
+            "only": list(self.only),
+            "domain": self.domain,
+            "internal_ca": self.internal_ca,
+        }
 
 
 def request_from_cli(
     catalog: Catalog,
     *,
-    mode: str,
+    mode: str | None,
     only: list[str] | None = None,
     domain: str | None = None,
-    internal_ca: bool = False,
+    internal_ca: bool | None = None,
     backend: list[str] | None = None,
     sets: list[str] | None = None,
     bundle: Path | None = None,
@@ -44,9 +58,10 @@ def request_from_cli(
 ) -> InstallRequest:
     """The request `aiws install` and `aiws preflight` build from their shared options.
 
-    `--set` is checked against the catalog (UsageError on a bad one); a `--bundle` that is
-    not a file, and a bad or useless `--trust-key`/`--sha256`, are UsageErrors. Nothing is
-    read from the bundle here.
+    A flag wins over the configuration file; what neither says is left `unset` for the
+    hosts' record (aiws.recall). `--set` is checked against the catalog (UsageError on a bad
+    one); a `--bundle` that is not a file, and a bad or useless `--trust-key`/`--sha256`, are
+    UsageErrors. Nothing is read from the bundle here.
     """
     overrides = parse_overrides(sets, catalog)
     loaded = load_config(catalog, config)
@@ -58,17 +73,30 @@ def request_from_cli(
             "--trust-key and --sha256 need --bundle (they say which bundle to accept)",
             "add --bundle FILE",
         )
+    chosen = loaded.config
+    mode = mode or chosen.mode
+    domain = domain or chosen.domain
+    if internal_ca is None and chosen.tls is not None:
+        internal_ca = chosen.tls == "internal"
+    unset = {
+        name
+        for name, value in (("mode", mode), ("domain", domain), ("internal_ca", internal_ca))
+        if value is None
+    }
+    if loaded.source is None:
+        unset.add("config")
     return InstallRequest(
-        mode=mode,
+        mode=mode or "",
         only=split_csv(only),
         domain=domain,
-        internal_ca=internal_ca,
+        internal_ca=bool(internal_ca),
         backends=split_csv(backend) or ("systemd",),
         component_overrides=overrides,
         bundle=bundle,
         check=check,
         trust=trust,
         config=loaded,
+        unset=frozenset(unset),
     )
 
 

@@ -96,6 +96,8 @@ class DeploySummary(BaseModel):
     # Only in the summary of the install that made it; `aiws bridge tokens add` makes more.
     bridge_tokens: list[FirstToken] = Field(default_factory=list)
     trust: list[TrustAnchor] = Field(default_factory=list)
+    # Choices taken from the hosts' last install because this run did not say them.
+    repeated: list[str] = Field(default_factory=list)
 
 
 def build_summary(
@@ -113,6 +115,7 @@ def build_summary(
     warnings: list[str] | None = None,
     models: list[str] | None = None,
     bridge_tokens: list[FirstToken] | None = None,
+    repeated: tuple[str, ...] = (),
 ) -> DeploySummary:
     """`models`: what LiteLLM serves after this run (when it is selected); otherwise the
     status's (the last install that included it)."""
@@ -171,6 +174,7 @@ def build_summary(
         warnings=warnings or [],
         bridge_tokens=bridge_tokens or [],
         trust=trust,
+        repeated=list(repeated),
     )
 
 
@@ -199,6 +203,8 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
         f"\n[bold]aiws {escape(mode)}[/] on {escape(hosts)}: {verdict}, "
         f"{run.changed_total} changed, {run.seconds:.1f}s"
     )
+    if summary.repeated:
+        console.print("[dim]as the last install: " + escape(", ".join(summary.repeated)) + "[/]")
     _render_access(summary, console)
     console.print("\n[bold]Credentials[/]")
     console.print(

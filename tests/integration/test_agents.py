@@ -150,8 +150,14 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert public == [("bridge", f"https://{DOMAIN}/")], first.access
     through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
 
-    rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
+    # A bare rerun (no mode, components, domain, TLS choice or configuration file) repeats
+    # the last install: with defaults instead, Caddy would turn to ACME and LiteLLM would
+    # drop the test models, and this would not be changed=0.
+    rerun, seconds = install(sandbox, models_bundle_file)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    assert rerun.repeated == ["the operator configuration", "mode all-in-one",
+                              f"domain {DOMAIN}", "Caddy's own CA"], rerun.repeated  # fmt: skip
+    assert {r.name for r in rerun.components} == set(INSTALLED)
     assert rerun.bridge_tokens == []
     print(f"rerun: {seconds:.1f} s", flush=True)
     for name in AGENTS:

@@ -1,7 +1,8 @@
 """aiws on the host itself, the air-gapped way: the bundle copied onto a fresh network-less
 Debian 12 host, aiws bootstrapped from its controller tarball with the host's own Python,
-then install, a rerun that changes nothing, status, report, logs, and a purge that prints
-its report and exits 0 while it removes the layout around the running controller.
+then install, a rerun that changes nothing, status, report, logs, a bare rerun that repeats
+the last install, and a purge that prints its report and exits 0 while it removes the layout
+around the running controller.
 """
 
 from __future__ import annotations
@@ -67,8 +68,12 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
     assert rc == 0 and owners["openai-api-key"] == "operator", owners
     again = inside(sandbox, "sh", "-c", f"printf %s {key} | {HOST_AIWS} secrets set openai-api-key")
     assert "nothing changed" in again
-    rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
+    # A bare rerun: the mode and components of the last install, read from the host's ledger.
+    rc, out, err = on_host(sandbox, "install", "--bundle", bundle, "--json")
     assert rc == 0, err[-2000:]
+    again_summary = DeploySummary.model_validate_json(out)
+    assert again_summary.repeated == ["mode core"], again_summary.repeated
+    assert sorted(r.name for r in again_summary.components) == ["postgresql", "vault"]
     assert kv_matches_file(sandbox, "openai-api-key")
 
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")

@@ -31,14 +31,14 @@ from aiws.target import resolve_target
 
 
 def install(
-    mode: ModeOpt,
+    mode: ModeOpt = None,
     bundle: BundleOpt = None,
     trust_key: TrustKeyOpt = None,
     sha256: Sha256Opt = None,
     config: ConfigOpt = None,
     inventory: InventoryOpt = None,
     domain: DomainOpt = None,
-    internal_ca: InternalCaOpt = False,
+    internal_ca: InternalCaOpt = None,
     only: OnlyOpt = None,
     backend: BackendOpt = None,
     sets: SetOpt = None,
@@ -51,6 +51,8 @@ def install(
 ) -> None:
     """Install (or converge) the AI Workspace Runtime. Reruns change nothing.
 
+    A rerun needs no --mode, --domain or TLS flag: what neither the flags nor the
+    configuration file say is taken from the hosts' last install (the summary says what).
     One install or uninstall runs at a time on this machine; a second one waits (--wait).
     """
     out = Output(json_mode=json_output)
@@ -70,12 +72,13 @@ def install(
         check=check,
     )
     target = resolve_target(inventory)
+    request = installer.prepare(request, catalog, target)
     outcome = installer.install(
         request,
         catalog.with_overrides(request.component_overrides),
         target,
-        _progress_factory(out, mode),
-        lock=runlock.held(f"aiws install --mode {mode}", wait, out.err),
+        _progress_factory(out, request.mode),
+        lock=runlock.held(f"aiws install --mode {request.mode}", wait, out.err),
     )
     if json_output:
         out.data(outcome.summary)

@@ -1,7 +1,7 @@
 """Options shared by several commands, declared once so their names, flags and help agree.
 
 Each is a `typing.Annotated` type; a command gives only the default, e.g.
-`inventory: InventoryOpt = None`. A required option (`ModeOpt`) has no default.
+`inventory: InventoryOpt = None`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,13 @@ from typing import Annotated
 import typer
 
 ModeOpt = Annotated[
-    str,
-    typer.Option("--mode", "-m", help="Run mode: all-in-one, core or local (see `aiws versions`)."),
+    str | None,
+    typer.Option(
+        "--mode",
+        "-m",
+        help="Run mode: all-in-one, core or local (see `aiws versions`). Default: the "
+        "configuration file's mode, else the mode and components of the hosts' last install.",
+    ),
 ]
 BundleOpt = Annotated[
     Path | None,
@@ -72,14 +77,21 @@ InventoryOpt = Annotated[
 ]
 DomainOpt = Annotated[
     str | None,
-    typer.Option("--domain", "-d", help="Public FQDN of the Bridge (HTTPS certificate for it)."),
+    typer.Option(
+        "--domain",
+        "-d",
+        help="Public FQDN of the Bridge (HTTPS certificate for it). Default: the "
+        "configuration file's domain, else the hosts' last one.",
+    ),
 ]
 InternalCaOpt = Annotated[
-    bool,
+    bool | None,
     typer.Option(
-        "--internal-ca",
-        help="Sign the --domain site's certificate with Caddy's own CA instead of ACME "
-        "(no :80, the host's trust store untouched; the summary names the CA file).",
+        "--internal-ca/--acme",
+        help="--internal-ca: sign the --domain site's certificate with Caddy's own CA (no :80, "
+        "the host's trust store untouched; the summary names the CA file). --acme: get it "
+        "by ACME. Default: the configuration file's tls, else what the site had.",
+        show_default=False,
     ),
 ]
 OnlyOpt = Annotated[

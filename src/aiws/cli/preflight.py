@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from aiws import guard, hostfacts
+from aiws import guard, hostfacts, recall
 from aiws.bundle.signing import Trust
 from aiws.bundle.verify import open_package, read_target
 from aiws.catalog import load_catalog
@@ -32,14 +32,14 @@ from aiws.target import resolve_target
 
 
 def preflight(
-    mode: ModeOpt,
+    mode: ModeOpt = None,
     bundle: BundleOpt = None,
     trust_key: TrustKeyOpt = None,
     sha256: Sha256Opt = None,
     config: ConfigOpt = None,
     inventory: InventoryOpt = None,
     domain: DomainOpt = None,
-    internal_ca: InternalCaOpt = False,
+    internal_ca: InternalCaOpt = None,
     only: OnlyOpt = None,
     backend: BackendOpt = None,
     sets: SetOpt = None,
@@ -68,9 +68,12 @@ def preflight(
     )
     catalog = catalog.with_overrides(request.component_overrides)
     bundle_target = _bundle_target(request.bundle, request.trust)
+    target = resolve_target(inventory)
+    early = guard.evaluate(request, catalog) if request.mode else None
+    if early is None or all(f.code in recall.answerable(request) for f in early.errors):
+        request = recall.complete(request, catalog, target)
     reports = {"(request)": guard.evaluate(request, catalog)}
     if reports["(request)"].ok:
-        target = resolve_target(inventory)
         for host, facts in sorted(hostfacts.gather(target, catalog).items()):
             reports[host] = guard.evaluate(request, catalog, facts, bundle_target)
     ok = all(report.ok for report in reports.values())

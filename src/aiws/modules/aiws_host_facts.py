@@ -15,7 +15,7 @@ short_description: Report the host facts the aiws run-mode guard needs
 description:
   - OS, architecture, PID 1, free disk, memory, listening TCP sockets with their process
     and systemd unit, package-manager lock holder, Docker/k3s presence, and the components
-    recorded in the aiws ledger. Changes nothing.
+    recorded in the aiws ledger and what the last installs chose. Changes nothing.
 options:
   paths:
     description: Paths aiws writes to; free space is measured at their nearest existing ancestor.
@@ -213,6 +213,25 @@ def installed_components(ledger):
     return sorted((read_ledger(ledger) or {}).get("components", {}))
 
 
+def last_install(ledger):
+    """What the host's earlier installs chose, for a rerun that does not say it again:
+    the mode and the operator's configuration of the last successful install, and the
+    domain and TLS choice of the last one that had a public site."""
+    found = {}
+    for run in (read_ledger(ledger) or {}).get("runs") or []:
+        if not isinstance(run, dict) or run.get("verb") != "install" or not run.get("ok"):
+            continue
+        request = run.get("request") if isinstance(run.get("request"), dict) else {}
+        if run.get("mode"):
+            found["mode"] = run["mode"]
+        if isinstance(run.get("config"), dict):
+            found["config"] = run["config"]
+        if request.get("domain"):
+            found["domain"] = request["domain"]
+            found["internal_ca"] = bool(request.get("internal_ca"))
+    return found
+
+
 def unpacked(artifacts, marker=".aiws-bundle-sha256"):
     """{artifact name: SHA256 of the tarball its runtime tree came from ("" if none)}."""
     found = {}
@@ -268,6 +287,7 @@ def collect(paths, ledger, artifacts=(), layout=(), aiws_version="", secrets_dir
         "listeners": listeners(),
         "package_lock": package_lock(),
         "installed": installed_components(ledger),
+        "last_install": last_install(ledger),
         "unpacked": unpacked(artifacts),
         "layout_ok": layout_ok(layout, ledger, aiws_version),
         "secrets": secret_names(secrets_dir) if secrets_dir else [],
