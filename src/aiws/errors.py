@@ -11,6 +11,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # the run, a probe or a verification failed
     USAGE = 2  # bad usage, or refused by the guard before any change
+    WARNINGS = 3  # `aiws doctor`: warnings, and no error
 
 
 class AiwsError(Exception):

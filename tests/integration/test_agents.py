@@ -150,6 +150,19 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert public == [("bridge", f"https://{DOMAIN}/")], first.access
     through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
 
+    # aiws doctor finds nothing wrong, and each agent answers a real ACP initialize through
+    # the socket the Bridge uses (a session as the Bridge opens one; its workspace removed).
+    found = doctor(sandbox, "--acp")
+    assert found["worst"] == "ok", [c for c in found["checks"] if c["severity"] != "ok"]
+    checks = {c["check"]: c["line"] for c in found["checks"]}
+    assert {f"acp:{name}" for name in AGENTS} <= set(checks), checks
+    assert {"guard", "clock", "memory", "disk", "probe:caddy", "probe:bridge"} <= set(checks)
+    certificates = [c["line"] for c in found["checks"] if c["check"] == "certificate"]
+    assert any(line.startswith(f"{CA_ROOT} valid until") for line in certificates), certificates
+    assert inside(sandbox, "ls", "-A", "/var/lib/aiws/workspaces") == ""
+    print(f"doctor --acp: {found['seconds']:.1f} s: "
+          + ", ".join(checks[f"acp:{name}"] for name in AGENTS), flush=True)  # fmt: skip
+
     # A bare rerun (no mode, components, domain, TLS choice or configuration file) repeats
     # the last install: with defaults instead, Caddy would turn to ACME and LiteLLM would
     # drop the test models, and this would not be changed=0.
@@ -176,6 +189,10 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     report = status(sandbox)["by_name"]
     assert report[next(iter(AGENTS))]["healthy"] is False
     assert gone in report[next(iter(AGENTS))]["detail"]
+    broken = doctor(sandbox, expect=1)
+    (finding,) = [c for c in broken["checks"] if c["severity"] != "ok"]
+    assert finding["check"] == f"probe:{next(iter(AGENTS))}" and gone in finding["line"]
+    assert "rerun aiws install" in finding["fix"], finding
 
     # A plain uninstall keeps the agents' data and accounts: not installed any more.
     done = aiws("uninstall", "--yes", "-i", str(sandbox.inventory), "--json")
@@ -283,6 +300,13 @@ def session_journal(sandbox: SandboxState, name: str) -> str:
     """The journal of the agent's session units (their stderr), for failure messages."""
     pattern = f"aiws-acp-{name}@*"
     return inside(sandbox, "journalctl", "-u", pattern, "--no-pager", "-n", "60", "-o", "cat")
+
+
+def doctor(sandbox: SandboxState, *args: str, expect: int = 0) -> dict[str, Any]:
+    done = aiws("doctor", "-i", str(sandbox.inventory), "--json", *args)
+    assert done.returncode == expect, (done.stdout[-3000:], done.stderr[-2000:])
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> None:

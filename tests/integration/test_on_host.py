@@ -44,6 +44,14 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
 
     rc, out, _ = on_host(sandbox, "status", "--json")
     assert rc == 0 and json.loads(out)["healthy"] is True
+    # aiws doctor on the host: the last install replayed by the guard, both probes (Vault
+    # unsealed), headroom; nothing wrong.
+    rc, out, err = on_host(sandbox, "doctor", "--json")
+    found = json.loads(out)
+    assert rc == 0 and found["worst"] == "ok", (found, err[-1000:])
+    assert {"guard", "probe:postgresql", "probe:vault", "disk", "memory"} <= {
+        c["check"] for c in found["checks"]
+    }
     # Both runs' phase times, grouped: the first with the bundle cold, the rerun cached.
     rc, out, err = on_host(sandbox, "report", "--json")
     assert rc == 0, err[-2000:]

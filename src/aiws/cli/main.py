@@ -11,6 +11,7 @@ from aiws.cli import (
     bridge,
     bundle,
     config,
+    doctor,
     install,
     logs,
     preflight,
@@ -52,6 +53,7 @@ def main(
 app.command("install")(install.install)
 app.command("preflight")(preflight.preflight)
 app.command("status")(status.status)
+app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("report")(report.report)
 app.command("uninstall")(uninstall.uninstall)
