@@ -17,7 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiws import __version__, driver, guard, hostfacts, recall, resources, runhistory
+from aiws import (
+    __version__,
+    connected,
+    driver,
+    guard,
+    hostfacts,
+    recall,
+    resources,
+    runhistory,
+)
 from aiws.bundle.manifest import ArtifactEntry, BundleManifest
 from aiws.bundle.verify import VerifiedBundle, open_package, verify_tarballs
 from aiws.catalog import Catalog
@@ -69,19 +78,35 @@ class Plan:
     warnings: list[str]
 
 
-def prepare(request: InstallRequest, catalog: Catalog, target: Target) -> InstallRequest:
+def prepare(
+    request: InstallRequest,
+    catalog: Catalog,
+    target: Target,
+    progress: Callable[[str], None] = lambda _: None,
+) -> InstallRequest:
     """The request completed from the hosts' record (aiws.recall), after what it already
-    says has passed the guard: a bad flag is refused before any host is contacted."""
+    says has passed the guard (a bad flag is refused before any host is contacted); without
+    --bundle, with the bundle this controller built or cached for the hosts (aiws.connected)
+    once the guard has accepted them."""
     if request.mode:
         early = guard.evaluate(request, catalog)
         tolerated = recall.answerable(request)
         early = replace(early, findings=tuple(f for f in early.findings if f.code not in tolerated))
         if not early.ok:
             raise GuardRefusal(early)
-    return recall.complete(request, catalog, target)
+    request = recall.complete(request, catalog, target)
+    if request.bundle is not None:
+        return request
+    catalog = catalog.with_overrides(request.component_overrides)
+    report = check_request(request, catalog, bundle_needed=False)
+    facts, _ = check_hosts(request, catalog, target)
+    package = connected.bundle_for(catalog, list(report.components), facts, progress)
+    return replace(request, bundle=package)
 
 
-def check_request(request: InstallRequest, catalog: Catalog) -> guard.GuardReport:
+def check_request(
+    request: InstallRequest, catalog: Catalog, bundle_needed: bool = True
+) -> guard.GuardReport:
     """The guard's host-independent rules; raises GuardRefusal on any error."""
     report = guard.evaluate(request, catalog)
     if not report.ok:
@@ -92,7 +117,7 @@ def check_request(request: InstallRequest, catalog: Catalog) -> guard.GuardRepor
             f"aiws {__version__} has no role yet for: {', '.join(missing)}",
             "select the components it can install with --only (see `aiws versions`)",
         )
-    if request.bundle is None:
+    if request.bundle is None and bundle_needed:
         raise UsageError(
             "aiws install needs --bundle FILE (everything comes from a verified bundle)",
             "build one with `aiws bundle build` and pass it with --bundle",

@@ -32,10 +32,12 @@ def exists(sandbox: SandboxState, path: str) -> bool:
     return host.run_in(sandbox, ["test", "-e", path]).returncode == 0
 
 
-def install(sandbox: SandboxState, bundle: Path, *args: str) -> tuple[DeploySummary, float]:
-    """`aiws install ... --json` against the sandbox's inventory; must succeed."""
+def install(sandbox: SandboxState, bundle: Path | None, *args: str) -> tuple[DeploySummary, float]:
+    """`aiws install ... --json` against the sandbox's inventory; must succeed. Without a
+    bundle, the controller builds or reuses one (aiws.connected)."""
     started = time.monotonic()
-    done = aiws("install", *args, "--bundle", str(bundle), "-i", str(sandbox.inventory), "--json")
+    given = ["--bundle", str(bundle)] if bundle is not None else []
+    done = aiws("install", *args, *given, "-i", str(sandbox.inventory), "--json")
     took = round(time.monotonic() - started, 2)
     assert done.stdout.strip(), done.stderr
     summary = DeploySummary.model_validate_json(done.stdout)

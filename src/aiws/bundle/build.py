@@ -71,6 +71,18 @@ class BuildResult:
     signature: Path | None = None
 
 
+def project_dir() -> Path:
+    """The source tree aiws runs from: the bridge and controller wheels are built from it."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "pyproject.toml").is_file():
+        raise AiwsError(
+            f"aiws {__version__} is not running from a source checkout, so it cannot build "
+            "a bundle",
+            "run it from the aiws repository's venv, or pass a built bundle with --bundle",
+        )
+    return root
+
+
 def package_name(target: Target) -> str:
     return f"aiws-bundle-{target.name}-{__version__}.tar"
 

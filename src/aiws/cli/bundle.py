@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aiws import __version__
-from aiws.bundle.build import BuildRequest, build_bundle
+from aiws.bundle.build import BuildRequest, build_bundle, project_dir
 from aiws.bundle.inspect import inspect_bundle
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.signing import (
@@ -26,7 +25,6 @@ from aiws.bundle.verify import describe, verify_bundle
 from aiws.catalog import load_catalog
 from aiws.cli.options import JsonOpt, Sha256Opt, SignKeyOpt, TrustKeyOpt
 from aiws.concurrency import AdaptiveLimiter
-from aiws.errors import AiwsError
 from aiws.output import Output
 from aiws.request import parse_overrides, split_csv
 from aiws.resources import cache_root
@@ -72,7 +70,7 @@ def build(
         explicit=bool(chosen),
         out_dir=out.expanduser().resolve(),
         cache_dir=cache_dir.expanduser(),
-        project_dir=_project_dir(),
+        project_dir=project_dir(),
         sign_key=key,
     )
     result = build_bundle(request, progress=output.info)
@@ -190,14 +188,3 @@ def _artifact_table(artifacts: list[dict[str, Any]]) -> Table:
             escape(a["sha256"][:16]),
         )
     return table
-
-
-def _project_dir() -> Path:
-    """The source tree aiws runs from: the bridge and controller wheels are built from it."""
-    root = Path(__file__).resolve().parents[3]
-    if not (root / "pyproject.toml").is_file():
-        raise AiwsError(
-            f"aiws {__version__} is not running from a source checkout",
-            "run `aiws bundle build` from the aiws repository's venv",
-        )
-    return root

@@ -72,7 +72,7 @@ def install(
         check=check,
     )
     target = resolve_target(inventory)
-    request = installer.prepare(request, catalog, target)
+    request = installer.prepare(request, catalog, target, out.info)
     outcome = installer.install(
         request,
         catalog.with_overrides(request.component_overrides),

@@ -1,0 +1,92 @@
+"""`aiws install` without --bundle: the controller makes the bundle, the host gets only it.
+
+A connected controller builds (or reuses from its cache) the bundle for the hosts' platform
+with the same builder as `aiws bundle build`, and the install then verifies and installs it
+like any other bundle: one code path, and the hosts still receive nothing but verified,
+prebuilt artifacts (they never reach a registry). The cache entry is keyed by everything
+the bundle is made from: aiws's version, the target, the selection with its versions, and
+the source tree the Bridge and controller wheels are built from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from aiws import __version__
+from aiws.bundle.build import BuildRequest, build_bundle, package_name, project_dir
+from aiws.bundle.target import parse_target
+from aiws.catalog import Catalog
+from aiws.errors import UsageError
+from aiws.guard import HostFacts
+from aiws.resources import cache_root
+
+# What the project's wheels (the Bridge, the controller) and recipes are made from.
+SOURCE_TREES = ("src", "bridge/src", "pyproject.toml", "bridge/pyproject.toml")
+
+
+def bundle_for(
+    catalog: Catalog,
+    selection: list[str],
+    facts: Mapping[str, HostFacts],
+    progress: Callable[[str], None] = lambda _: None,
+) -> Path:
+    """The package for the hosts' one platform: the cached one, or one built now."""
+    platforms = sorted({f"{f.platform}-{f.arch}" for f in facts.values()})
+    if len(platforms) != 1:
+        raise UsageError(
+            f"the hosts run different platforms ({', '.join(platforms)}): one bundle cannot "
+            "serve them",
+            "install each platform's hosts with its own --bundle (aiws bundle build --target)",
+        )
+    target = parse_target(platforms[0], catalog)
+    source = project_dir()
+    key = cache_key(catalog, platforms[0], selection, source)
+    out_dir = cache_root() / "bundles" / f"{platforms[0]}-{key[:16]}"
+    package = out_dir / package_name(target)
+    if package.is_file() and package.with_name(package.name + ".sha256").is_file():
+        progress(f"bundle for {platforms[0]}: reusing {package} (verified before use)")
+        return package
+    progress(f"bundle for {platforms[0]}: building {', '.join(selection)} (no --bundle given)")
+    request = BuildRequest(
+        catalog=catalog,
+        target=target,
+        selection=selection,
+        explicit=True,
+        out_dir=out_dir,
+        cache_dir=cache_root(),
+        project_dir=source,
+    )
+    result = build_bundle(request, progress=lambda step: progress(f"  {step}"))
+    progress(f"bundle built in {result.seconds:.0f} s: {result.package}")
+    return result.package
+
+
+def cache_key(catalog: Catalog, target: str, selection: list[str], source: Path) -> str:
+    inputs = {
+        "aiws": __version__,
+        "target": target,
+        "components": {name: catalog.component(name).version for name in sorted(selection)},
+        "source": tree_digest(source),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _generated(part: str) -> bool:
+    return part == "__pycache__" or part.endswith((".pyc", ".egg-info"))
+
+
+def tree_digest(root: Path) -> str:
+    """SHA-256 over the names and contents of the source files the bundle is built from."""
+    digest = hashlib.sha256()
+    for top in SOURCE_TREES:
+        base = root / top
+        files = [base] if base.is_file() else sorted(base.rglob("*"))
+        for path in files:
+            if not path.is_file() or any(_generated(part) for part in path.parts):
+                continue
+            digest.update(str(path.relative_to(root)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()

@@ -1,0 +1,96 @@
+"""Install without --bundle: the bundle this controller builds or reuses (aiws.connected).
+
+The real build, verification and install from it run on a host in
+tests/integration/test_node_services.py; here, the choices around the builder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiws import connected
+from aiws.bundle.build import BuildRequest, package_name, project_dir
+from aiws.bundle.target import parse_target
+from aiws.catalog import load_catalog
+from aiws.errors import UsageError
+from aiws.guard import HostFacts
+
+CATALOG = load_catalog()
+SELECTION = ["postgresql", "vault"]
+
+
+def host(version: str = "12", arch: str = "amd64") -> HostFacts:
+    return HostFacts.model_validate(
+        {"os_id": "debian", "os_version_id": version, "arch": arch, "pid1": "systemd",
+         "mem_total_mb": 8000, "mem_available_mb": 8000}
+    )  # fmt: skip
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIWS_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_hosts_of_two_platforms_need_a_bundle_each(cache: Path) -> None:
+    with pytest.raises(UsageError, match="different platforms") as caught:
+        connected.bundle_for(CATALOG, SELECTION, {"a": host("12"), "b": host("13")})
+    assert "--bundle" in caught.value.fix
+
+
+def test_the_cache_key_follows_every_input(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(project_dir() / "bridge" / "src", tree / "bridge" / "src")
+    (tree / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    key = connected.cache_key(CATALOG, "debian-12-amd64", SELECTION, tree)
+    assert key == connected.cache_key(CATALOG, "debian-12-amd64", list(reversed(SELECTION)), tree)
+    assert key != connected.cache_key(CATALOG, "debian-13-amd64", SELECTION, tree)
+    assert key != connected.cache_key(CATALOG, "debian-12-amd64", ["postgresql"], tree)
+    pinned = CATALOG.with_overrides({"vault": {"version": "9.9.9"}})
+    assert key != connected.cache_key(pinned, "debian-12-amd64", SELECTION, tree)
+    # Bytecode and build metadata do not count; a changed source file does.
+    (tree / "bridge" / "src" / "__pycache__").mkdir(exist_ok=True)
+    (tree / "bridge" / "src" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    assert key == connected.cache_key(CATALOG, "debian-12-amd64", SELECTION, tree)
+    source = next((tree / "bridge" / "src").rglob("*.py"))
+    source.write_text(source.read_text() + "\n# changed\n")
+    assert key != connected.cache_key(CATALOG, "debian-12-amd64", SELECTION, tree)
+
+
+def fake_builder(calls: list[BuildRequest]) -> Any:
+    def build(request: BuildRequest, progress: Any) -> Any:
+        calls.append(request)
+        progress("downloading")
+        request.out_dir.mkdir(parents=True, exist_ok=True)
+        package = request.out_dir / package_name(request.target)
+        package.write_bytes(b"bundle")
+        package.with_name(package.name + ".sha256").write_text("x  name\n")
+        return type("Result", (), {"package": package, "seconds": 1.0})()
+
+    return build
+
+
+def test_a_bundle_is_built_once_for_the_hosts_platform_then_reused(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[BuildRequest] = []
+    monkeypatch.setattr(connected, "build_bundle", fake_builder(calls))
+    said: list[str] = []
+    package = connected.bundle_for(CATALOG, SELECTION, {"a": host(), "b": host()}, said.append)
+    (request,) = calls
+    assert request.target == parse_target("debian-12-amd64", CATALOG)
+    assert (request.selection, request.explicit) == (SELECTION, True)
+    assert request.cache_dir == cache and package.parent.parent == cache / "bundles"
+    assert said[0].startswith("bundle for debian-12-amd64: building postgresql, vault")
+    assert "  downloading" in said
+    again = connected.bundle_for(CATALOG, SELECTION, {"a": host()}, said.append)
+    assert again == package and len(calls) == 1
+    assert said[-1].startswith("bundle for debian-12-amd64: reusing")
+    # A package without its checksum beside it (an interrupted build) is built again.
+    package.with_name(package.name + ".sha256").unlink()
+    connected.bundle_for(CATALOG, SELECTION, {"a": host()})
+    assert len(calls) == 2
