@@ -142,3 +142,20 @@ print(round(total / 1024))
 def unit_rss_mb(sandbox: SandboxState, unit: str) -> int:
     """The resident memory of every process of `unit` inside the sandbox, in MB."""
     return int(inside(sandbox, "python3", "-c", _UNIT_RSS, unit))
+
+
+# Everything a rerun must leave byte- and time-identical: aiws's configuration, secrets and
+# unit files (sha256 and mtime), and each running aiws unit's main PID and start time (a
+# timer's oneshot may run any time; the ledger is excluded: each run appends its record).
+FINGERPRINT = r"""
+find /etc/aiws /var/lib/aiws/secrets /etc/systemd/system -path '*aiws*' -type f \
+  -printf '%p %T@ ' -exec sha256sum {} \; | awk '{print $1, $2, $3}' | sort
+for unit in $(systemctl list-units --plain --no-legend --state=running 'aiws-*' \
+    | awk '{print $1}'); do
+  echo "$unit" $(systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value "$unit")
+done
+"""
+
+
+def fingerprint(sandbox: SandboxState) -> str:
+    return inside(sandbox, "sh", "-c", FINGERPRINT)

@@ -1,14 +1,19 @@
-"""The ACP agents (codex, opencode, hermes, gemini), the Bridge and Caddy on one fresh Debian
-12 host from the bundle, its only link a veth pair to this machine. First each launcher run as
-its own account in a workspace over stdio ACP by a real ACP client on this machine
-(initialize, session/new, a prompt streaming the mock's answer to end_turn, a prompt
-cancelled), every model call through the real LiteLLM to aiws's offline mocks under the
-agent's own key, with no connection attempt beyond the host's loopback (strace). Then every
-agent through the Bridge's HTTP contract from this machine, over TLS through Caddy with the
-internal CA as the only trust, each session an instance of the agent's socket unit (start,
-streamed updates, cancel, close, nothing left running, -32002 after), only Caddy listening
-beyond loopback, and a kill -9 of the Bridge. Then a rerun that changes nothing, status
-without the agents running, and a purge that leaves the host as it was."""
+"""all-in-one end to end: every component of the mode on one fresh Debian 12 host from the
+bundle, with --domain and --internal-ca, its only link a veth pair to this machine.
+
+First each ACP agent (codex, opencode, hermes, gemini) run as its own account in a workspace
+over stdio ACP by a real ACP client on this machine (initialize, session/new, a prompt
+streaming the mock's answer to end_turn, a prompt cancelled), every model call through the
+real LiteLLM to aiws's offline mocks under the agent's own key, with no connection attempt
+beyond the host's loopback (strace). Then every agent through the Bridge's HTTP contract from
+this machine, over TLS through Caddy with the internal CA as the only trust (401 without the
+token, each session an instance of the agent's socket unit: start, streamed updates, cancel,
+close, nothing left running, -32002 after), only Caddy listening beyond loopback, and a
+kill -9 of the Bridge. Then aiws doctor (each agent's ACP initialize), a bare rerun that
+changes nothing (no file rewritten, no unit restarted, every secret byte-identical), a reboot
+and a kill -9 of every service's main process (healthy again with no action), status without
+the agents running, an uninstall and a purge that leaves the host as it was. Timings, idle
+memory of every unit and disk of every component are printed (-s)."""
 
 from __future__ import annotations
 
@@ -29,10 +34,19 @@ from websockets.sync.client import connect
 
 from aiws.catalog import load_catalog
 from aiws.resolve import resolve_component
+from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.helpers import acp, outbound, snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import exists, inside, install, left_behind, status
+from tests.helpers.hosts import (
+    exists,
+    fingerprint,
+    inside,
+    install,
+    left_behind,
+    status,
+    unit_rss_mb,
+)
 from tests.helpers.paths import FIXTURES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -48,10 +62,11 @@ AGENTS = {
 KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
 # The Bridge too: it reaches each agent through the agent's socket (docs/components/bridge.md);
 # and Caddy, its public side, with a certificate from Caddy's own CA for the domain.
-INSTALLED = ["litellm", "node", *AGENTS, "bridge", "caddy"]
+INSTALLED = list(CATALOG.modes["all-in-one"].components)
+SERVICES = {name: CATALOG.component(name).unit or "" for name in INSTALLED
+            if CATALOG.component(name).kind == "service"}  # fmt: skip
 DOMAIN = "bridge.aiws.test"
-SELECTION = ("--mode", "all-in-one", "--only", ",".join(INSTALLED), "--domain", DOMAIN,
-             "--internal-ca")  # fmt: skip
+SELECTION = ("--mode", "all-in-one", "--domain", DOMAIN, "--internal-ca")
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
 WORKSPACE = "/srv/aiws-test-{agent}"
@@ -136,8 +151,9 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
         assert all(any(f"consumer={a} " in line for a in driven) for line in calls), calls
         inside(sandbox, "rm", "-r", workspace)
 
-    # The sessions wrote only into the agents' homes (and the workspaces, removed since).
-    homes = tuple(f"/var/lib/aiws/{name}/" for name in AGENTS)
+    # The sessions wrote only into the agents' homes (and the workspaces, removed since);
+    # the services running meanwhile, into their own state.
+    homes = tuple(f"{CATALOG.component_paths(name)['state']}/" for name in [*AGENTS, *SERVICES])
     written = snapshot.differences(installed, snapshot.take(sandbox))
     assert [line for line in written if not line.split()[1].startswith(homes)] == [], written
 
@@ -166,18 +182,31 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     # A bare rerun (no mode, components, domain, TLS choice or configuration file) repeats
     # the last install: with defaults instead, Caddy would turn to ACME and LiteLLM would
     # drop the test models, and this would not be changed=0.
+    unchanged = fingerprint(sandbox)
     rerun, seconds = install(sandbox, models_bundle_file)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert rerun.repeated == ["the operator configuration", "mode all-in-one",
                               f"domain {DOMAIN}", "Caddy's own CA"], rerun.repeated  # fmt: skip
     assert {r.name for r in rerun.components} == set(INSTALLED)
     assert rerun.bridge_tokens == []
+    # No file rewritten, no unit restarted, every secret byte-identical.
+    assert fingerprint(sandbox) == unchanged
     print(f"rerun: {seconds:.1f} s", flush=True)
-    for name in AGENTS:
-        runtime = f"/opt/aiws/{name}/{CATALOG.component(name).version}"
-        home = f"/var/lib/aiws/{name}"
-        print(f"{name} disk: runtime {disk_mb(sandbox, runtime)} MB, home after the sessions "
-              f"{disk_mb(sandbox, home)} MB", flush=True)  # fmt: skip
+    footprint(sandbox)
+
+    # A reboot, then a kill -9 of every service's main process: healthy again, untouched.
+    door = Door(sandbox, tmp_path, first.bridge_tokens[0].token)
+    started = time.monotonic()
+    host.reboot(sandbox)
+    print(f"reboot to healthy: {time.monotonic() - started + healthy_within(sandbox):.1f} s")
+    assert door.healthy()
+    assert "unsealed" in status(sandbox)["by_name"]["vault"]["detail"]
+    old = main_pids(sandbox)
+    for pid in old.values():
+        inside(sandbox, "sh", "-c", f"kill -9 {pid}")  # minbase has no kill(1)
+    print(f"kill -9 of {len(old)} services to healthy: {healthy_within(sandbox):.1f} s")
+    assert all(main_pids(sandbox)[unit] not in (0, old[unit]) for unit in old)
+    assert wait_for(door.healthy, 30)
 
     # Status checks the launchers and configurations without starting the agents.
     report = status(sandbox)["by_name"]
@@ -206,7 +235,7 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
     assert purge.returncode == 0, purge.stderr
     print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
-    for name in [*AGENTS, "bridge"]:
+    for name in [name for name in INSTALLED if CATALOG.component(name).user]:
         account = CATALOG.component(name).user
         assert inside(sandbox, "sh", "-c", f"getent passwd {account} || echo none") == "none"
     assert left_behind(sandbox, before) == []
@@ -302,6 +331,38 @@ def session_journal(sandbox: SandboxState, name: str) -> str:
     return inside(sandbox, "journalctl", "-u", pattern, "--no-pager", "-n", "60", "-o", "cat")
 
 
+def main_pids(sandbox: SandboxState) -> dict[str, int]:
+    return {
+        unit: int(inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit))
+        for unit in SERVICES.values()
+    }
+
+
+def healthy_within(sandbox: SandboxState, seconds: float = 180) -> float:
+    """Seconds until every component is installed and healthy, with nothing done but waiting."""
+    started = time.monotonic()
+    while True:
+        report = status(sandbox)
+        installed = {c["name"] for c in report["by_name"].values() if c["installed"]}
+        if report["healthy"] and installed == set(INSTALLED):
+            return round(time.monotonic() - started, 1)
+        unhealthy = {n: c["detail"] for n, c in report["by_name"].items() if not c["healthy"]}
+        assert time.monotonic() - started < seconds, unhealthy
+        time.sleep(1)
+
+
+def footprint(sandbox: SandboxState) -> None:
+    """all-in-one at rest: each unit's resident memory and each component's disk, printed."""
+    rss = {name: unit_rss_mb(sandbox, unit) for name, unit in SERVICES.items()}
+    print(f"idle RSS (MB): {rss}, total {sum(rss.values())} MB", flush=True)
+    disk = {}
+    for name in INSTALLED:
+        paths = CATALOG.component_paths(name)
+        present = [p for p in (paths["runtime"], paths["state"]) if exists(sandbox, p)]
+        disk[name] = sum(disk_mb(sandbox, p) for p in present)
+    print(f"disk (MB, runtime + state): {disk}, total {sum(disk.values())} MB", flush=True)
+
+
 def doctor(sandbox: SandboxState, *args: str, expect: int = 0) -> dict[str, Any]:
     done = aiws("doctor", "-i", str(sandbox.inventory), "--json", *args)
     assert done.returncode == expect, (done.stdout[-3000:], done.stderr[-2000:])
@@ -353,7 +414,8 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
     )
 
     offered = door.client("--capabilities")
-    assert offered == {"agents": ["codex", "opencode", "gemini", "hermes"], "gateways": []}
+    assert offered == {"agents": ["codex", "opencode", "gemini", "hermes"],
+                       "gateways": ["openclaw"]}, offered  # fmt: skip
     for name in AGENTS:
         seen = door.client(name)
         print(f"{name} through Caddy and the Bridge: start {seen['start_seconds']} s, first "

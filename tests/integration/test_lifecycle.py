@@ -25,21 +25,19 @@ from aiws.config import LoadedConfig, OperatorConfig
 from aiws.sandbox.state import SandboxState
 from tests.helpers import snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.hosts import exists, inside, install, kv_matches_file, left_behind, status
+from tests.helpers.hosts import (
+    exists,
+    fingerprint,
+    inside,
+    install,
+    kv_matches_file,
+    left_behind,
+    status,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CATALOG = load_catalog()
 SECRETS = CATALOG.paths.secrets
-
-# Everything a rerun must leave byte- and time-identical (the ledger is excluded: each run
-# appends its own record to the history).
-FINGERPRINT = r"""
-find /etc/aiws /var/lib/aiws/secrets /etc/systemd/system -path '*aiws*' -type f \
-  -printf '%p %T@ ' -exec sha256sum {} \; | awk '{print $1, $2, $3}' | sort
-for unit in $(systemctl list-units --plain --no-legend 'aiws-*' | awk '{print $1}'); do
-  echo "$unit" $(systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value "$unit")
-done
-"""
 
 
 def check_postgresql(sandbox: SandboxState) -> None:
@@ -72,10 +70,6 @@ SCENARIOS = {
     "postgresql": Scenario(["postgresql"], check_postgresql),
     "vault": Scenario(["postgresql", "vault"], check_vault),
 }
-
-
-def fingerprint(sandbox: SandboxState) -> str:
-    return inside(sandbox, "sh", "-c", FINGERPRINT)
 
 
 def runtime_trees(sandbox: SandboxState) -> list[str]:
