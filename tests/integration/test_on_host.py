@@ -90,3 +90,6 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
     for path in ("/var/lib/aiws/postgresql", "/etc/aiws", "/var/lib/aiws/secrets"):
         assert not exists(sandbox, path), path
     assert exists(sandbox, HOST_AIWS)  # the controller that ran the purge is still there
+    # A second purge finds nothing recorded and changes nothing.
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
+    assert rc == 0 and "no components recorded" in out and "(0 changed)" in out, (out, err)

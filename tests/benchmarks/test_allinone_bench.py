@@ -1,0 +1,92 @@
+"""all-in-one with aiws on the host itself (bootstrapped from the full bundle, the air-gapped
+way): the first install, bare no-change reruns, `aiws status` and `aiws doctor`, and the
+footprint at rest (idle RSS of every unit, disk of every component).
+
+Run with `make bench`; results go to ~/.cache/aiws/bench.jsonl. AIWS_BENCH_BUNDLE=FILE uses
+a full bundle built beforehand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from aiws.bundle.recipes import CONTROLLER
+from aiws.catalog import load_catalog
+from aiws.sandbox.state import SandboxState
+from aiws.summary import DeploySummary
+from tests.benchmarks.recording import record, spread
+from tests.helpers.bundles import build
+from tests.helpers.fixtures import MakeSandbox
+from tests.helpers.hosts import bootstrap, inside, on_host, unit_rss_mb
+
+pytestmark = pytest.mark.benchmark
+CATALOG = load_catalog()
+COMPONENTS = list(CATALOG.modes["all-in-one"].components)
+SELECTION = ["--mode", "all-in-one", "--domain", "bridge.aiws.test", "--internal-ca"]
+RERUNS = 5
+STATUS_SAMPLES = 10
+
+
+@pytest.fixture(scope="module")
+def full_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    given = os.environ.get("AIWS_BENCH_BUNDLE")
+    if given:
+        return Path(given)
+    components = [*CATALOG.components, CONTROLLER]
+    return build("debian-12-amd64", components, tmp_path_factory.mktemp("full")).package
+
+
+def timed(sandbox: SandboxState, *args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    rc, out, err = on_host(sandbox, *args)
+    seconds = time.monotonic() - started
+    assert rc == 0, err[-2000:]
+    return seconds, out
+
+
+def test_all_in_one_with_aiws_on_the_host(make_sandbox: MakeSandbox, full_bundle: Path) -> None:
+    sandbox = make_sandbox()
+    bundle = bootstrap(sandbox, full_bundle)
+    first_s, out = timed(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
+    first = DeploySummary.model_validate_json(out)
+    assert {row.name for row in first.components if row.health == "healthy"} == set(COMPONENTS)
+    reruns = []
+    for _ in range(RERUNS):
+        seconds, out = timed(sandbox, "install", "--bundle", bundle, "--json")
+        rerun = DeploySummary.model_validate_json(out)
+        assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+        reruns.append(seconds)
+    statuses = []
+    for _ in range(STATUS_SAMPLES):
+        seconds, out = timed(sandbox, "status", "--json")
+        assert json.loads(out)["healthy"]
+        statuses.append(seconds)
+    doctor_s, out = timed(sandbox, "doctor", "--json")
+    assert json.loads(out)["worst"] == "ok", out
+    services = {c: CATALOG.component(c).unit for c in COMPONENTS if CATALOG.component(c).unit}
+    rss = {name: unit_rss_mb(sandbox, unit or "") for name, unit in services.items()}
+    disk = {}
+    for name in COMPONENTS:
+        paths = CATALOG.component_paths(name)
+        sizes = inside(sandbox, "sh", "-c", f"du -sm {paths['runtime']} {paths['state']} "
+                       "2>/dev/null | cut -f1 || true")  # fmt: skip
+        disk[name] = sum(int(n) for n in sizes.split())
+    record(
+        "install.all_in_one.on_host",
+        bundle_mb=round(full_bundle.stat().st_size / 1e6),
+        first_install_s=round(first_s, 1),
+        first_install_phases={p.name: p.seconds for p in first.phases},
+        rerun_s=spread(reruns),
+        rerun_phases={p.name: p.seconds for p in rerun.phases},
+        status_s=spread(statuses),
+        doctor_s=round(doctor_s, 2),
+        idle_rss_mb=rss,
+        idle_rss_total_mb=sum(rss.values()),
+        disk_mb=disk,
+        disk_total_mb=sum(disk.values()),
+    )
