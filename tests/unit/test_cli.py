@@ -82,6 +82,9 @@ def test_unknown_mode_exits_2_with_one_line_naming_the_modes() -> None:
         (["install", "--mode", "core", "--set", "novalue"], "is not KEY=VALUE"),
         (["install", "--mode", "core", "--set", "aiws_run=x"], "not a key aiws accepts"),
         (["install", "--mode", "all-in-one"], "no domain was given"),
+        # No mode, and no earlier install on this host to repeat.
+        (["install"], "no --mode given and no earlier install"),
+        (["install", "--acme", "--domain", "bridge.example.com"], "no --mode given"),
         (["install", "--mode", "core", "--domain", "bridge"], "not a fully qualified domain name"),
         (
             [
