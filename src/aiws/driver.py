@@ -246,6 +246,9 @@ def ansible_env(local_tmp: Path | None = None) -> dict[str, str]:
         "ANSIBLE_COLLECTIONS_ON_ANSIBLE_VERSION_MISMATCH": "ignore",
         "ANSIBLE_INTERPRETER_PYTHON": "auto_silent",
         "ANSIBLE_REMOTE_TMP": ANSIBLE_REMOTE_TMP,
+        # ansible-core imports cryptography's DSA support, which warns on every start from
+        # cryptography 51 on: noise at the top of every run's log, and nothing to act on.
+        "PYTHONWARNINGS": "ignore:DSA is deprecated",
     }
     if local_tmp is not None:
         env["ANSIBLE_LOCAL_TEMP"] = str(local_tmp)
