@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from aiws.errors import UsageError
 from aiws.guard import HostFacts
 from aiws.resources import cache_root
 
+# Cached bundles kept per target (each a few GB).
+KEEP_BUNDLES = 3
 # What the project's wheels (the Bridge, the controller) and recipes are made from.
 SOURCE_TREES = ("src", "bridge/src", "pyproject.toml", "bridge/pyproject.toml")
 
@@ -61,7 +64,23 @@ def bundle_for(
     )
     result = build_bundle(request, progress=lambda step: progress(f"  {step}"))
     progress(f"bundle built in {result.seconds:.0f} s: {result.package}")
+    for stale in older_bundles(out_dir):
+        progress(f"removing an older cached bundle: {stale}")
+        shutil.rmtree(stale, ignore_errors=True)
     return result.package
+
+
+def older_bundles(current: Path, keep: int = KEEP_BUNDLES) -> list[Path]:
+    """The cached bundles for the same target beyond the `keep` newest (current included):
+    each is a few GB, and every change of aiws or of a selection makes another."""
+    target = current.name.rpartition("-")[0]
+    siblings = [
+        path
+        for path in current.parent.glob(f"{target}-*")
+        if path.is_dir() and path.name.rpartition("-")[0] == target and path != current
+    ]
+    siblings.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    return siblings[keep - 1 :]
 
 
 def cache_key(catalog: Catalog, target: str, selection: list[str], source: Path) -> str:

@@ -6,6 +6,7 @@ tests/integration/test_node_services.py; here, the choices around the builder.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,15 @@ def test_a_bundle_is_built_once_for_the_hosts_platform_then_reused(
     package.with_name(package.name + ".sha256").unlink()
     connected.bundle_for(CATALOG, SELECTION, {"a": host()})
     assert len(calls) == 2
+
+
+def test_only_the_newest_cached_bundles_of_a_target_are_kept(tmp_path: Path) -> None:
+    bundles = tmp_path / "bundles"
+    names = ["debian-12-amd64-a", "debian-12-amd64-b", "debian-12-amd64-c", "debian-12-amd64-d"]
+    for age, name in enumerate(reversed(names)):  # "d" oldest ... "a" newest
+        (bundles / name).mkdir(parents=True)
+        os.utime(bundles / name, (1000 + age, 1000 + age))
+    (bundles / "debian-13-amd64-x").mkdir()
+    (bundles / "debian-12-arm64-y").mkdir()
+    stale = connected.older_bundles(bundles / "debian-12-amd64-a", keep=3)
+    assert sorted(p.name for p in stale) == ["debian-12-amd64-d"]
