@@ -49,7 +49,9 @@ from tests.helpers.hosts import (
 )
 from tests.helpers.paths import FIXTURES
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# The whole product on one host, after the full bundle's build on an empty cache (~7 min of
+# setup): more than the suite's 900 s per test.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 CATALOG = load_catalog()
 # Each agent and the name it gives itself in ACP's initialize.
 AGENTS = {
