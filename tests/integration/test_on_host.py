@@ -93,3 +93,4 @@ def test_install_rerun_status_purge_with_aiws_on_the_host(
     # A second purge finds nothing recorded and changes nothing.
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
     assert rc == 0 and "no components recorded" in out and "(0 changed)" in out, (out, err)
+    assert exists(sandbox, HOST_AIWS)

@@ -118,6 +118,17 @@ def test_keep_keeps_a_nested_path_and_its_parents(tmp_path: Path) -> None:
     ]
 
 
+def test_emptying_it_again_is_no_change(tmp_path: Path) -> None:
+    """A second purge, with only the kept path left in the tree: nothing removed, no change
+    (it was reported as a removal and a change)."""
+    tree = make_tree(tmp_path / "tree")
+    kept = tree / "a" / "b" / "keep.txt"
+    aiws_remove.run({"paths": [str(tree)], "keep": [str(kept)]})
+    again = aiws_remove.run({"paths": [str(tree)], "keep": [str(kept)]})
+    assert again == {"changed": False, "aiws_paths": [{"path": str(tree), "status": "kept"}]}
+    assert kept.read_text() == "keep"
+
+
 def test_keep_of_a_directory_keeps_its_content(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
     result = aiws_remove.run({"paths": [str(tree)], "keep": [str(tree / "a" / "b") + "/"]})

@@ -68,9 +68,9 @@ def remove(path, check_mode, keep=()):
     if check_mode:
         return "would remove"
     if kept and os.path.isdir(path) and not os.path.islink(path):
-        for name in os.listdir(path):
-            remove(os.path.join(path, name), check_mode, kept)
-        return "removed"
+        # Emptied of everything but what is kept: a change only if something went.
+        inside = [remove(os.path.join(path, name), check_mode, kept) for name in os.listdir(path)]
+        return "removed" if "removed" in inside else "kept"
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     else:
