@@ -1,6 +1,8 @@
 """The CLI's contract on a real host beyond the lifecycle: a run that fails exits 1 and
 names the task and the host, with one JSON document on stdout and nothing else; the next
-run, once the operator fixed the cause, converges.
+run, once the operator fixed the cause, converges. That run is a connected install: no
+--bundle, so this controller builds the bundle for the network-less host's platform (the
+rerun reuses it from its cache), verifies it and installs from it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from aiws.bundle.verify import read_target
+from aiws.resources import cache_root
 from aiws.sandbox.state import SandboxState
 from aiws.summary import DeploySummary
 from tests.helpers.cli import aiws
@@ -16,6 +20,8 @@ from tests.helpers.hosts import inside, install
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SELECTION = ["--mode", "core", "--only", "postgresql"]
+# Without --bundle (aiws.connected).
+CONNECTED = ["--mode", "local", "--only", "postgresql"]
 CONFIG = "/etc/aiws/postgresql"
 
 
@@ -36,10 +42,15 @@ def test_a_failed_run_names_task_and_host_then_converges_once_fixed(
     assert inside(sandbox, "cat", CONFIG) == "notes"  # what was there is untouched
 
     inside(sandbox, "rm", CONFIG)
-    summary, _ = install(sandbox, core_bundle_file, *SELECTION)
+    summary, _ = install(sandbox, None, *CONNECTED)
     assert {row.name: row.health for row in summary.components}["postgresql"] == "healthy"
-    rerun, _ = install(sandbox, core_bundle_file, *SELECTION)
+    assert summary.bundle is not None and summary.bundle.target == "debian-12-amd64"
+    built = Path(summary.bundle.file)
+    assert built.parent.parent == cache_root() / "bundles", built
+    assert read_target(built) == ("debian-12", "amd64")
+    rerun, _ = install(sandbox, None, *CONNECTED)
     assert rerun.run.changed_total == 0
+    assert rerun.bundle is not None and rerun.bundle.file == str(built)  # reused
 
     purge = aiws("uninstall", "--purge", "--yes", "-i", inventory)
     assert purge.returncode == 0, purge.stderr

@@ -1,5 +1,4 @@
-"""The Node services on one fresh network-less Debian 12 host, from the bundle this controller
-builds for it when no --bundle is given (the connected flow; the rerun reuses it): the bundle's
+"""The Node services on one fresh network-less Debian 12 host, from the bundle: the bundle's
 Node, QMD indexing a collection from the operator's configuration and answering a real MCP
 client over HTTP (keyword search), and OpenClaw healthy with QMD as its MCP server (in its
 configuration and as its own CLI lists them), one agent
@@ -20,10 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from aiws.bundle.verify import read_target
 from aiws.catalog import load_catalog
 from aiws.resolve import resolve_component
-from aiws.resources import cache_root
 from aiws.sandbox.state import SandboxState
 from tests.helpers import outbound, snapshot
 from tests.helpers.cli import aiws
@@ -131,7 +128,7 @@ def wait_ready(sandbox: SandboxState, url: str, seconds: float = 120) -> float:
 
 
 def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
-    sandbox: SandboxState, tmp_path: Path
+    sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
 ) -> None:
     strace = shutil.which("strace")
     assert strace, "strace is missing on this machine: run `make setup` as root"
@@ -144,14 +141,7 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     config = tmp_path / "aiws.yml"
     config.write_text(CONFIG)
 
-    # The connected flow: no --bundle. This controller builds the bundle for the host's
-    # platform (or reuses the one it cached), verifies it and installs from it; the host,
-    # which has no network, gets only that.
-    first, seconds = install(sandbox, None, *SELECTION, "--config", str(config))
-    assert first.bundle is not None and first.bundle.target == "debian-12-amd64"
-    built = Path(first.bundle.file)
-    assert built.parent.parent == cache_root() / "bundles", built
-    assert read_target(built) == ("debian-12", "amd64")
+    first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     rows = {row.name: row for row in first.components}
     assert {name: rows[name].health for name in COMPONENTS} == dict.fromkeys(COMPONENTS, "healthy")
     assert (
@@ -247,10 +237,8 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     for name in COMPONENTS[:-1]:
         print(f"{name} disk: {inside(sandbox, 'du', '-sm', f'/opt/aiws/{name}').split()[0]} MB")
 
-    # Again without --bundle: the cached bundle, verified again, and nothing changes.
-    rerun, seconds = install(sandbox, None, *SELECTION, "--config", str(config))
+    rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
-    assert rerun.bundle is not None and rerun.bundle.file == str(built)
     print(f"rerun: {seconds:.1f} s", flush=True)
 
     inside(sandbox, "rm", "-f", "/root/mcp.py", "/usr/local/lib/aiws-acp-test.py")

@@ -1,7 +1,7 @@
 """Install without --bundle: the bundle this controller builds or reuses (aiws.connected).
 
 The real build, verification and install from it run on a host in
-tests/integration/test_node_services.py; here, the choices around the builder.
+tests/integration/test_cli_e2e.py; here, the choices around the builder.
 """
 
 from __future__ import annotations
