@@ -88,12 +88,9 @@ def prepare(
     says has passed the guard (a bad flag is refused before any host is contacted); without
     --bundle, with the bundle this controller built or cached for the hosts (aiws.connected)
     once the guard has accepted them."""
-    if request.mode:
-        early = guard.evaluate(request, catalog)
-        tolerated = recall.answerable(request)
-        early = replace(early, findings=tuple(f for f in early.findings if f.code not in tolerated))
-        if not early.ok:
-            raise GuardRefusal(early)
+    early = recall.early_report(request, catalog)
+    if early is not None and not early.ok:
+        raise GuardRefusal(early)
     request = recall.complete(request, catalog, target)
     if request.bundle is not None:
         return request

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from aiws import hostfacts
+from aiws import guard, hostfacts
 from aiws.catalog import Catalog
 from aiws.config import LoadedConfig, OperatorConfig, recorded_config
 from aiws.errors import UsageError
@@ -44,6 +44,16 @@ def complete(
 def answerable(request: InstallRequest) -> frozenset[str]:
     """Guard findings the record may still answer (the guard runs again after it)."""
     return frozenset({"domain.missing"} if "domain" in request.unset else ())
+
+
+def early_report(request: InstallRequest, catalog: Catalog) -> guard.GuardReport | None:
+    """The guard on what the request already says, before any host is read, without the
+    findings the record may answer; None when the request names no mode yet."""
+    if not request.mode:
+        return None
+    report = guard.evaluate(request, catalog)
+    tolerated = answerable(request)
+    return replace(report, findings=tuple(f for f in report.findings if f.code not in tolerated))
 
 
 def needs_record(request: InstallRequest, catalog: Catalog) -> bool:

@@ -69,8 +69,8 @@ def preflight(
     catalog = catalog.with_overrides(request.component_overrides)
     bundle_target = _bundle_target(request.bundle, request.trust)
     target = resolve_target(inventory)
-    early = guard.evaluate(request, catalog) if request.mode else None
-    if early is None or all(f.code in recall.answerable(request) for f in early.errors):
+    early = recall.early_report(request, catalog)
+    if early is None or early.ok:
         request = recall.complete(request, catalog, target)
     reports = {"(request)": guard.evaluate(request, catalog)}
     if reports["(request)"].ok:
