@@ -50,10 +50,10 @@ def build(target: str, components: list[str], out: Path, cache: Path | None = No
     return build_bundle(request)
 
 
-def full_bundle(out: Path) -> BuildResult:
+def full_bundle(out: Path, target: str = "debian-12-amd64") -> BuildResult:
     """Every component of the catalog + the controller: what the full-bundle test checks and
     what the model, agent and Bridge scenarios install from (one build for both)."""
-    return build("debian-12-amd64", [*load_catalog().components, CONTROLLER], out)
+    return build(target, [*load_catalog().components, CONTROLLER], out)
 
 
 def core_bundle(out: Path) -> Path:

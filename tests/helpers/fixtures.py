@@ -95,6 +95,16 @@ def full_bundle_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
 
 
 @pytest.fixture(scope="session")
+def trixie_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full bundle for debian-13-amd64 (what the Debian 13 all-in-one scenario installs);
+    AIWS_TEST_TRIXIE_BUNDLE=FILE uses one built beforehand."""
+    given = os.environ.get("AIWS_TEST_TRIXIE_BUNDLE")
+    if given:
+        return Path(given)
+    return full_bundle(tmp_path_factory.mktemp("trixie-bundle"), "debian-13-amd64").package
+
+
+@pytest.fixture(scope="session")
 def models_bundle_file(full_bundle_build: BuildResult) -> Path:
     """What the LiteLLM, Node services, agent and Bridge scenarios install from: the full
     bundle (one build a run serves them and the full-bundle test)."""

@@ -9,35 +9,31 @@ beyond the host's loopback (strace). Then every agent through the Bridge's HTTP 
 this machine, over TLS through Caddy with the internal CA as the only trust (401 without the
 token, each session an instance of the agent's socket unit: start, streamed updates, cancel,
 close, nothing left running, -32002 after), only Caddy listening beyond loopback, and a
-kill -9 of the Bridge. Then aiws doctor (each agent's ACP initialize), a bare rerun that
-changes nothing (no file rewritten, no unit restarted, every secret byte-identical), a reboot
-and a kill -9 of every service's main process (healthy again with no action), status without
-the agents running, an uninstall and a purge that leaves the host as it was. Timings, idle
-memory of every unit and disk of every component are printed (-s)."""
+kill -9 of the Bridge. Then the Node services on the same host (tests/helpers/node_services.py:
+QMD over MCP, OpenClaw with QMD as its MCP server, a turn through OpenClaw's ACP launcher
+under strace, the gateway target through the Bridge). Then aiws doctor (each agent's ACP
+initialize), a bare rerun that changes nothing (no file rewritten, no unit restarted, every
+secret byte-identical), a reboot and a kill -9 of every service's main process (healthy
+again with no action), status without the agents running, an uninstall and a purge that
+leaves the host as it was. Timings, idle memory of every unit and disk of every component are
+printed (-s)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import socket
-import ssl
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from websockets.sync.client import connect
 
 from aiws.catalog import load_catalog
-from aiws.resolve import resolve_component
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from tests.helpers import acp, outbound, snapshot
+from tests.helpers import acp, node_services, outbound, snapshot
 from tests.helpers.cli import aiws
+from tests.helpers.door import CA_ROOT, DOMAIN, Door, wait_for
 from tests.helpers.hosts import (
     exists,
     fingerprint,
@@ -47,7 +43,6 @@ from tests.helpers.hosts import (
     status,
     unit_rss_mb,
 )
-from tests.helpers.paths import FIXTURES
 
 # The whole product on one host, after the full bundle's build on an empty cache (~7 min of
 # setup): more than the suite's 900 s per test.
@@ -67,7 +62,6 @@ KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
 INSTALLED = list(CATALOG.modes["all-in-one"].components)
 SERVICES = {name: CATALOG.component(name).unit or "" for name in INSTALLED
             if CATALOG.component(name).kind == "service"}  # fmt: skip
-DOMAIN = "bridge.aiws.test"
 SELECTION = ("--mode", "all-in-one", "--domain", DOMAIN, "--internal-ca")
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
@@ -87,9 +81,10 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     veth_sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
 ) -> None:
     sandbox = veth_sandbox
+    node_services.operators_notes(sandbox)
     before = snapshot.take(sandbox)
     config = tmp_path / "aiws.yml"
-    config.write_text("litellm:\n  test_models: true\n")
+    config.write_text("litellm:\n  test_models: true\n" + node_services.CONFIG)
 
     first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     rows = {row.name: row for row in first.components}
@@ -167,6 +162,8 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     public = [(a.component, a.url) for a in first.access if a.public]
     assert public == [("bridge", f"https://{DOMAIN}/")], first.access
     through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
+    # The Node services on the same host: QMD, OpenClaw, the gateway target.
+    node_services.check_qmd_and_openclaw(sandbox, tmp_path, first.bridge_tokens[0].token)
 
     # aiws doctor finds nothing wrong, and each agent answers a real ACP initialize through
     # the socket the Bridge uses (a session as the Bridge opens one; its workspace removed).
@@ -247,10 +244,7 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
 
 BRIDGE = CATALOG.component("bridge")
 CADDY = CATALOG.component("caddy")
-CA_ROOT = resolve_component(CATALOG, CADDY)["layout"]["ca_root"]
 BRIDGE_WORKSPACES = "/var/lib/aiws/workspaces"
-# The Bridge's health from this machine: its "/" through Caddy (no token needed).
-HEALTHZ = "/healthz"
 
 
 def agent_processes(sandbox: SandboxState) -> str:
@@ -259,74 +253,6 @@ def agent_processes(sandbox: SandboxState) -> str:
     owners = " -o ".join(f"-user {CATALOG.component(name).user}" for name in AGENTS)
     return inside(sandbox, "sh", "-c", f"find /proc -mindepth 1 -maxdepth 1 "
                   f"-regex '/proc/[0-9]+' \\( {owners} \\) -printf '%f %u\\n'")  # fmt: skip
-
-
-def wait_for(check: Callable[[], bool], seconds: float = 15) -> bool:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
-class Door:
-    """The Bridge's public side as a client on this machine reaches it: Caddy on the
-    sandbox's veth address, the domain's name, the internal CA as the only trust."""
-
-    def __init__(self, sandbox: SandboxState, tmp_path: Path, token: str) -> None:
-        assert sandbox.address is not None
-        self.address = sandbox.address
-        self.ca = tmp_path / "caddy-root.crt"
-        self.ca.write_text(inside(sandbox, "cat", CA_ROOT) + "\n")
-        self.token = tmp_path / "token"
-        self.token.write_text(token)
-
-    def client(self, *args: str) -> Any:
-        argv = [sys.executable, str(FIXTURES / "bridge_client.py"), "--ca", str(self.ca),
-                "--connect", self.address, f"https://{DOMAIN}", str(self.token), *args]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
-        assert done.returncode == 0, done.stderr[-3000:]
-        return json.loads(done.stdout)
-
-    def healthy(self) -> bool:
-        context = ssl.create_default_context(cafile=str(self.ca))
-        try:
-            with (
-                socket.create_connection((self.address, 443), 5) as raw,
-                context.wrap_socket(raw, server_hostname=DOMAIN) as tls,
-            ):
-                tls.sendall(f"GET {HEALTHZ} HTTP/1.1\r\nHost: {DOMAIN}\r\n"
-                            "Connection: close\r\n\r\n".encode())  # fmt: skip
-                return tls.recv(64).startswith(b"HTTP/1.1 200")
-        except OSError:
-            return False
-
-    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        """One request to the site by its name, dialled at the sandbox's address."""
-        context = ssl.create_default_context(cafile=str(self.ca))
-        headers = {"Host": DOMAIN, **kw.pop("headers", {})}
-        with httpx.Client(verify=context, trust_env=False, timeout=30) as http:
-            return http.request(method, f"https://{self.address}{path}", headers=headers,
-                                extensions={"sni_hostname": DOMAIN}, **kw)  # fmt: skip
-
-    def websocket_health(self, token: str) -> dict[str, Any]:
-        """The contract's WebSocket: one health call and its answer, through Caddy."""
-        context = ssl.create_default_context(cafile=str(self.ca))
-        raw = socket.create_connection((self.address, 443), 10)
-        with connect(f"wss://{DOMAIN}/acp", sock=raw, ssl=context, server_hostname=DOMAIN,
-                     additional_headers={"Authorization": f"Bearer {token}"},
-                     open_timeout=10) as ws:  # fmt: skip
-            ws.send(json.dumps({"jsonrpc": "2.0", "id": "w1", "method": "health"}))
-            answer: dict[str, Any] = json.loads(ws.recv(10))
-            return answer
-
-    def refuses(self, port: int) -> bool:
-        try:
-            socket.create_connection((self.address, port), 3).close()
-        except OSError:
-            return True
-        return False
 
 
 def session_journal(sandbox: SandboxState, name: str) -> str:
@@ -386,7 +312,7 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
     assert inside(sandbox, "systemctl", "show", "-p", "CapabilityBoundingSet", "--value",
                   CADDY.unit or "") == "cap_net_bind_service"  # fmt: skip
     for name in AGENTS:
-        socket_file = f"/run/aiws/acp/{name}.sock"
+        socket_file = f"/run/aiws-acp/{name}.sock"
         assert inside(sandbox, "stat", "-c", "%a %U %G", socket_file) == "660 root aiws-bridge"
 
     # Only Caddy listens beyond loopback (TCP and UDP); from outside the Bridge's port and

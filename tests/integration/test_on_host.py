@@ -1,96 +1,214 @@
-"""aiws on the host itself, the air-gapped way: the bundle copied onto a fresh network-less
-Debian 12 host, aiws bootstrapped from its controller tarball with the host's own Python,
-then install, a rerun that changes nothing, status, report, logs, a bare rerun that repeats
-the last install, and a purge that prints its report and exits 0 while it removes the layout
-around the running controller.
+"""all-in-one the air-gapped way on Debian 13, with aiws on the host itself: the full
+debian-13-amd64 bundle copied onto a fresh network-less host (a veth pair to this machine is
+its only link), aiws bootstrapped from the bundle's controller with the host's own Python.
+
+Before any change: a corrupt copy of the bundle and a bundle built for Debian 12 are refused
+and the host is as it was. Then an install killed half-way (every process of the run, kill
+-9) and the next run, which converges with the secrets the killed run made; a client on this
+machine through Caddy with the internal CA (401 without the token, a whole codex session with
+it); status, doctor with each agent's ACP initialize, report and logs on the host; a bare
+rerun that changes nothing (no file rewritten, no unit restarted, every secret byte-identical);
+a purge that leaves the host as its snapshot before the install (aiws's run logs the only
+difference) and a second purge that changes nothing. (Debian 12 through an inventory:
+test_agents.py.)
 """
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from aiws.catalog import load_catalog
+from aiws.errors import ExitCode
+from aiws.sandbox.state import SandboxState
 from aiws.summary import DeploySummary
+from tests.helpers import snapshot
+from tests.helpers.door import DOMAIN, Door
 from tests.helpers.fixtures import MakeSandbox
-from tests.helpers.hosts import HOST_AIWS, bootstrap, exists, inside, kv_matches_file, on_host
+from tests.helpers.hosts import (
+    HOST_AIWS,
+    bootstrap,
+    copy_in,
+    exists,
+    fingerprint,
+    inside,
+    left_behind,
+    on_host,
+)
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-SELECTION = ["--mode", "core", "--only", "postgresql,vault"]
+# The full bundle's build for Debian 13 (~4 min on an empty cache) and the whole product.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
+CATALOG = load_catalog()
+INSTALLED = list(CATALOG.modes["all-in-one"].components)
+SELECTION = ("--mode", "all-in-one", "--domain", DOMAIN, "--internal-ca")
+CONFIG = "/root/aiws.yml"
 SECRETS = "/var/lib/aiws/secrets"
+MOCK_TEXT = "aiws mock answer"
+# What the controller on the host writes about its own runs, and keeps through a purge
+# (docs/cli.md: run logs and the run history).
+RUN_LOGS = "/var/log/aiws"
+# The unit the interrupted install runs in: a kill of its control group is a kill -9 of
+# aiws, ansible-playbook and every module in flight at once.
+INTERRUPTED = "aiws-test-install.service"
 
 
-def test_install_rerun_status_purge_with_aiws_on_the_host(
-    make_sandbox: MakeSandbox, core_bundle_file: Path
+def beyond_run_logs(lines: list[str]) -> list[str]:
+    return [line for line in lines if not line.split()[1].startswith(RUN_LOGS)]
+
+
+def refused_unchanged(
+    sandbox: SandboxState, pristine: snapshot.Snapshot, bundle: str, code: ExitCode
+) -> str:
+    """Install from `bundle` (put on the host after `pristine`): refused with `code`, nothing
+    changed but aiws's run logs; returns what aiws said."""
+    rc, out, err = on_host(sandbox, "install", *SELECTION, "--config", CONFIG, "--bundle", bundle)
+    assert rc == code and "Traceback" not in err, (rc, out[-1000:], err[-2000:])
+    assert not exists(sandbox, "/etc/aiws") and not exists(sandbox, "/var/lib/aiws")
+    left = [line for line in left_behind(sandbox, pristine) if bundle not in line.split()[1]]
+    assert beyond_run_logs(left) == [], left
+    return out + err
+
+
+def secret_hashes(sandbox: SandboxState) -> dict[str, str]:
+    out = inside(sandbox, "sh", "-c", f"cd {SECRETS} && sha256sum *")
+    return {name: digest for digest, name in (line.split() for line in out.splitlines())}
+
+
+def interrupted_install(sandbox: SandboxState, bundle: str) -> None:
+    """Start the install as a transient unit and kill -9 all of it once LiteLLM (the third
+    of twelve components) is up."""
+    inside(sandbox, "systemd-run", "--quiet", f"--unit={INTERRUPTED}", "--setenv=HOME=/root",
+           HOST_AIWS, "install", *SELECTION, "--config", CONFIG, "--bundle", bundle)  # fmt: skip
+    deadline = time.monotonic() + 600
+    active = "systemctl is-active -q aiws-litellm.service && echo up || echo down"
+    while inside(sandbox, "sh", "-c", active) != "up":
+        running = inside(sandbox, "sh", "-c", f"systemctl is-active {INTERRUPTED} || true")
+        assert running == "active", f"the install ended before it could be interrupted: {running}"
+        assert time.monotonic() < deadline, "LiteLLM never came up"
+        time.sleep(0.5)
+    inside(sandbox, "systemctl", "kill", "--signal=SIGKILL", INTERRUPTED)
+    gone = f"systemctl is-active -q {INTERRUPTED} && echo running || echo gone"
+    while inside(sandbox, "sh", "-c", gone) != "gone":
+        assert time.monotonic() < deadline, "the killed install is still running"
+        time.sleep(0.2)
+
+
+def timed(sandbox: SandboxState, *args: str) -> tuple[DeploySummary, float]:
+    started = time.monotonic()
+    rc, out, err = on_host(sandbox, *args, "--json")
+    seconds = round(time.monotonic() - started, 1)
+    assert out.strip(), err[-3000:]
+    summary = DeploySummary.model_validate_json(out)
+    assert rc == 0 and summary.run.ok, (summary.run.failures, err[-3000:])
+    return summary, seconds
+
+
+def test_all_in_one_on_debian_13_with_aiws_on_the_host(
+    make_sandbox: MakeSandbox, trixie_bundle_file: Path, core_bundle_file: Path, tmp_path: Path
 ) -> None:
-    sandbox = make_sandbox()
-    bundle = bootstrap(sandbox, core_bundle_file)
+    sandbox = make_sandbox("debian-13", network="veth")
+    started = time.monotonic()
+    bundle = bootstrap(sandbox, trixie_bundle_file)
+    print(f"\ncheck + bootstrap: {time.monotonic() - started:.1f} s", flush=True)
+    (tmp_path / "aiws.yml").write_text("litellm:\n  test_models: true\n")
+    copy_in(sandbox, tmp_path / "aiws.yml", CONFIG)
+    pristine = snapshot.take(sandbox)
 
-    rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
-    assert rc == 0, err[-2000:]
-    first = DeploySummary.model_validate_json(out)
-    assert {row.name: row.health for row in first.components} == {
-        "postgresql": "healthy",
-        "vault": "healthy",
-    }
+    # A corrupt copy of the bundle (one byte), then a bundle for another platform: refused
+    # before anything changes.
+    corrupt = "/root/corrupt.tar"
+    name = Path(bundle).name
+    inside(sandbox, "sh", "-c", f"cp {bundle} {corrupt} && sed 's/{name}/corrupt.tar/' "
+           f"{bundle}.sha256 > {corrupt}.sha256 && printf X | dd of={corrupt} bs=1 "
+           "seek=200000000 conv=notrunc status=none")  # fmt: skip
+    said = refused_unchanged(sandbox, pristine, corrupt, ExitCode.FAILED)
+    assert "corrupt.tar: SHA256" in said and "nothing was unpacked" in said, said
+    inside(sandbox, "rm", corrupt, f"{corrupt}.sha256")
+    other = f"/root/{core_bundle_file.name}"
+    copy_in(sandbox, core_bundle_file, other)
+    copy_in(
+        sandbox, core_bundle_file.with_name(core_bundle_file.name + ".sha256"), f"{other}.sha256"
+    )
+    said = refused_unchanged(sandbox, pristine, other, ExitCode.USAGE)
+    assert "debian-12" in said and "debian-13" in said, said
+    inside(sandbox, "rm", other, f"{other}.sha256")
 
-    rc, out, err = on_host(sandbox, "install", *SELECTION, "--bundle", bundle, "--json")
-    assert rc == 0, err[-2000:]
-    rerun = DeploySummary.model_validate_json(out)
-    assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
-    # Nothing of the bundle was verified file by file again, nothing shipped or unpacked.
-    assert {p.name: p.seconds for p in rerun.phases}["verify"] < 0.5
+    # An install killed half-way; the next run converges and keeps what the killed run made.
+    started = time.monotonic()
+    interrupted_install(sandbox, bundle)
+    killed_at = round(time.monotonic() - started, 1)
+    made = secret_hashes(sandbox)
+    assert "vault-unseal-key" in made, made
+    first, seconds = timed(sandbox, "install", *SELECTION, "--config", CONFIG, "--bundle", bundle)
+    print(f"install killed after {killed_at} s; the next run: {seconds} s", flush=True)
+    rows = {row.name: row for row in first.components}
+    assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
+    now = secret_hashes(sandbox)
+    assert {name: now.get(name) for name in made} == made
+    assert rows["postgresql"].version.startswith("17"), rows["postgresql"]
 
-    rc, out, _ = on_host(sandbox, "status", "--json")
-    assert rc == 0 and json.loads(out)["healthy"] is True
-    # aiws doctor on the host: the last install replayed by the guard, both probes (Vault
-    # unsealed), headroom; nothing wrong.
-    rc, out, err = on_host(sandbox, "doctor", "--json")
+    # The Bridge from this machine, through Caddy, with the internal CA as the only trust.
+    (token,) = first.bridge_tokens
+    door = Door(sandbox, tmp_path, token.token)
+    assert door.healthy()
+    refused = door.request("GET", "/api/ping")
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == -32001
+    seen = door.client("codex")
+    print(f"codex through Caddy and the Bridge: first session.update delta "
+          f"{seen['first_delta_seconds']} s", flush=True)  # fmt: skip
+    assert seen["done"] and MOCK_TEXT in seen["text"], seen
+    assert seen["result"]["status"] == "completed", seen
+
+    # The operator's everyday commands on the host.
+    rc, out, err = on_host(sandbox, "status", "--json")
+    assert rc == 0 and json.loads(out)["healthy"] is True, (out[-2000:], err[-1000:])
+    rc, out, err = on_host(sandbox, "doctor", "--acp", "--json")
     found = json.loads(out)
-    assert rc == 0 and found["worst"] == "ok", (found, err[-1000:])
-    assert {"guard", "probe:postgresql", "probe:vault", "disk", "memory"} <= {
+    assert rc == 0 and found["worst"] == "ok", [c for c in found["checks"] if c["severity"] != "ok"]
+    assert {f"acp:{name}" for name in ("codex", "opencode", "hermes", "gemini")} <= {
         c["check"] for c in found["checks"]
     }
-    # Both runs' phase times, grouped: the first with the bundle cold, the rerun cached.
     rc, out, err = on_host(sandbox, "report", "--json")
-    assert rc == 0, err[-2000:]
-    groups = {(g["bundle"], g["run"]): g["phases"] for g in json.loads(out)["groups"]}
-    assert set(groups) == {("cold", "first"), ("cached", "rerun")}, groups
-    assert groups[("cached", "rerun")]["total"]["count"] == 1
-    assert groups[("cold", "first")]["postgresql"]["count"] == 1
-    # The unit's journal, as journalctl prints it (systemd's own lines about the unit too).
-    rc, out, err = on_host(sandbox, "logs", "vault", "-n", "100")
-    assert rc == 0 and "aiws vault" in out, (out[-2000:], err[-500:])
+    assert rc == 0 and any(g["run"] == "first" for g in json.loads(out)["groups"]), out
+    rc, out, err = on_host(sandbox, "logs", "bridge", "-n", "50")
+    assert rc == 0 and out.strip(), err[-500:]
 
-    # A provider key the operator brings: from stdin, never echoed, 0600, recorded as the
-    # operator's, mirrored into Vault's KV by the next install; the same value again is no change.
+    # A bare rerun repeats the last install and changes nothing.
+    unchanged = fingerprint(sandbox)
+    rerun, seconds = timed(sandbox, "install", "--bundle", bundle)
+    print(f"bare no-change rerun: {seconds} s", flush=True)
+    assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    assert "mode all-in-one" in rerun.repeated and rerun.bridge_tokens == [], rerun.repeated
+    assert fingerprint(sandbox) == unchanged
+
+    # Secrets on the host: listed with their owners, shown one at a time; a provider key the
+    # operator brings is read from stdin, never echoed, 0600, recorded as the operator's.
+    rc, out, _ = on_host(sandbox, "secrets", "list", "--json")
+    listed = {s["name"]: s for s in json.loads(out)}
+    assert rc == 0 and set(listed) == set(secret_hashes(sandbox)), listed
+    assert listed["vault-unseal-key"]["component"] == "vault", listed["vault-unseal-key"]
+    rc, out, _ = on_host(sandbox, "secrets", "show", "litellm-key-codex")
+    assert rc == 0 and out.strip() == inside(sandbox, "cat", f"{SECRETS}/litellm-key-codex")
     key = "sk-test-0123456789abcdefghij"
     stored = inside(sandbox, "sh", "-c", f"printf '%s\\n' {key} | {HOST_AIWS} secrets set "
                     "openai-api-key")  # fmt: skip
     assert "stored openai-api-key" in stored and key not in stored
     assert inside(sandbox, "stat", "-c", "%a %U", f"{SECRETS}/openai-api-key") == "600 root"
-    assert inside(sandbox, "cat", f"{SECRETS}/openai-api-key") == key
     rc, out, _ = on_host(sandbox, "secrets", "list", "--json")
     owners = {s["name"]: s["component"] for s in json.loads(out)}
-    assert rc == 0 and owners["openai-api-key"] == "operator", owners
-    again = inside(sandbox, "sh", "-c", f"printf %s {key} | {HOST_AIWS} secrets set openai-api-key")
-    assert "nothing changed" in again
-    # A bare rerun: the mode and components of the last install, read from the host's ledger.
-    rc, out, err = on_host(sandbox, "install", "--bundle", bundle, "--json")
-    assert rc == 0, err[-2000:]
-    again_summary = DeploySummary.model_validate_json(out)
-    assert again_summary.repeated == ["mode core"], again_summary.repeated
-    assert sorted(r.name for r in again_summary.components) == ["postgresql", "vault"]
-    assert kv_matches_file(sandbox, "openai-api-key")
+    assert owners["openai-api-key"] == "operator", owners
 
+    # A purge on the host: the host as it was before the install, aiws's run logs aside
+    # (the controller that ran it stays); a second purge finds nothing and changes nothing.
+    started = time.monotonic()
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
-    assert rc == 0, err[-2000:]
-    assert "removed" in out and "Traceback" not in err
-    for path in ("/var/lib/aiws/postgresql", "/etc/aiws", "/var/lib/aiws/secrets"):
-        assert not exists(sandbox, path), path
-    assert exists(sandbox, HOST_AIWS)  # the controller that ran the purge is still there
-    # A second purge finds nothing recorded and changes nothing.
+    assert rc == 0 and "Traceback" not in err, (out[-2000:], err[-2000:])
+    print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
+    left = left_behind(sandbox, pristine)
+    assert beyond_run_logs(left) == [], left
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
     assert rc == 0 and "no components recorded" in out and "(0 changed)" in out, (out, err)
     assert exists(sandbox, HOST_AIWS)

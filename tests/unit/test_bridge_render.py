@@ -54,7 +54,7 @@ def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_pat
     assert list(settings["agents"]) == ["codex", "hermes"]
     codex = CATALOG.component("codex")
     assert settings["agents"]["codex"] == {
-        "socket": "/run/aiws/acp/codex.sock",
+        "socket": "/run/aiws-acp/codex.sock",
         "installed": f"/opt/aiws/codex/{codex.version}/bin/aiws-codex-acp",
     }
     assert settings["host"] == "127.0.0.1" and settings["workspace_root"] == (
@@ -70,7 +70,7 @@ def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_pat
     assert units["aiws-acp-codex.socket"]["start"] is True
     socket_unit = units["aiws-acp-codex.socket"]["content"]
     for line in ("Accept=yes", "SocketGroup=aiws-bridge", "SocketMode=0660",
-                 "ListenStream=/run/aiws/acp/codex.sock"):  # fmt: skip
+                 "ListenStream=/run/aiws-acp/codex.sock"):  # fmt: skip
         assert line in socket_unit.splitlines(), line
     service = units["aiws-acp-codex@.service"]["content"].splitlines()
     writable = "ReadWritePaths=/var/lib/aiws/codex /var/lib/aiws/workspaces /etc/aiws/codex"
@@ -100,7 +100,7 @@ def test_openclaw_is_the_gateway_behind_its_own_socket(tmp_path: Path) -> None:
     assert settings["agents"] == {}
     assert settings["gateways"] == {
         "openclaw": {
-            "socket": "/run/aiws/acp/openclaw.sock",
+            "socket": "/run/aiws-acp/openclaw.sock",
             "installed": f"/opt/aiws/openclaw/{openclaw.version}/bin/aiws-openclaw-acp",
         }
     }

@@ -16,6 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from aiws import runlock, uninstaller
+from aiws.catalog import load_catalog
+from aiws.resolve import resolve_component
 from aiws.cli.main import app
 from aiws.errors import AiwsError
 from tests.helpers.cli import aiws
@@ -175,3 +177,17 @@ def test_a_lock_directory_others_could_change_is_refused(
     with pytest.raises(AiwsError, match=expected):
         take_the_lock()
     assert not (tmp_path / "elsewhere" / "run.lock").exists()
+
+
+def test_no_component_lives_in_the_controllers_private_run_dir() -> None:
+    """With aiws on the host, /run/aiws is the controller's 0700 directory: a component path
+    inside it (the Bridge's agent sockets once were) is out of reach of its service account."""
+    catalog = load_catalog()
+    private = f"{runlock.DEFAULT_RUN_DIR}/"
+    inside = [
+        (component.name, key, value)
+        for component in catalog.components.values()
+        for key, value in resolve_component(catalog, component)["layout"].items()
+        if isinstance(value, str) and (value + "/").startswith(private)
+    ]
+    assert inside == []

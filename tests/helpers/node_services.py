@@ -1,13 +1,11 @@
-"""The Node services on one fresh network-less Debian 12 host, from the bundle: the bundle's
-Node, QMD indexing a collection from the operator's configuration and answering a real MCP
-client over HTTP (keyword search), and OpenClaw healthy with QMD as its MCP server (in its
-configuration and as its own CLI lists them), one agent
-turn driven the way the Bridge will drive it (its ACP launcher as its account, a private
-/tmp) through the real LiteLLM to aiws's offline mock, with no connection attempt beyond the
-loopback (strace on the gateway's processes). Then the Bridge's gateway target: a whole session
-through the installed Bridge, OpenClaw's ACP bridge behind its socket as OpenClaw's account.
-Then a rerun that changes nothing and a purge that leaves the host as it was. Timings, idle
-memory and disk are printed (-s)."""
+"""The Node services' checks on an installed host (the all-in-one test runs them on its
+host): the bundle's Node, QMD indexing a collection from the operator's configuration and
+answering a real MCP client over HTTP (keyword search), OpenClaw healthy with QMD as its MCP
+server (in its configuration and as its own CLI lists them), one agent turn driven the way
+the Bridge drives it (its ACP launcher as its account, a private /tmp) through the real
+LiteLLM to aiws's offline mock with no connection attempt beyond the loopback (strace on the
+gateway's processes), and the Bridge's gateway target: a whole session through the installed
+Bridge, OpenClaw's ACP bridge behind its socket as OpenClaw's account."""
 
 from __future__ import annotations
 
@@ -17,20 +15,13 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from aiws.catalog import load_catalog
 from aiws.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
-from tests.helpers import outbound, snapshot
-from tests.helpers.cli import aiws
-from tests.helpers.hosts import copy_in, inside, install, left_behind, status, unit_rss_mb
+from tests.helpers import outbound
+from tests.helpers.hosts import copy_in, inside, status, unit_rss_mb
 from tests.helpers.paths import FIXTURES
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
-# The Bridge too: OpenClaw is its gateway target (docs/components/openclaw.md).
-COMPONENTS = ("litellm", "node", "qmd", "openclaw", "bridge")
-SELECTION = ("--mode", "local", "--only", ",".join(COMPONENTS))
 MOCK_TEXT = "aiws mock answer"
 CATALOG = load_catalog()
 NODE_BINARY = resolve_component(CATALOG, CATALOG.component("node"))["layout"]["binary"]
@@ -39,9 +30,8 @@ QMD = CATALOG.component("qmd")
 OPENCLAW = CATALOG.component("openclaw")
 LITELLM = CATALOG.component("litellm")
 NOTES = "/srv/aiws-test-notes"
+# What the host's configuration file must hold for these checks.
 CONFIG = f"""\
-litellm:
-  test_models: true
 qmd:
   collections:
     - {{name: notes, path: {NOTES}}}
@@ -104,8 +94,6 @@ print(json.dumps({"agent": init["result"]["agentInfo"]["name"], "text": "".join(
                   "stop": answer.get("result", {}).get("stopReason"), "took": took}))
 """
 
-# The resident memory of every process of a unit, in MB (unified or hybrid cgroup tree).
-
 
 def host_pids(sandbox: SandboxState, unit: str) -> list[str]:
     """This machine's PIDs of every process of `unit` in the sandbox (what strace attaches)."""
@@ -127,29 +115,21 @@ def wait_ready(sandbox: SandboxState, url: str, seconds: float = 120) -> float:
     return time.monotonic() - started
 
 
-def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
-    sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
-) -> None:
-    strace = shutil.which("strace")
-    assert strace, "strace is missing on this machine: run `make setup` as root"
-    # The operator's notes (before the snapshot: they are the operator's, not aiws's).
+def operators_notes(sandbox: SandboxState) -> None:
+    """The operator's notes QMD indexes (made before the host's snapshot: they are the
+    operator's, not aiws's)."""
     inside(sandbox, "install", "-d", "-m", "0755", NOTES, f"{NOTES}/sub")
     inside(sandbox, "sh", "-c", f"printf '# Alpha\\n\\nThe zebrafish protocol lives here.\\n' "
            f"> {NOTES}/alpha.md && printf '# Beta\\n\\nNothing to see.\\n' > {NOTES}/sub/beta.md "
            f"&& chmod 0644 {NOTES}/alpha.md {NOTES}/sub/beta.md")  # fmt: skip
-    before = snapshot.take(sandbox)
-    config = tmp_path / "aiws.yml"
-    config.write_text(CONFIG)
 
-    first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
-    rows = {row.name: row for row in first.components}
-    assert {name: rows[name].health for name in COMPONENTS} == dict.fromkeys(COMPONENTS, "healthy")
-    assert (
-        rows["node"].state == "installed"
-        and rows["node"].version == CATALOG.component("node").version
-    )
-    print(f"\n{' + '.join(COMPONENTS)} first install: {seconds:.1f} s", flush=True)
 
+def check_qmd_and_openclaw(sandbox: SandboxState, tmp_path: Path, token: str) -> None:
+    """QMD answers a real MCP client over HTTP, OpenClaw lists it as its MCP server, one
+    agent turn through OpenClaw's ACP launcher under strace reaches LiteLLM and nothing else,
+    and the gateway target completes a whole session through the Bridge."""
+    strace = shutil.which("strace")
+    assert strace, "strace is missing on this machine: run `make setup` as root"
     report = status(sandbox)["by_name"]
     assert report["qmd"]["detail"].startswith("keyword search only"), report["qmd"]
     assert report["node"]["detail"] == "files present", report["node"]
@@ -229,24 +209,10 @@ def test_qmd_and_openclaw_answer_offline_through_litellm_and_leave_nothing(
     assert hosts == ["hosts: files"], seen_by_gateway
     assert inside(sandbox, "sh", "-c", "ls -d /tmp/openclaw 2>/dev/null || echo none") == "none"
 
-    through_the_gateway(sandbox, tmp_path, first.bridge_tokens[0].token)
-
-    # Idle memory and disk.
+    through_the_gateway(sandbox, tmp_path, token)
+    inside(sandbox, "rm", "-f", "/root/mcp.py", "/usr/local/lib/aiws-acp-test.py")
     for name in ("qmd", "openclaw"):
         print(f"aiws-{name} idle RSS: {unit_rss_mb(sandbox, f'aiws-{name}.service')} MB")
-    for name in COMPONENTS[:-1]:
-        print(f"{name} disk: {inside(sandbox, 'du', '-sm', f'/opt/aiws/{name}').split()[0]} MB")
-
-    rerun, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
-    assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
-    print(f"rerun: {seconds:.1f} s", flush=True)
-
-    inside(sandbox, "rm", "-f", "/root/mcp.py", "/usr/local/lib/aiws-acp-test.py")
-    started = time.monotonic()
-    purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
-    assert purge.returncode == 0, purge.stderr
-    print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
-    assert left_behind(sandbox, before) == []
 
 
 CLIENT = "/root/bridge_client.py"
@@ -263,8 +229,6 @@ def through_the_gateway(sandbox: SandboxState, tmp_path: Path, token: str) -> No
     bridge = CATALOG.component("bridge").listen
     assert bridge is not None
     base = f"http://{bridge.host}:{bridge.port}"
-    offered = json.loads(inside(sandbox, "python3", CLIENT, "--capabilities", base, TOKEN_FILE))
-    assert offered == {"agents": [], "gateways": ["openclaw"]}, offered
     seen = json.loads(inside(sandbox, "python3", CLIENT, "--gateway", base, TOKEN_FILE,
                              "openclaw", timeout=600))  # fmt: skip
     print(f"openclaw through the Bridge (gateway): start {seen['start_seconds']} s, first "
