@@ -245,12 +245,18 @@ def bundle_vars(plan: Plan, target: Target) -> dict[str, Any]:
     }
 
 
-def controller_paths(target: Target) -> list[str]:
-    """What the running controller itself uses on a local target (its run logs and, when it
-    was bootstrapped under the runtime root, its own venv): a purge keeps them."""
+def controller_paths(target: Target, runtime_root: str) -> list[str]:
+    """What the running controller itself uses on a local target: its run logs, and its
+    installation (its venv; when it was bootstrapped under the runtime root, the whole
+    directory there that holds it, e.g. /opt/aiws/controller with the bundle's controller
+    tree it came from). A purge keeps them: aiws removes what it installed, not itself."""
     if not target.is_local:
         return []
-    return [str(driver.log_root()), str(Path(sys.prefix).resolve())]
+    installation = Path(sys.prefix).resolve()
+    root = Path(runtime_root)
+    if installation.is_relative_to(root) and installation != root:
+        installation = root / installation.relative_to(root).parts[0]
+    return [str(driver.log_root()), str(installation)]
 
 
 def mirror_after(plan: Plan) -> bool:
@@ -299,7 +305,7 @@ def run_vars(
         # Probed as the play's last task over an inventory; on this host, in-process after.
         "probes": [] if target.is_local else probe_specs(plan.catalog),
         "package_lock_held": any(f.package_lock.held for f in plan.facts.values()),
-        "keep_paths": controller_paths(target),
+        "keep_paths": controller_paths(target, plan.catalog.paths.runtime),
         "config": request.config.config.model_dump(mode="json"),
         "domain": request.domain or "",
         "internal_ca": request.internal_ca,

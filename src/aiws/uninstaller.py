@@ -72,7 +72,7 @@ def uninstall(
         "aiws_run": {
             "components": components,
             "purge": purge,
-            "keep_paths": controller_paths(target),
+            "keep_paths": controller_paths(target, catalog.paths.runtime),
             "aiws_version": __version__,
         },
     }

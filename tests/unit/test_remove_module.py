@@ -1,13 +1,17 @@
-"""aiws_remove on real trees: what it refuses, removes and keeps, and its check mode."""
+"""aiws_remove on real trees: what it refuses, removes and keeps, and its check mode; what a
+purge keeps of the controller running it."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from aiws.installer import controller_paths
 from aiws.modules import aiws_remove
+from aiws.target import Target
 
 
 def make_tree(root: Path) -> Path:
@@ -177,3 +181,19 @@ def test_check_mode_changes_nothing_and_says_would_remove(tmp_path: Path) -> Non
     ]
     assert result["changed"] is True
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_purge_on_the_host_keeps_the_whole_bootstrapped_controller(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Bootstrapped under the runtime root, the controller is kept whole (its venv and the
+    bundle's controller tree beside it), not only the venv; elsewhere its venv; over an
+    inventory nothing of this machine is the host's."""
+    runtime = tmp_path / "opt-aiws"
+    monkeypatch.setenv("AIWS_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(sys, "prefix", str(runtime / "controller" / "venv"))
+    kept = controller_paths(Target(), str(runtime))
+    assert kept == [str(tmp_path / "logs"), str(runtime / "controller")]
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "dev" / ".venv"))
+    assert controller_paths(Target(), str(runtime))[1] == str(tmp_path / "dev" / ".venv")
+    assert controller_paths(Target(tmp_path / "hosts.ini"), str(runtime)) == []

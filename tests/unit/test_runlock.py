@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from aiws import runlock, uninstaller
 from aiws.catalog import load_catalog
-from aiws.resolve import resolve_component
 from aiws.cli.main import app
 from aiws.errors import AiwsError
+from aiws.resolve import resolve_component
 from tests.helpers.cli import aiws
 
 # A second process holding the lock exactly as an `aiws install` does, until killed.
