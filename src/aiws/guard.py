@@ -110,6 +110,8 @@ class HostFacts(BaseModel):
     # Why Ansible's temp dir on the host could be someone else's ("" when it is private).
     ansible_tmp_problem: str = ""
     secrets: list[str] = Field(default_factory=list)  # secret files present, by name
+    # The Bridge's tokens file already holds a token: the install offers no first token.
+    bridge_has_token: bool = False
 
     @property
     def platform(self) -> str:

@@ -8,6 +8,7 @@ from aiws import __version__
 from aiws.catalog import Catalog
 from aiws.guard import HostFacts
 from aiws.hostcall import call_module
+from aiws.resolve import resolve_layout
 from aiws.target import Target
 
 
@@ -22,9 +23,16 @@ def gather(
         "artifacts": artifacts or [],
         "layout": catalog.layout(),
         "aiws_version": __version__,
+        "bridge_tokens": bridge_tokens_file(catalog),
     }
     results = call_module(target, "aiws_host_facts", params)
     return {
         host: HostFacts.model_validate(result["ansible_facts"]["aiws_host"])
         for host, result in results.items()
     }
+
+
+def bridge_tokens_file(catalog: Catalog) -> str:
+    """The Bridge's tokens file, from the catalog ("" when it has no Bridge)."""
+    bridge = catalog.components.get("bridge")
+    return resolve_layout(catalog, bridge).get("tokens", "") if bridge is not None else ""

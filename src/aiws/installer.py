@@ -441,7 +441,12 @@ class FirstTokenOffer:
 
 
 def _offers_token(request: InstallRequest, chosen: Plan) -> bool:
-    return "bridge" in chosen.selection and not request.check
+    """Whether this run offers the Bridge a first token: when it installs the Bridge and a
+    host still has none (the host facts read its tokens file), so a rerun makes no token and
+    the Bridge's role calls no module for it."""
+    if "bridge" not in chosen.selection or request.check:
+        return False
+    return any(not facts.bridge_has_token for facts in chosen.facts.values())
 
 
 def recorded_in_play(result: driver.RunResult) -> bool:

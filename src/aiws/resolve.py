@@ -52,13 +52,8 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
     """One component as its role sees it (`aiws_catalog.components.<name>`)."""
     name = component.name
     paths = catalog.component_paths(name)
-    values = {
-        **paths,
-        "version": component.version,
-        "runtime_root": f"{catalog.paths.runtime}/{name}",
-        "state_root": catalog.paths.state,
-    }
-    layout = {k: fill(v, values, f"{name}.layout.{k}") for k, v in component.layout.items()}
+    values = _template_values(catalog, component)
+    layout = resolve_layout(catalog, component)
     secrets_dir = catalog.paths.secrets
     health = health_spec(component, {**values, **layout})
     return {
@@ -102,6 +97,23 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
         "egress": component.egress,
         "hooks": {hook: resources.has_tasks(name, hook) for hook in HOOKS},
     }
+
+
+def _template_values(catalog: Catalog, component: Component) -> dict[str, str]:
+    """What a component's layout, health and hardening templates may name."""
+    name = component.name
+    return {
+        **catalog.component_paths(name),
+        "version": component.version,
+        "runtime_root": f"{catalog.paths.runtime}/{name}",
+        "state_root": catalog.paths.state,
+    }
+
+
+def resolve_layout(catalog: Catalog, component: Component) -> dict[str, str]:
+    """The component's own paths (`layout`), its templates filled in."""
+    values = _template_values(catalog, component)
+    return {k: fill(v, values, f"{component.name}.layout.{k}") for k, v in component.layout.items()}
 
 
 def _listen(component: Component) -> dict[str, Any] | None:

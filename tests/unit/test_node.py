@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from aiws.catalog import load_catalog
-from aiws.modules import aiws_status
+from aiws.modules import aiws_component, aiws_status
 from aiws.resolve import resolved_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +118,45 @@ def test_an_uninstalled_runtime_is_not_installed_and_claims_no_kept_data() -> No
     kept = {"version": "24.21.0", "paths": [], "runtime": [], "units": [], "files": []}
     result = aiws_status.probe_one(runtime_spec(), kept, 1.0)
     assert (result["installed"], result["detail"]) == (False, "uninstalled")
+
+
+def node_checks() -> list[dict[str, Any]]:
+    """roles/node's render hook: the check the component step runs, rendered as Ansible would."""
+    (task,) = yaml.safe_load((ROOT / "roles/node/tasks/render.yml").read_text())
+    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
+    values = {"node_component": NODE, "node_binary": NODE["layout"]["binary"]}
+    return render(env, task["ansible.builtin.set_fact"]["node_checks"], values)
+
+
+def test_the_node_check_runs_in_the_component_step_not_a_call_of_its_own() -> None:
+    """A rerun costs Node its component call only: no started hook, the check is a
+    <name>_checks of the skeleton's one call."""
+    assert not (ROOT / "roles/node/tasks/started.yml").exists()
+    skeleton_tasks = (ROOT / "roles/component/tasks/main.yml").read_text()
+    assert "checks: \"{{ lookup('vars', component_own ~ '_checks', default=[]) }}\"" in (
+        skeleton_tasks
+    )
+    assert node_checks() == [
+        {"argv": [NODE["layout"]["binary"], "--version"], "stdout": f"v{NODE['version']}"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("prints", "exit_code", "failed"),
+    [("v24.21.0", 0, False), ("v18.19.0", 0, True), ("v24.21.0", 1, True)],
+    ids=["the catalog's version", "another version", "exit 1"],
+)
+def test_the_component_step_fails_unless_its_check_prints_what_it_should(
+    tmp_path: Path, prints: str, exit_code: int, failed: bool
+) -> None:
+    binary = tmp_path / "node"
+    binary.write_text(f"#!/bin/sh\necho {prints}\nexit {exit_code}\n")
+    binary.chmod(0o755)
+    params = {
+        "name": "node",
+        "checks": [{"argv": [str(binary), "--version"], "stdout": "v24.21.0"}],
+    }
+    done = aiws_component.run(params)
+    assert bool(done.get("failed")) is failed, done
+    assert not done.get("changed")
+    assert not aiws_component.run(params, check_mode=True).get("failed")  # not run in check mode

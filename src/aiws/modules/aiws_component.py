@@ -115,17 +115,24 @@ options:
     description: Version of aiws writing the record.
     type: str
     default: ""
+  checks:
+    description: >-
+      Commands run last, each {argv, stdout}: the run fails unless each exits 0 and prints
+      `stdout` (e.g. that the bundle's binary runs on this host). Not run in check mode.
+    type: list
+    elements: dict
+    default: []
 """
 
 try:
-    from ansible.module_utils.aiws_common import Failure, module_main, set_record
+    from ansible.module_utils.aiws_common import Failure, module_main, must_run, set_record
     from ansible.module_utils.aiws_packages import present as packages_present
     from ansible.module_utils.aiws_postgres import converge as databases_present
     from ansible.module_utils.aiws_secrets import ensure_secrets
     from ansible.module_utils.aiws_units import converge as host_state
     from ansible.module_utils.aiws_units import run_once
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, module_main, set_record
+    from aiws.module_utils.aiws_common import Failure, module_main, must_run, set_record
     from aiws.module_utils.aiws_packages import present as packages_present
     from aiws.module_utils.aiws_postgres import converge as databases_present
     from aiws.module_utils.aiws_secrets import ensure_secrets
@@ -156,6 +163,7 @@ ARGUMENT_SPEC = {
     "record": {"type": "dict"},
     "merge": {"type": "list", "elements": "str", "default": ["packages", "users", "groups"]},
     "aiws_version": {"type": "str", "default": ""},
+    "checks": {"type": "list", "elements": "dict", "default": []},
 }
 
 
@@ -232,7 +240,22 @@ def converge(params, check):
             check,
         )
         part("record", {"changed": recorded})
+    if not check:
+        for spec in params["checks"]:
+            run_check(spec)
     return result
+
+
+CHECK_TIMEOUT = 60
+
+
+def run_check(spec):
+    """One of the component's checks: `argv` exits 0 and prints `stdout`; Failure if not."""
+    printed = must_run(spec["argv"], CHECK_TIMEOUT).stdout.strip()
+    if printed != spec["stdout"]:
+        raise Failure(
+            "%s printed %r, expected %r" % (spec["argv"][0], printed[:200], spec["stdout"])
+        )
 
 
 def run(params, check_mode=False):

@@ -44,8 +44,13 @@ options:
     description: aiws's secrets directory (the names present are reported, never values).
     type: str
     default: ""
+  bridge_tokens:
+    description: The Bridge's tokens file (bridge_has_token says whether it holds a token).
+    type: str
+    default: ""
 """
 
+import json
 import os
 import platform
 import socket
@@ -268,7 +273,24 @@ def secret_names(directory):
         return []
 
 
-def collect(paths, ledger, artifacts=(), layout=(), aiws_version="", secrets_dir=""):
+def has_token(path):
+    """Whether the Bridge's tokens file holds at least one token (read as aiws_bridge_tokens
+    reads it; a missing, unreadable or malformed file holds none, so the install still offers
+    the first token and the Bridge's role reports what is wrong with the file)."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return False
+    tokens = data.get("tokens") if isinstance(data, dict) else None
+    return isinstance(tokens, list) and any(
+        isinstance(t, dict) and "name" in t and "sha256" in t for t in tokens
+    )
+
+
+def collect(
+    paths, ledger, artifacts=(), layout=(), aiws_version="", secrets_dir="", bridge_tokens=""
+):
     os_id, version_id = os_release()
     total, available = memory()
     machine = platform.machine()
@@ -291,6 +313,7 @@ def collect(paths, ledger, artifacts=(), layout=(), aiws_version="", secrets_dir
         "unpacked": unpacked(artifacts),
         "layout_ok": layout_ok(layout, ledger, aiws_version),
         "secrets": secret_names(secrets_dir) if secrets_dir else [],
+        "bridge_has_token": has_token(bridge_tokens) if bridge_tokens else False,
         "ansible_tmp_problem": private_dir_problem(
             os.path.expanduser(ANSIBLE_REMOTE_TMP), os.geteuid()
         ),
@@ -304,6 +327,7 @@ ARGUMENT_SPEC = {
     "layout": {"type": "list", "elements": "dict", "default": []},
     "aiws_version": {"type": "str", "default": ""},
     "secrets_dir": {"type": "str", "default": ""},
+    "bridge_tokens": {"type": "str", "default": ""},
 }
 
 
@@ -312,7 +336,7 @@ def run(params, check_mode=False):
         facts = collect(
             params["paths"], params["ledger"], params.get("artifacts") or (),
             params.get("layout") or (), params.get("aiws_version") or "",
-            params.get("secrets_dir") or "",
+            params.get("secrets_dir") or "", params.get("bridge_tokens") or "",
         )  # fmt: skip
     except LedgerError as exc:
         return {"failed": True, "msg": str(exc)}
