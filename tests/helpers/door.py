@@ -97,3 +97,16 @@ class Door:
         except OSError:
             return True
         return False
+
+
+def beyond_loopback(sandbox: SandboxState) -> list[str]:
+    """Every listener (TCP and UDP) on an address other than loopback that is not Caddy on
+    :443; empty when Caddy is the only public door."""
+    found = []
+    for line in inside(sandbox, "ss", "-ltunpH").splitlines():
+        local, process = line.split()[4], line.split()[-1]
+        address = local.rpartition(":")[0].strip("[]")
+        public = address not in ("127.0.0.1", "::1") and not address.startswith("127.")
+        if public and not ('"caddy"' in process and local.endswith(":443")):
+            found.append(line)
+    return found

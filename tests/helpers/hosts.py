@@ -7,6 +7,7 @@ import json
 import shutil
 import tarfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,14 @@ for unit in $(systemctl list-units --plain --no-legend --state=running 'aiws-*' 
   echo "$unit" $(systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value "$unit")
 done
 """
+
+
+def main_pids(sandbox: SandboxState, units: Iterable[str]) -> dict[str, int]:
+    """Each unit's main PID (0 when it has none running)."""
+    return {
+        unit: int(inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit))
+        for unit in units
+    }
 
 
 def fingerprint(sandbox: SandboxState) -> str:

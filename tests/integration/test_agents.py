@@ -33,13 +33,14 @@ from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.helpers import acp, node_services, outbound, snapshot
 from tests.helpers.cli import aiws
-from tests.helpers.door import CA_ROOT, DOMAIN, Door, wait_for
+from tests.helpers.door import CA_ROOT, DOMAIN, Door, beyond_loopback, wait_for
 from tests.helpers.hosts import (
     exists,
     fingerprint,
     inside,
     install,
     left_behind,
+    main_pids,
     status,
     unit_rss_mb,
 )
@@ -202,11 +203,11 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     print(f"reboot to healthy: {time.monotonic() - started + healthy_within(sandbox):.1f} s")
     assert door.healthy()
     assert "unsealed" in status(sandbox)["by_name"]["vault"]["detail"]
-    old = main_pids(sandbox)
+    old = main_pids(sandbox, SERVICES.values())
     for pid in old.values():
         inside(sandbox, "sh", "-c", f"kill -9 {pid}")  # minbase has no kill(1)
     print(f"kill -9 of {len(old)} services to healthy: {healthy_within(sandbox):.1f} s")
-    assert all(main_pids(sandbox)[unit] not in (0, old[unit]) for unit in old)
+    assert all(main_pids(sandbox, old)[unit] not in (0, old[unit]) for unit in old)
     assert wait_for(door.healthy, 30)
 
     # Status checks the launchers and configurations without starting the agents.
@@ -261,13 +262,6 @@ def session_journal(sandbox: SandboxState, name: str) -> str:
     return inside(sandbox, "journalctl", "-u", pattern, "--no-pager", "-n", "60", "-o", "cat")
 
 
-def main_pids(sandbox: SandboxState) -> dict[str, int]:
-    return {
-        unit: int(inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit))
-        for unit in SERVICES.values()
-    }
-
-
 def healthy_within(sandbox: SandboxState, seconds: float = 180) -> float:
     """Seconds until every component is installed and healthy, with nothing done but waiting."""
     started = time.monotonic()
@@ -317,11 +311,7 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
 
     # Only Caddy listens beyond loopback (TCP and UDP); from outside the Bridge's port and
     # :80 (no ACME with the internal CA) are closed, 443 answers.
-    for line in inside(sandbox, "ss", "-ltunpH").splitlines():
-        local, process = line.split()[4], line.split()[-1]
-        address = local.rpartition(":")[0].strip("[]")
-        if address not in ("127.0.0.1", "::1") and not address.startswith("127."):
-            assert '"caddy"' in process and local.endswith(":443"), line
+    assert beyond_loopback(sandbox) == []
     door = Door(sandbox, tmp_path, token)
     assert door.refuses(BRIDGE.listen.port) and door.refuses(80)
     assert door.healthy()
