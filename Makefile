@@ -36,7 +36,7 @@ lint: venv  ## ruff, mypy, yamllint, ansible-lint (production profile)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint --offline -q
 
 test: venv  ## the whole suite: unit, integration on real hosts (see README)
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

@@ -12,15 +12,6 @@ from tests.helpers.paths import FIXTURE_ROLES
 pytest_plugins = ["tests.helpers.fixtures"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist (`make test` runs `-n 2 --dist loadgroup`), every integration test goes to
-    one worker, in file order: they share the bundles built once per session and each uses
-    the machine's two cores; the unit tests run on the other worker meanwhile."""
-    for item in items:
-        if item.get_closest_marker("integration"):
-            item.add_marker(pytest.mark.xdist_group("hosts"))
-
-
 @pytest.fixture(autouse=True, scope="session")
 def _isolated_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Tests never write to the controller's real /var/log/aiws, nor take (or wait for) the

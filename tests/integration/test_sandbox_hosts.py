@@ -137,7 +137,9 @@ def test_private_sandbox_has_only_loopback(sandbox: SandboxState) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("distro", ["debian-11", "debian-12", "debian-13"])
+# Debian 11 (end of life in August 2026; image.distros() still has it) is not booted here:
+# its image's debootstrap is ~100 s of CI for a platform aiws refuses for most modes.
+@pytest.mark.parametrize("distro", ["debian-12", "debian-13"])
 def test_each_distro_boots_to_running(make_sandbox: MakeSandbox, distro: str) -> None:
     sandbox = make_sandbox(distro=distro)
     assert host.system_state(sandbox) in host.BOOTED_STATES
