@@ -4,7 +4,8 @@ its only link), aiws bootstrapped from the bundle's controller with the host's o
 
 Before any change: a corrupt copy of the bundle and a bundle built for Debian 12 are refused
 and the host is as it was. Then an install killed half-way (every process of the run, kill
--9) and the next run, which converges with the secrets the killed run made; a client on this
+-9) and the next run, driven from this machine through an inventory (the same install from
+outside), which converges with the secrets the killed run made; a client on this
 machine through Caddy with the internal CA (401 without the token, a whole codex session with
 it); status, doctor with each agent's ACP initialize, report and logs on the host; a bare
 rerun that changes nothing (no file rewritten, no unit restarted, every secret byte-identical);
@@ -35,6 +36,7 @@ from tests.helpers.hosts import (
     exists,
     fingerprint,
     inside,
+    install,
     left_behind,
     on_host,
 )
@@ -139,14 +141,18 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert "debian-12" in said and "debian-13" in said, said
     inside(sandbox, "rm", other, f"{other}.sha256")
 
-    # An install killed half-way; the next run converges and keeps what the killed run made.
+    # An install killed half-way on the host. The run that finishes it is the same install
+    # driven from outside, from this machine through an inventory with the same bundle: it
+    # converges and keeps what the killed run made.
     started = time.monotonic()
     interrupted_install(sandbox, bundle)
     killed_at = round(time.monotonic() - started, 1)
     made = secret_hashes(sandbox)
     assert "vault-unseal-key" in made, made
-    first, seconds = timed(sandbox, "install", *SELECTION, "--config", CONFIG, "--bundle", bundle)
-    print(f"install killed after {killed_at} s; the next run: {seconds} s", flush=True)
+    first, seconds = install(
+        sandbox, trixie_bundle_file, *SELECTION, "--config", str(tmp_path / "aiws.yml")
+    )
+    print(f"install killed after {killed_at} s; the next run, through an inventory: {seconds} s")
     rows = {row.name: row for row in first.components}
     assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
     now = secret_hashes(sandbox)
@@ -178,11 +184,6 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert {f"acp:{name}" for name in ("codex", "opencode", "hermes", "gemini")} <= {
         c["check"] for c in found["checks"]
     }
-    # The killed run recorded nothing; the one that finished it is "partial" (some components
-    # were there before it) and found the bundle's runtime trees unpacked.
-    rc, out, err = on_host(sandbox, "report", "--json")
-    groups = {(g["bundle"], g["run"]) for g in json.loads(out)["groups"]}
-    assert rc == 0 and groups == {("cached", "partial")}, out
     rc, out, err = on_host(sandbox, "logs", "bridge", "-n", "50")
     assert rc == 0 and out.strip(), err[-500:]
 
@@ -193,6 +194,11 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert "mode all-in-one" in rerun.repeated and rerun.bridge_tokens == [], rerun.repeated
     assert fingerprint(sandbox) == unchanged
+    # The host's run history: the killed run recorded nothing, the one that finished it is
+    # this machine's; the bare rerun is the host's one run, its bundle's trees all unpacked.
+    rc, out, err = on_host(sandbox, "report", "--json")
+    groups = {(g["bundle"], g["run"]) for g in json.loads(out)["groups"]}
+    assert rc == 0 and groups == {("cached", "rerun")}, out
 
     # Secrets on the host: listed with their owners, shown one at a time; a provider key the
     # operator brings is read from stdin, never echoed, 0600, recorded as the operator's.
