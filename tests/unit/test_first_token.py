@@ -19,6 +19,7 @@ from aiws.modules import aiws_bridge_tokens, aiws_host_facts
 from aiws.request import InstallRequest, request_from_cli
 from aiws.resolve import resolved_catalog
 from aiws.target import Target
+from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
 DIGEST = hashlib.sha256(b"made-by-the-installer").hexdigest()
@@ -30,17 +31,7 @@ def _no_default_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def facts(has_token: bool) -> HostFacts:
-    return HostFacts.model_validate(
-        {
-            "os_id": "debian",
-            "os_version_id": "12",
-            "arch": "amd64",
-            "pid1": "systemd",
-            "mem_total_mb": 16_000,
-            "mem_available_mb": 15_000,
-            "bridge_has_token": has_token,
-        }
-    )
+    return host_facts(bridge_has_token=has_token)
 
 
 def plan(*hosts: HostFacts, selection: list[str] | None = None) -> Plan:

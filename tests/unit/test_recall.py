@@ -16,6 +16,7 @@ from aiws.modules.aiws_host_facts import last_install
 from aiws.recall import complete, merge
 from aiws.request import InstallRequest, request_from_cli
 from aiws.target import Target
+from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
 TARGET = Target(inventory=None)
@@ -29,17 +30,9 @@ RECORD = {
 
 
 def facts(installed: list[str] | None = None, **last: Any) -> HostFacts:
-    return HostFacts.model_validate(
-        {
-            "os_id": "debian",
-            "os_version_id": "12",
-            "arch": "amd64",
-            "pid1": "systemd",
-            "mem_total_mb": 16_000,
-            "mem_available_mb": 15_000,
-            "installed": installed if installed is not None else AGENTS_HOST,
-            "last_install": last if last else RECORD,
-        }
+    return host_facts(
+        installed=installed if installed is not None else AGENTS_HOST,
+        last_install=last if last else RECORD,
     )
 
 

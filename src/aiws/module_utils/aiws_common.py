@@ -290,3 +290,17 @@ def module_main(argument_spec, run):
     if result.get("failed"):
         module.fail_json(**result)
     module.exit_json(**result)
+
+
+def read_tokens(path):
+    """The Bridge's named tokens ({name, sha256, ...}) from its tokens file; [] when the file
+    is missing, ValueError when it is not a tokens file (aiws_bridge_tokens, aiws_host_facts)."""
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return []
+    tokens = data.get("tokens") if isinstance(data, dict) else None
+    if not isinstance(tokens, list):
+        raise ValueError("%s is not a tokens file" % path)
+    return [t for t in tokens if isinstance(t, dict) and "name" in t and "sha256" in t]

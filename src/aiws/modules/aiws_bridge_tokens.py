@@ -48,9 +48,9 @@ import re
 import secrets
 
 try:
-    from ansible.module_utils.aiws_common import module_main, now, write_atomic
+    from ansible.module_utils.aiws_common import module_main, now, read_tokens, write_atomic
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import module_main, now, write_atomic
+    from aiws.module_utils.aiws_common import module_main, now, read_tokens, write_atomic
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 ARGUMENT_SPEC = {
@@ -61,18 +61,6 @@ ARGUMENT_SPEC = {
     "sha256": {"type": "str"},
 }
 DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
-
-
-def read_tokens(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except FileNotFoundError:
-        return []
-    tokens = data.get("tokens") if isinstance(data, dict) else None
-    if not isinstance(tokens, list):
-        raise ValueError("%s is not a tokens file" % path)
-    return [t for t in tokens if isinstance(t, dict) and "name" in t and "sha256" in t]
 
 
 def write_tokens(path, tokens, group):

@@ -50,7 +50,6 @@ options:
     default: ""
 """
 
-import json
 import os
 import platform
 import socket
@@ -62,6 +61,7 @@ try:
         module_main,
         private_dir_problem,
         read_ledger,
+        read_tokens,
     )
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
@@ -69,6 +69,7 @@ except ImportError:  # called in-process by the controller
         module_main,
         private_dir_problem,
         read_ledger,
+        read_tokens,
     )
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "armhf"}
@@ -274,18 +275,13 @@ def secret_names(directory):
 
 
 def has_token(path):
-    """Whether the Bridge's tokens file holds at least one token (read as aiws_bridge_tokens
-    reads it; a missing, unreadable or malformed file holds none, so the install still offers
-    the first token and the Bridge's role reports what is wrong with the file)."""
+    """Whether the Bridge's tokens file holds at least one token; a missing, unreadable or
+    malformed file holds none, so the install still offers the first token and the Bridge's
+    role reports what is wrong with the file."""
     try:
-        with open(path) as handle:
-            data = json.load(handle)
+        return bool(read_tokens(path))
     except (OSError, ValueError):
         return False
-    tokens = data.get("tokens") if isinstance(data, dict) else None
-    return isinstance(tokens, list) and any(
-        isinstance(t, dict) and "name" in t and "sha256" in t for t in tokens
-    )
 
 
 def collect(
