@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from aiws.bundle.recipes import APT, CONTROLLER, plan
+from aiws import concurrency
+from aiws.bundle import build as build_module
+from aiws.bundle.cache import DownloadCache
+from aiws.bundle.manifest import ArtifactEntry
+from aiws.bundle.recipes import APT, CONTROLLER, Artifact, Plan, plan
+from aiws.bundle.sources import UnavailableOnTarget
 from aiws.bundle.sources.apt import (
     host_mirrors,
     minbase_packages,
@@ -182,3 +191,74 @@ def test_the_assumed_base_has_release_versions_not_point_updates() -> None:
         "Package: bash\nVersion: 5.2.15-2+b2\n",
         "Package: perl-base\nVersion: 5.36.0-7\n",
     ]
+
+
+def test_one_cache_entry_is_filled_once_when_threads_ask_for_it_together(tmp_path: Path) -> None:
+    cache = DownloadCache(tmp_path)
+    fills: list[int] = []
+    started = threading.Barrier(4)
+
+    def fill(partial: Path) -> None:
+        fills.append(threading.get_ident())
+        time.sleep(0.2)  # the others ask meanwhile
+        (partial / "payload").write_text("x")
+
+    def ask(_: int) -> Path:
+        started.wait()
+        return cache.entry("npm-tree", {"sources": ["a@1"]}, fill)
+
+    with ThreadPoolExecutor(4) as pool:
+        paths = list(pool.map(ask, range(4)))
+    assert len(fills) == 1 and len(set(paths)) == 1
+    assert (paths[0] / "payload").read_text() == "x"
+    assert len(cache.misses) == 1 and len(cache.hits) == 3
+    assert [p.name for p in paths[0].parent.iterdir() if "partial" in p.name] == []
+
+
+def test_artifacts_build_side_by_side_and_keep_the_plans_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    names = ["apt", "vault", "litellm", "node", "openclaw", "controller"]
+    artifacts = [Artifact(n, "wheelhouse", "1", {}, [f"{n}==1"]) for n in names]
+    running, most = [0], [0]
+    lock = threading.Lock()
+
+    def fake_build(_builder: object, artifact: Artifact, _tarballs: Path) -> ArtifactEntry:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05 * (len(names) - names.index(artifact.name)))  # the first ends last
+        with lock:
+            running[0] -= 1
+        if artifact.name == "litellm":
+            raise UnavailableOnTarget("litellm: no wheel for this Python", "pin another")
+        tarball = f"{artifact.name}.tar.gz"
+        return ArtifactEntry(
+            name=artifact.name, version="1", components={}, tarball=tarball, size=1, sha256="0"
+        )
+
+    monkeypatch.setattr(build_module, "_build_artifact", fake_build)
+    monkeypatch.setattr(concurrency, "load_average", lambda: 0.0)
+    the_plan = Plan(artifacts, {})
+    request = SimpleNamespace(explicit=False)
+    entries, phases = build_module._build_artifacts(
+        object(),  # type: ignore[arg-type]
+        the_plan,
+        tmp_path,
+        request,  # type: ignore[arg-type]
+        lambda _: None,
+    )
+    assert [e.name for e in entries] == [n for n in names if n != "litellm"]
+    assert the_plan.skipped == {"litellm": "litellm: no wheel for this Python"}
+    assert list(phases) == names
+    assert most[0] >= 2  # side by side
+
+    # Asked for by name, a component the target cannot have fails the build.
+    with pytest.raises(UnavailableOnTarget):
+        build_module._build_artifacts(
+            object(),  # type: ignore[arg-type]
+            Plan(artifacts, {}),
+            tmp_path,
+            SimpleNamespace(explicit=True),  # type: ignore[arg-type]
+            lambda _: None,
+        )

@@ -41,6 +41,7 @@ from aiws.bundle.tarball import (
 )
 from aiws.bundle.target import Target
 from aiws.catalog import Catalog
+from aiws.concurrency import run_bounded
 from aiws.errors import AiwsError
 
 Progress = Callable[[str], None]
@@ -134,20 +135,35 @@ def _build_artifacts(
 ) -> tuple[list[ArtifactEntry], dict[str, float]]:
     """Every runtime tarball, and how many seconds each took (download to gzip).
 
+    Artifacts build side by side (bounded by the load, aiws.concurrency): one waits on a
+    registry while another compresses. Entries keep the plan's order, so the manifest does
+    not depend on which finished first.
+
     A component the registries have no build of for the target (its Python, its cpu) is
     skipped, and recorded in the plan, unless the user asked for it by name.
     """
-    entries, phases = [], {}
-    for artifact in the_plan.artifacts:
+
+    def build_one(artifact: Artifact) -> tuple[ArtifactEntry | UnavailableOnTarget, float]:
         progress(f"{artifact.name}: {', '.join(artifact.sources)}")
         started = time.monotonic()
         try:
-            entries.append(_build_artifact(builder, artifact, staging / "tarballs"))
+            built: ArtifactEntry | UnavailableOnTarget = _build_artifact(
+                builder, artifact, staging / "tarballs"
+            )
         except UnavailableOnTarget as exc:
             if request.explicit:
                 raise
-            the_plan.skipped[artifact.name] = exc.problem
-        phases[artifact.name] = round(time.monotonic() - started, 2)
+            built = exc
+        return built, round(time.monotonic() - started, 2)
+
+    entries, phases = [], {}
+    results = run_bounded(build_one, the_plan.artifacts)
+    for artifact, (built, seconds) in zip(the_plan.artifacts, results, strict=True):
+        if isinstance(built, UnavailableOnTarget):
+            the_plan.skipped[artifact.name] = built.problem
+        else:
+            entries.append(built)
+        phases[artifact.name] = seconds
     return entries, phases
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import metadata
@@ -177,6 +178,7 @@ class Builder:
         self.workdir = workdir
         self.node_version = node  # the catalog's Node: npm trees are resolved for it
         self._project_wheels: dict[str, Path] = {}
+        self._wheel_lock = threading.Lock()  # artifacts build in parallel; a wheel once
 
     def payload(self, artifact: Artifact, npm_cpu: str | None = None) -> Path:
         """The artifact's payload directory (from the cache, or filled now). `npm_cpu`:
@@ -217,6 +219,10 @@ class Builder:
 
     def project_wheel(self, name: str = "aiws") -> Path:
         """The wheel of one of this repository's projects, built once per build."""
+        with self._wheel_lock:
+            return self._project_wheel(name)
+
+    def _project_wheel(self, name: str) -> Path:
         if name not in self._project_wheels:
             if name not in PROJECT_DIRS:
                 raise AiwsError(f"no project '{name}' in this repository")
