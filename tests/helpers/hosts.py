@@ -21,6 +21,8 @@ from tests.helpers.cli import aiws
 # Where the bootstrapped controller lives on a host (docs/bundle.md, air-gapped install).
 CONTROLLER_ROOT = "/opt/aiws/controller"
 HOST_AIWS = f"{CONTROLLER_ROOT}/venv/bin/aiws"
+# What the controller on a host writes about its own runs (docs/cli.md: run logs, history).
+RUN_LOGS = "/var/log/aiws"
 
 
 def inside(sandbox: SandboxState, *command: str, timeout: float = 120) -> str:
@@ -68,6 +70,19 @@ def left_behind(sandbox: SandboxState, before: snapshot.Snapshot) -> list[str]:
     """What differs from `before` (empty when the host is as it was)."""
     after = snapshot.take(sandbox)
     return snapshot.differences(before, after, upgraded_files(sandbox, before, after))
+
+
+def beyond_what_aiws_keeps(differences: list[str]) -> list[str]:
+    """`differences` (left_behind's lines) without what a purge run by aiws on the host itself
+    keeps by design (docs/cli.md): its run logs and history, and the controller that ran it."""
+    return [line for line in differences if not _kept_on_host(line.split()[1])]
+
+
+def _kept_on_host(path: str) -> bool:
+    runtime_root = CONTROLLER_ROOT.rsplit("/", 1)[0]  # holds the controller alone after a purge
+    return path in (RUN_LOGS, runtime_root, CONTROLLER_ROOT) or path.startswith(
+        (f"{RUN_LOGS}/", f"{CONTROLLER_ROOT}/")
+    )
 
 
 # Reads one secret from Vault's KV, over Vault's socket with aiws's own (scoped) token, and
@@ -125,6 +140,17 @@ def on_host(sandbox: SandboxState, *args: str, timeout: float = 900) -> tuple[in
 
 # The resident memory of every process of a unit, in MB (the cgroup tree is unified or, in
 # an nspawn host on a v1 machine, hybrid).
+def on_host_install(sandbox: SandboxState, *args: str) -> tuple[DeploySummary, float]:
+    """`aiws install ... --json` run by aiws on the host itself; must succeed."""
+    started = time.monotonic()
+    rc, out, err = on_host(sandbox, "install", *args, "--json")
+    seconds = round(time.monotonic() - started, 1)
+    assert out.strip(), err[-3000:]
+    summary = DeploySummary.model_validate_json(out)
+    assert rc == 0 and summary.run.ok, (summary.run.failures, err[-3000:])
+    return summary, seconds
+
+
 _UNIT_RSS = r"""
 import os, subprocess, sys
 group = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", sys.argv[1]],

@@ -1,22 +1,29 @@
-"""all-in-one end to end: every component of the mode on one fresh Debian 12 host from the
-bundle, with --domain and --internal-ca, its only link a veth pair to this machine.
+"""all-in-one end to end on one fresh Debian 12 host, from the full bundle, with --domain and
+--internal-ca, its only link a veth pair to this machine. The install is driven from this
+machine through an inventory; later aiws, bootstrapped on the host from the same bundle,
+takes over (both air-gapped flows on one host).
 
-First each ACP agent (codex, opencode, hermes, gemini) run as its own account in a workspace
-over stdio ACP by a real ACP client on this machine (initialize, session/new, a prompt
-streaming the mock's answer to end_turn, a prompt cancelled), every model call through the
-real LiteLLM to aiws's offline mocks under the agent's own key, with no connection attempt
-beyond the host's loopback (strace). Then every agent through the Bridge's HTTP contract from
-this machine, over TLS through Caddy with the internal CA as the only trust (401 without the
-token, each session an instance of the agent's socket unit: start, streamed updates, cancel,
-close, nothing left running, -32002 after), only Caddy listening beyond loopback, and a
-kill -9 of the Bridge. Then the Node services on the same host (tests/helpers/node_services.py:
-QMD over MCP, OpenClaw with QMD as its MCP server, a turn through OpenClaw's ACP launcher
-under strace, the gateway target through the Bridge). Then aiws doctor (each agent's ACP
-initialize), a bare rerun that changes nothing (no file rewritten, no unit restarted, every
-secret byte-identical), a reboot and a kill -9 of every service's main process (healthy
-again with no action), status without the agents running, an uninstall and a purge that
-leaves the host as it was. Timings, idle memory of every unit and disk of every component are
-printed (-s)."""
+Before any change, preflight and a check-mode plan that changes nothing. Then the install and
+each component's own check (tests/helpers/checks.py). Each ACP agent (codex, opencode,
+hermes, gemini) run as its own account in a workspace over stdio ACP by a real ACP client on
+this machine (initialize, session/new, a prompt streaming the mock's answer to end_turn, a
+prompt cancelled), every model call through the real LiteLLM to aiws's offline mocks under
+the agent's own key, with no connection attempt beyond the host's loopback (strace). Then
+every agent through the Bridge's HTTP contract from this machine, over TLS through Caddy
+with the internal CA as the only trust (401 without the token, each session an instance of
+the agent's socket unit: start, streamed updates, cancel, close, nothing left running,
+-32002 after), only Caddy listening beyond loopback, and a kill -9 of the Bridge. Then the
+Node services on the same host (tests/helpers/node_services.py: QMD over MCP, OpenClaw with
+QMD as its MCP server, a turn through OpenClaw's ACP launcher under strace, the gateway
+target through the Bridge), and aiws doctor (each agent's ACP initialize).
+
+Then aiws on the host: check and bootstrap from the bundle, a bare rerun that repeats the
+install from outside and changes nothing (no file rewritten, no unit restarted, every secret
+byte-identical), a dry-run purge that changes nothing, a reboot and a kill -9 of every
+service's main process (healthy again with no action), status without the agents running,
+an uninstall that keeps every component's data, and a purge that leaves the host as it was
+but for what aiws on a host keeps (its run logs, the controller). Timings, idle memory of
+every unit and disk of every component are printed (-s)."""
 
 from __future__ import annotations
 
@@ -29,21 +36,25 @@ from typing import Any
 import pytest
 
 from aiws.catalog import load_catalog
-from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.helpers import acp, node_services, outbound, snapshot
+from tests.helpers.checks import check_components
 from tests.helpers.cli import aiws
 from tests.helpers.door import CA_ROOT, DOMAIN, Door, beyond_loopback, wait_for
 from tests.helpers.hosts import (
+    beyond_what_aiws_keeps,
+    bootstrap,
     exists,
     fingerprint,
     inside,
     install,
     left_behind,
-    main_pids,
+    on_host,
+    on_host_install,
     status,
     unit_rss_mb,
 )
+from tests.helpers.resilience import reboot_then_kill_every_service, service_units
 
 # The whole product on one host, after the full bundle's build on an empty cache (~7 min of
 # setup): more than the suite's 900 s per test.
@@ -61,8 +72,7 @@ KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
 # The Bridge too: it reaches each agent through the agent's socket (docs/components/bridge.md);
 # and Caddy, its public side, with a certificate from Caddy's own CA for the domain.
 INSTALLED = list(CATALOG.modes["all-in-one"].components)
-SERVICES = {name: CATALOG.component(name).unit or "" for name in INSTALLED
-            if CATALOG.component(name).kind == "service"}  # fmt: skip
+SERVICES = service_units(INSTALLED)
 SELECTION = ("--mode", "all-in-one", "--domain", DOMAIN, "--internal-ca")
 MOCK_TEXT = "aiws mock answer"
 LITELLM = CATALOG.component("litellm")
@@ -72,6 +82,10 @@ WORKSPACE = "/srv/aiws-test-{agent}"
 def launcher(name: str) -> str:
     component = CATALOG.component(name)
     return f"/opt/aiws/{name}/{component.version}/bin/aiws-{name}-acp"
+
+
+def packages(taken: snapshot.Snapshot) -> set[str]:
+    return {line.split()[1] for line in taken.packages}
 
 
 def disk_mb(sandbox: SandboxState, path: str) -> int:
@@ -87,10 +101,24 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     config = tmp_path / "aiws.yml"
     config.write_text("litellm:\n  test_models: true\n" + node_services.CONFIG)
 
+    # Before any change: preflight accepts the host and the request, and a check-mode plan
+    # says that every component would change, and changes nothing.
+    request = (*SELECTION, "--config", str(config), "-i", str(sandbox.inventory), "--json")
+    preflight = aiws("preflight", *request, "--bundle", str(models_bundle_file))
+    assert preflight.returncode == 0, preflight.stdout[-2000:] + preflight.stderr[-2000:]
+    started = time.monotonic()
+    plan = aiws("install", *request, "--bundle", str(models_bundle_file), "--check")
+    assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
+    planned = {row["name"]: row["changed"] for row in json.loads(plan.stdout)["components"]}
+    assert [name for name in INSTALLED if not planned.get(name)] == [], planned
+    assert left_behind(sandbox, before) == []
+    print(f"\npreflight + check-mode plan: {time.monotonic() - started:.1f} s", flush=True)
+
     first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
     rows = {row.name: row for row in first.components}
     assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
-    print(f"\n{' + '.join(INSTALLED)} first install: {seconds:.1f} s", flush=True)
+    print(f"{' + '.join(INSTALLED)} first install: {seconds:.1f} s", flush=True)
+    assert check_components(sandbox, INSTALLED) == ["postgresql", "vault"]
 
     installed = snapshot.take(sandbox)
     for name, agent_name in AGENTS.items():
@@ -181,11 +209,16 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     print(f"doctor --acp: {found['seconds']:.1f} s: "
           + ", ".join(checks[f"acp:{name}"] for name in AGENTS), flush=True)  # fmt: skip
 
-    # A bare rerun (no mode, components, domain, TLS choice or configuration file) repeats
-    # the last install: with defaults instead, Caddy would turn to ACME and LiteLLM would
-    # drop the test models, and this would not be changed=0.
+    # aiws on the host itself, bootstrapped from the same bundle (the air-gapped way), takes
+    # over the install driven from this machine. Its bare rerun (no mode, components, domain,
+    # TLS choice or configuration file) repeats the last install as the ledger recorded it:
+    # with defaults instead, Caddy would turn to ACME and LiteLLM would drop the test models,
+    # and this would not be changed=0.
+    started = time.monotonic()
+    bundle = bootstrap(sandbox, models_bundle_file)
+    print(f"check + bootstrap on the host: {time.monotonic() - started:.1f} s", flush=True)
     unchanged = fingerprint(sandbox)
-    rerun, seconds = install(sandbox, models_bundle_file)
+    rerun, seconds = on_host_install(sandbox, "--bundle", bundle)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert rerun.repeated == ["the operator configuration", "mode all-in-one",
                               f"domain {DOMAIN}", "Caddy's own CA"], rerun.repeated  # fmt: skip
@@ -193,22 +226,20 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert rerun.bridge_tokens == []
     # No file rewritten, no unit restarted, every secret byte-identical.
     assert fingerprint(sandbox) == unchanged
-    print(f"rerun: {seconds:.1f} s", flush=True)
-    footprint(sandbox)
+    print(f"bare rerun on the host: {seconds:.1f} s", flush=True)
+    footprint(sandbox, packages(installed) - packages(before))
+    # A dry-run purge lists what would go and changes nothing.
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--dry-run", "--json")
+    dry_run = json.loads(out)
+    assert rc == 0 and dry_run["dry_run"] and set(dry_run["components"]) == set(INSTALLED), err
+    assert "removed" not in {path["status"] for path in dry_run["paths"]}
+    assert fingerprint(sandbox) == unchanged and status(sandbox)["healthy"] is True
 
     # A reboot, then a kill -9 of every service's main process: healthy again, untouched.
     door = Door(sandbox, tmp_path, first.bridge_tokens[0].token)
-    started = time.monotonic()
-    host.reboot(sandbox)
-    print(f"reboot to healthy: {time.monotonic() - started + healthy_within(sandbox):.1f} s")
-    assert door.healthy()
-    assert "unsealed" in status(sandbox)["by_name"]["vault"]["detail"]
-    old = main_pids(sandbox, SERVICES.values())
-    for pid in old.values():
-        inside(sandbox, "sh", "-c", f"kill -9 {pid}")  # minbase has no kill(1)
-    print(f"kill -9 of {len(old)} services to healthy: {healthy_within(sandbox):.1f} s")
-    assert all(main_pids(sandbox, old)[unit] not in (0, old[unit]) for unit in old)
-    assert wait_for(door.healthy, 30)
+    rebooted, killed = reboot_then_kill_every_service(sandbox, door, INSTALLED, SERVICES)
+    print(f"reboot to healthy: {rebooted:.1f} s; kill -9 of {len(SERVICES)} services to "
+          f"healthy: {killed:.1f} s", flush=True)  # fmt: skip
 
     # Status checks the launchers and configurations without starting the agents.
     report = status(sandbox)["by_name"]
@@ -225,22 +256,38 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert finding["check"] == f"probe:{next(iter(AGENTS))}" and gone in finding["line"]
     assert "rerun aiws install" in finding["fix"], finding
 
-    # A plain uninstall keeps the agents' data and accounts: not installed any more.
-    done = aiws("uninstall", "--yes", "-i", str(sandbox.inventory), "--json")
-    assert done.returncode == 0, done.stderr
+    kept = [path for name in INSTALLED for key, path in CATALOG.component_paths(name).items()
+            if key != "runtime" and exists(sandbox, path)]  # fmt: skip
+    # On the host: a plain uninstall keeps every component's configuration and data and the
+    # agents' accounts, and takes units and runtime trees.
+    rc, out, err = on_host(sandbox, "uninstall", "--yes", "--json")
+    assert rc == 0, (out[-2000:], err[-2000:])
     report = status(sandbox)["by_name"]
-    assert report["hermes"]["installed"] is False, report["hermes"]
+    for name in INSTALLED:
+        assert report[name]["installed"] is False, report[name]
+        unit = CATALOG.component(name).unit
+        assert unit is None or not exists(sandbox, f"/etc/systemd/system/{unit}"), unit
+    assert [path for path in kept if not exists(sandbox, path)] == []
+    assert exists(sandbox, f"{CATALOG.paths.secrets}/postgresql-aiws_vault")
+    assert inside(sandbox, "ls", "/opt/aiws").split() == ["controller"]  # runtime trees gone
     assert report["hermes"]["detail"].startswith("uninstalled; data kept"), report["hermes"]
     inside(sandbox, "getent", "passwd", CATALOG.component("hermes").user)
 
+    # Then a purge on the host: the host as it was before the install, but for what aiws on
+    # a host keeps by design (its run logs, the controller that ran it); a second purge
+    # finds nothing to do.
+    inside(sandbox, "rm", bundle, f"{bundle}.sha256")  # the operator's copy
     started = time.monotonic()
-    purge = aiws("uninstall", "--purge", "--yes", "-i", str(sandbox.inventory), "--json")
-    assert purge.returncode == 0, purge.stderr
-    print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
+    assert rc == 0 and "Traceback" not in err, (out[-2000:], err[-2000:])
+    print(f"uninstall --purge on the host: {time.monotonic() - started:.1f} s", flush=True)
     for name in [name for name in INSTALLED if CATALOG.component(name).user]:
         account = CATALOG.component(name).user
         assert inside(sandbox, "sh", "-c", f"getent passwd {account} || echo none") == "none"
-    assert left_behind(sandbox, before) == []
+    left = left_behind(sandbox, before)
+    assert beyond_what_aiws_keeps(left) == [], left
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
+    assert rc == 0 and "no components recorded" in out and "(0 changed)" in out, (out, err)
 
 
 BRIDGE = CATALOG.component("bridge")
@@ -262,29 +309,34 @@ def session_journal(sandbox: SandboxState, name: str) -> str:
     return inside(sandbox, "journalctl", "-u", pattern, "--no-pager", "-n", "60", "-o", "cat")
 
 
-def healthy_within(sandbox: SandboxState, seconds: float = 180) -> float:
-    """Seconds until every component is installed and healthy, with nothing done but waiting."""
-    started = time.monotonic()
-    while True:
-        report = status(sandbox)
-        installed = {c["name"] for c in report["by_name"].values() if c["installed"]}
-        if report["healthy"] and installed == set(INSTALLED):
-            return round(time.monotonic() - started, 1)
-        unhealthy = {n: c["detail"] for n, c in report["by_name"].items() if not c["healthy"]}
-        assert time.monotonic() - started < seconds, unhealthy
-        time.sleep(1)
-
-
-def footprint(sandbox: SandboxState) -> None:
-    """all-in-one at rest: each unit's resident memory and each component's disk, printed."""
+def footprint(sandbox: SandboxState, added_packages: set[str]) -> None:
+    """all-in-one at rest: each unit's resident memory and each component's disk, printed
+    and held against the guard's estimates in the catalog (what preflight reserves): each
+    at least what was measured, and not more than twice it (+64 MB)."""
     rss = {name: unit_rss_mb(sandbox, unit) for name, unit in SERVICES.items()}
     print(f"idle RSS (MB): {rss}, total {sum(rss.values())} MB", flush=True)
+    for name, mb in rss.items():
+        estimate = CATALOG.component(name).memory_mb
+        assert mb <= estimate <= 2 * mb + 64, f"{name}: {mb} MB idle, catalog memory_mb {estimate}"
     disk = {}
     for name in INSTALLED:
         paths = CATALOG.component_paths(name)
         present = [p for p in (paths["runtime"], paths["state"]) if exists(sandbox, p)]
         disk[name] = sum(disk_mb(sandbox, p) for p in present)
-    print(f"disk (MB, runtime + state): {disk}, total {sum(disk.values())} MB", flush=True)
+    sizes = inside(
+        sandbox, "dpkg-query", "-W", "-f", "${Installed-Size}\\n", *sorted(added_packages)
+    )
+    debs = sum(int(kib) for kib in sizes.split()) // 1024
+    print(f"disk (MB, runtime + state): {disk}, total {sum(disk.values())} MB; "
+          f"{len(added_packages)} Debian packages added: {debs} MB", flush=True)  # fmt: skip
+    for name, mb in disk.items():
+        component = CATALOG.component(name)
+        assert mb <= component.disk_mb, (
+            f"{name}: {mb} MB on disk, catalog disk_mb {component.disk_mb}"
+        )
+        # Debian's packages (PostgreSQL's, Caddy's) are counted together below.
+        assert component.apt_packages or component.disk_mb <= 2 * mb + 64, (name, mb)
+    assert sum(disk.values()) + debs <= sum(CATALOG.component(n).disk_mb for n in INSTALLED)
 
 
 def doctor(sandbox: SandboxState, *args: str, expect: int = 0) -> dict[str, Any]:

@@ -25,12 +25,13 @@ import pytest
 from aiws.catalog import load_catalog
 from aiws.errors import ExitCode
 from aiws.sandbox.state import SandboxState
-from aiws.summary import DeploySummary
 from tests.helpers import snapshot
+from tests.helpers.checks import check_components
 from tests.helpers.door import DOMAIN, Door, beyond_loopback
 from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.hosts import (
     HOST_AIWS,
+    beyond_what_aiws_keeps,
     bootstrap,
     copy_in,
     exists,
@@ -39,26 +40,22 @@ from tests.helpers.hosts import (
     install,
     left_behind,
     on_host,
+    on_host_install,
 )
+from tests.helpers.resilience import reboot_then_kill_every_service, service_units
 
 # The full bundle's build for Debian 13 (~4 min on an empty cache) and the whole product.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
 CATALOG = load_catalog()
 INSTALLED = list(CATALOG.modes["all-in-one"].components)
+SERVICES = service_units(INSTALLED)
 SELECTION = ("--mode", "all-in-one", "--domain", DOMAIN, "--internal-ca")
 CONFIG = "/root/aiws.yml"
 SECRETS = "/var/lib/aiws/secrets"
 MOCK_TEXT = "aiws mock answer"
-# What the controller on the host writes about its own runs, and keeps through a purge
-# (docs/cli.md: run logs and the run history).
-RUN_LOGS = "/var/log/aiws"
 # The unit the interrupted install runs in: a kill of its control group is a kill -9 of
 # aiws, ansible-playbook and every module in flight at once.
 INTERRUPTED = "aiws-test-install.service"
-
-
-def beyond_run_logs(lines: list[str]) -> list[str]:
-    return [line for line in lines if not line.split()[1].startswith(RUN_LOGS)]
 
 
 def refused_unchanged(
@@ -70,7 +67,7 @@ def refused_unchanged(
     assert rc == code and "Traceback" not in err, (rc, out[-1000:], err[-2000:])
     assert not exists(sandbox, "/etc/aiws") and not exists(sandbox, "/var/lib/aiws")
     left = [line for line in left_behind(sandbox, pristine) if bundle not in line.split()[1]]
-    assert beyond_run_logs(left) == [], left
+    assert beyond_what_aiws_keeps(left) == [], left
     return out + err
 
 
@@ -99,16 +96,6 @@ def interrupted_install(sandbox: SandboxState, bundle: str) -> None:
         time.sleep(0.2)
     # The test's own unit, not aiws's: gone from the host before the snapshot comparison.
     inside(sandbox, "sh", "-c", f"systemctl reset-failed {INTERRUPTED} 2>/dev/null || true")
-
-
-def timed(sandbox: SandboxState, *args: str) -> tuple[DeploySummary, float]:
-    started = time.monotonic()
-    rc, out, err = on_host(sandbox, *args, "--json")
-    seconds = round(time.monotonic() - started, 1)
-    assert out.strip(), err[-3000:]
-    summary = DeploySummary.model_validate_json(out)
-    assert rc == 0 and summary.run.ok, (summary.run.failures, err[-3000:])
-    return summary, seconds
 
 
 def test_all_in_one_on_debian_13_with_aiws_on_the_host(
@@ -158,6 +145,7 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     now = secret_hashes(sandbox)
     assert {name: now.get(name) for name in made} == made
     assert rows["postgresql"].version.startswith("17"), rows["postgresql"]
+    assert check_components(sandbox, INSTALLED) == ["postgresql", "vault"]
 
     # The Bridge from this machine, through Caddy, with the internal CA as the only trust;
     # nothing else listens beyond loopback, and from outside the Bridge's port is closed.
@@ -189,11 +177,16 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
 
     # A bare rerun repeats the last install and changes nothing.
     unchanged = fingerprint(sandbox)
-    rerun, seconds = timed(sandbox, "install", "--bundle", bundle)
+    rerun, seconds = on_host_install(sandbox, "--bundle", bundle)
     print(f"bare no-change rerun: {seconds} s", flush=True)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert "mode all-in-one" in rerun.repeated and rerun.bridge_tokens == [], rerun.repeated
     assert fingerprint(sandbox) == unchanged
+
+    # A reboot, then a kill -9 of every service's main process: healthy again, untouched.
+    rebooted, killed = reboot_then_kill_every_service(sandbox, door, INSTALLED, SERVICES)
+    print(f"reboot to healthy: {rebooted:.1f} s; kill -9 of {len(SERVICES)} services to "
+          f"healthy: {killed:.1f} s", flush=True)  # fmt: skip
     # The host's run history: the killed run recorded nothing, the one that finished it is
     # this machine's; the bare rerun is the host's one run, its bundle's trees all unpacked.
     rc, out, err = on_host(sandbox, "report", "--json")
@@ -224,7 +217,7 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert rc == 0 and "Traceback" not in err, (out[-2000:], err[-2000:])
     print(f"uninstall --purge: {time.monotonic() - started:.1f} s", flush=True)
     left = left_behind(sandbox, pristine)
-    assert beyond_run_logs(left) == [], left
+    assert beyond_what_aiws_keeps(left) == [], left
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
     assert rc == 0 and "no components recorded" in out and "(0 changed)" in out, (out, err)
     assert exists(sandbox, HOST_AIWS)
