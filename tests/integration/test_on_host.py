@@ -1,17 +1,19 @@
-"""all-in-one the air-gapped way on Debian 13, with aiws on the host itself: the full
-debian-13-amd64 bundle copied onto a fresh network-less host (a veth pair to this machine is
-its only link), aiws bootstrapped from the bundle's controller with the host's own Python.
+"""all-in-one the air-gapped way on Debian 13, end to end with aiws on the host itself: the
+full debian-13-amd64 bundle copied onto a fresh network-less host (a veth pair to this
+machine is its only link), checked, aiws bootstrapped from the bundle's controller with the
+host's own Python, and every command run there. (The same install driven from outside
+through an inventory, then taken over by aiws on the host: test_agents.py, Debian 12.)
 
 Before any change: a corrupt copy of the bundle and a bundle built for Debian 12 are refused
 and the host is as it was. Then an install killed half-way (every process of the run, kill
--9) and the next run, driven from this machine through an inventory (the same install from
-outside), which converges with the secrets the killed run made; a client on this
-machine through Caddy with the internal CA (401 without the token, a whole codex session with
-it); status, doctor with each agent's ACP initialize, report and logs on the host; a bare
-rerun that changes nothing (no file rewritten, no unit restarted, every secret byte-identical);
-a purge that leaves the host as its snapshot before the install (aiws's run logs the only
-difference) and a second purge that changes nothing. (Debian 12 through an inventory:
-test_agents.py, with a reboot and a kill -9 of every service.)
+-9) and the next run, which converges with the secrets the killed run made; each component's
+own check; a client on this machine through Caddy with the internal CA (401 without the
+token, a whole codex session with it); status, doctor with each agent's ACP initialize and
+logs; a bare rerun that changes nothing (no file rewritten, no unit restarted, every secret
+byte-identical); a reboot and a kill -9 of every service's main process (healthy again with
+no action); report; the secrets commands; a purge that leaves the host as its snapshot
+before the install (aiws's run logs and the controller the only difference) and a second
+purge that changes nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from tests.helpers.hosts import (
     exists,
     fingerprint,
     inside,
-    install,
     left_behind,
     on_host,
     on_host_install,
@@ -128,18 +129,15 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert "debian-12" in said and "debian-13" in said, said
     inside(sandbox, "rm", other, f"{other}.sha256")
 
-    # An install killed half-way on the host. The run that finishes it is the same install
-    # driven from outside, from this machine through an inventory with the same bundle: it
-    # converges and keeps what the killed run made.
+    # An install killed half-way on the host; the next run converges and keeps what the
+    # killed run made.
     started = time.monotonic()
     interrupted_install(sandbox, bundle)
     killed_at = round(time.monotonic() - started, 1)
     made = secret_hashes(sandbox)
     assert "vault-unseal-key" in made, made
-    first, seconds = install(
-        sandbox, trixie_bundle_file, *SELECTION, "--config", str(tmp_path / "aiws.yml")
-    )
-    print(f"install killed after {killed_at} s; the next run, through an inventory: {seconds} s")
+    first, seconds = on_host_install(sandbox, *SELECTION, "--config", CONFIG, "--bundle", bundle)
+    print(f"install killed after {killed_at} s; the next run: {seconds} s", flush=True)
     rows = {row.name: row for row in first.components}
     assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
     now = secret_hashes(sandbox)
@@ -187,11 +185,12 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     rebooted, killed = reboot_then_kill_every_service(sandbox, door, INSTALLED, SERVICES)
     print(f"reboot to healthy: {rebooted:.1f} s; kill -9 of {len(SERVICES)} services to "
           f"healthy: {killed:.1f} s", flush=True)  # fmt: skip
-    # The host's run history: the killed run recorded nothing, the one that finished it is
-    # this machine's; the bare rerun is the host's one run, its bundle's trees all unpacked.
+    # The host's run history: the killed run recorded nothing; the one that finished it is
+    # "partial" (some components were there before it) and found the bundle's runtime trees
+    # unpacked, like the bare rerun.
     rc, out, err = on_host(sandbox, "report", "--json")
     groups = {(g["bundle"], g["run"]) for g in json.loads(out)["groups"]}
-    assert rc == 0 and groups == {("cached", "rerun")}, out
+    assert rc == 0 and groups == {("cached", "partial"), ("cached", "rerun")}, out
 
     # Secrets on the host: listed with their owners, shown one at a time; a provider key the
     # operator brings is read from stdin, never echoed, 0600, recorded as the operator's.
