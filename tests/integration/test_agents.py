@@ -303,6 +303,11 @@ def agent_processes(sandbox: SandboxState) -> str:
                   f"-regex '/proc/[0-9]+' \\( {owners} \\) -printf '%f %u\\n'")  # fmt: skip
 
 
+def bridge_journal(sandbox: SandboxState) -> str:
+    return inside(sandbox, "journalctl", "-u", BRIDGE.unit or "", "--no-pager", "-n", "60",
+                  "-o", "cat")  # fmt: skip
+
+
 def session_journal(sandbox: SandboxState, name: str) -> str:
     """The journal of the agent's session units (their stderr), for failure messages."""
     pattern = f"aiws-acp-{name}@*"
@@ -398,6 +403,9 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
         assert MOCK_TEXT in seen["text"], seen
         assert seen["result"]["status"] == "completed" and MOCK_TEXT in seen["result"]["output"]
         assert seen["cancel"] == {"accepted": True}, seen
+        if not seen["cancelled"]:
+            print(f"{name} cancelled stream's tail: {seen.get('cancelled_stream_tail')}; the "
+                  f"Bridge's journal:\n{bridge_journal(sandbox)}", flush=True)  # fmt: skip
         assert seen["cancelled"] and seen["cancelled"]["status"] == "cancelled", seen
         assert seen["close"] == {"accepted": True, "closed": True}, seen
         assert seen["after_close"]["code"] == -32002, seen
