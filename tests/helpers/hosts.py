@@ -78,6 +78,21 @@ def beyond_what_aiws_keeps(differences: list[str]) -> list[str]:
     return [line for line in differences if not _kept_on_host(line.split()[1])]
 
 
+def purge_on_host(sandbox: SandboxState, before: snapshot.Snapshot) -> float:
+    """`aiws uninstall --purge --yes` run by aiws on the host: the host then equals `before`
+    but for what aiws keeps there, and a second purge finds nothing and changes nothing.
+    Returns the first purge's seconds."""
+    started = time.monotonic()
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
+    assert rc == 0 and "Traceback" not in err, (out[-2000:], err[-2000:])
+    seconds = round(time.monotonic() - started, 1)
+    left = left_behind(sandbox, before)
+    assert beyond_what_aiws_keeps(left) == [], left
+    rc, out, err = on_host(sandbox, "uninstall", "--purge", "--yes")
+    assert rc == 0 and "no components recorded" in out and "(0 changed)" in out, (out, err)
+    return seconds
+
+
 def _kept_on_host(path: str) -> bool:
     runtime_root = CONTROLLER_ROOT.rsplit("/", 1)[0]  # holds the controller alone after a purge
     return path in (RUN_LOGS, runtime_root, CONTROLLER_ROOT) or path.startswith(
