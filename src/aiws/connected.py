@@ -3,9 +3,11 @@
 A connected controller builds (or reuses from its cache) the bundle for the hosts' platform
 with the same builder as `aiws bundle build`, and the install then verifies and installs it
 like any other bundle: one code path, and the hosts still receive nothing but verified,
-prebuilt artifacts (they never reach a registry). The cache entry is keyed by everything
-the bundle is made from: aiws's version, the target, the selection with its versions, and
-the source tree the Bridge and controller wheels are built from.
+prebuilt artifacts (they never reach a registry). The bundle always carries the controller
+too, so the cached one is also what an air-gapped host of that platform bootstraps from.
+The cache entry is keyed by everything the bundle is made from: aiws's version, the target,
+the selection with its versions, and the source tree the Bridge and controller wheels are
+built from.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 from aiws import __version__
 from aiws.bundle.build import BuildRequest, build_bundle, package_name, project_dir
-from aiws.bundle.target import parse_target
+from aiws.bundle.recipes import CONTROLLER
+from aiws.bundle.target import Target, parse_target
 from aiws.catalog import Catalog
 from aiws.errors import UsageError
 from aiws.guard import HostFacts
@@ -45,10 +48,10 @@ def bundle_for(
             "install each platform's hosts with its own --bundle (aiws bundle build --target)",
         )
     target = parse_target(platforms[0], catalog)
+    selection = with_controller(selection)
     source = project_dir()
-    key = cache_key(catalog, platforms[0], selection, source)
-    out_dir = cache_root() / "bundles" / f"{platforms[0]}-{key[:16]}"
-    package = out_dir / package_name(target)
+    package = cached_package(catalog, target, selection, source)
+    out_dir = package.parent
     if package.is_file() and package.with_name(package.name + ".sha256").is_file():
         progress(f"bundle for {platforms[0]}: reusing {package} (verified before use)")
         return package
@@ -70,6 +73,17 @@ def bundle_for(
     return result.package
 
 
+def with_controller(selection: list[str]) -> list[str]:
+    """The components, then the controller (what `aiws bundle build` puts in by default)."""
+    return [*[name for name in selection if name != CONTROLLER], CONTROLLER]
+
+
+def cached_package(catalog: Catalog, target: Target, selection: list[str], source: Path) -> Path:
+    """Where the connected install keeps (and looks for) the bundle of `selection`."""
+    key = cache_key(catalog, target.name, selection, source)
+    return cache_root() / "bundles" / f"{target.name}-{key[:16]}" / package_name(target)
+
+
 def older_bundles(current: Path, keep: int = KEEP_BUNDLES) -> list[Path]:
     """The cached bundles for the same target beyond the `keep` newest (current included):
     each is a few GB, and every change of aiws or of a selection makes another."""
@@ -87,10 +101,14 @@ def cache_key(catalog: Catalog, target: str, selection: list[str], source: Path)
     inputs = {
         "aiws": __version__,
         "target": target,
-        "components": {name: catalog.component(name).version for name in sorted(selection)},
+        "components": {name: _version(catalog, name) for name in sorted(selection)},
         "source": tree_digest(source),
     }
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def _version(catalog: Catalog, name: str) -> str:
+    return __version__ if name == CONTROLLER else catalog.component(name).version
 
 
 def _generated(part: str) -> bool:

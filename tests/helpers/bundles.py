@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiws import connected
 from aiws.bundle.build import (
     BuildRequest,
     BuildResult,
@@ -50,10 +51,15 @@ def build(target: str, components: list[str], out: Path, cache: Path | None = No
     return build_bundle(request)
 
 
-def full_bundle(out: Path, target: str = "debian-12-amd64") -> BuildResult:
+def full_bundle(target: str = "debian-12-amd64") -> BuildResult:
     """Every component of the catalog + the controller: what the full-bundle test checks and
-    what the model, agent and Bridge scenarios install from (one build for both)."""
-    return build(target, [*load_catalog().components, CONTROLLER], out)
+    what the model, agent and Bridge scenarios install from (one build for both). Built where
+    a connected install looks for that bundle (aiws.connected), so an all-in-one install
+    without --bundle reuses it."""
+    catalog = load_catalog()
+    selection = connected.with_controller(list(catalog.components))
+    package = connected.cached_package(catalog, parse_target(target, catalog), selection, PROJECT)
+    return build(target, selection, package.parent)
 
 
 def core_bundle(out: Path) -> Path:

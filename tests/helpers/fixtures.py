@@ -89,19 +89,20 @@ def core_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def full_bundle_build(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
-    """Every component + the controller, built once per test run."""
-    return full_bundle(tmp_path_factory.mktemp("full-bundle"))
+def full_bundle_build() -> BuildResult:
+    """Every component + the controller, built once per test run, where a connected
+    all-in-one install for Debian 12 looks for its bundle (tests/helpers/bundles.py)."""
+    return full_bundle()
 
 
 @pytest.fixture(scope="session")
-def trixie_bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def trixie_bundle_file() -> Path:
     """The full bundle for debian-13-amd64 (what the Debian 13 all-in-one scenario installs);
     AIWS_TEST_TRIXIE_BUNDLE=FILE uses one built beforehand."""
     given = os.environ.get("AIWS_TEST_TRIXIE_BUNDLE")
     if given:
         return Path(given)
-    return full_bundle(tmp_path_factory.mktemp("trixie-bundle"), "debian-13-amd64").package
+    return full_bundle("debian-13-amd64").package
 
 
 @pytest.fixture(scope="session")

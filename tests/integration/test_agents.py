@@ -1,7 +1,9 @@
 """all-in-one end to end on one fresh Debian 12 host, from the full bundle, with --domain and
 --internal-ca, its only link a veth pair to this machine. The install is driven from this
-machine through an inventory; later aiws, bootstrapped on the host from the same bundle,
-takes over (both air-gapped flows on one host).
+machine through an inventory, as a connected install (no --bundle: this controller reuses
+the all-in-one bundle it has cached for the host's platform, the one the full bundle's build
+made, verifies it and installs from it); later aiws, bootstrapped on the host from the same
+bundle, takes over (both air-gapped flows and the connected one on one host).
 
 Before any change, preflight and a check-mode plan that changes nothing. Then the install and
 each component's own check (tests/helpers/checks.py). Each ACP agent (codex, opencode,
@@ -108,15 +110,20 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     request = (*SELECTION, "--config", str(config), "-i", str(sandbox.inventory), "--json")
     preflight = aiws("preflight", *request, "--bundle", str(models_bundle_file))
     assert preflight.returncode == 0, preflight.stdout[-2000:] + preflight.stderr[-2000:]
+    built = models_bundle_file.stat().st_mtime_ns
     started = time.monotonic()
-    plan = aiws("install", *request, "--bundle", str(models_bundle_file), "--check")
+    plan = aiws("install", *request, "--check")
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     planned = {row["name"]: row["changed"] for row in json.loads(plan.stdout)["components"]}
     assert [name for name in INSTALLED if not planned.get(name)] == [], planned
     assert left_behind(sandbox, before) == []
     print(f"\npreflight + check-mode plan: {time.monotonic() - started:.1f} s", flush=True)
 
-    first, seconds = install(sandbox, models_bundle_file, *SELECTION, "--config", str(config))
+    # The connected flow: no --bundle, the cached bundle reused (not built again), verified,
+    # installed from.
+    first, seconds = install(sandbox, None, *SELECTION, "--config", str(config))
+    assert first.bundle is not None and first.bundle.file == str(models_bundle_file), first.bundle
+    assert models_bundle_file.stat().st_mtime_ns == built
     rows = {row.name: row for row in first.components}
     assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
     print(f"{' + '.join(INSTALLED)} first install: {seconds:.1f} s", flush=True)

@@ -84,9 +84,13 @@ def test_a_bundle_is_built_once_for_the_hosts_platform_then_reused(
     package = connected.bundle_for(CATALOG, SELECTION, {"a": host(), "b": host()}, said.append)
     (request,) = calls
     assert request.target == parse_target("debian-12-amd64", CATALOG)
-    assert (request.selection, request.explicit) == (SELECTION, True)
+    # The controller too: the cached bundle is also what an air-gapped host bootstraps from.
+    assert (request.selection, request.explicit) == ([*SELECTION, "controller"], True)
     assert request.cache_dir == cache and package.parent.parent == cache / "bundles"
-    assert said[0].startswith("bundle for debian-12-amd64: building postgresql, vault")
+    assert package == connected.cached_package(
+        CATALOG, request.target, [*SELECTION, "controller"], request.project_dir
+    )
+    assert said[0].startswith("bundle for debian-12-amd64: building postgresql, vault, controller")
     assert "  downloading" in said
     again = connected.bundle_for(CATALOG, SELECTION, {"a": host()}, said.append)
     assert again == package and len(calls) == 1
