@@ -19,16 +19,14 @@ from aiws.bundle.target import parse_target
 from aiws.catalog import load_catalog
 from aiws.errors import UsageError
 from aiws.guard import HostFacts
+from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
 SELECTION = ["postgresql", "vault"]
 
 
 def host(version: str = "12", arch: str = "amd64") -> HostFacts:
-    return HostFacts.model_validate(
-        {"os_id": "debian", "os_version_id": version, "arch": arch, "pid1": "systemd",
-         "mem_total_mb": 8000, "mem_available_mb": 8000}
-    )  # fmt: skip
+    return host_facts(os_version_id=version, arch=arch)
 
 
 @pytest.fixture

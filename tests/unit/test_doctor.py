@@ -22,6 +22,7 @@ from aiws.guard import HostFacts
 from aiws.modules import aiws_doctor
 from aiws.request import request_from_cli
 from aiws.status import ComponentStatus, HostStatus, StatusReport
+from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -107,16 +108,14 @@ def test_probes_name_the_fix_sealed_vault_a_failed_unit_missing_files() -> None:
 
 
 def facts(**changes: Any) -> HostFacts:
-    base: dict[str, Any] = {
-        "os_id": "debian", "os_version_id": "12", "arch": "amd64", "pid1": "systemd",
+    return host_facts(**{
         "mem_total_mb": 10_000, "mem_available_mb": 6_000,
         "disk": [{"path": "/opt/aiws", "device": 1, "free_mb": 40_000},
                  {"path": "/var/lib/aiws", "device": 1, "free_mb": 40_000}],
         "installed": ["base", "postgresql", "vault", "litellm"],
         "last_install": {"mode": "core", "config": {}},
-    }  # fmt: skip
-    base.update(changes)
-    return HostFacts.model_validate(base)
+        **changes,
+    })  # fmt: skip
 
 
 def test_headroom_disk_per_filesystem_and_memory() -> None:

@@ -21,6 +21,7 @@ from aiws.config import (
 )
 from aiws.guard import BundleTarget, HostFacts, evaluate, is_fqdn
 from aiws.request import InstallRequest
+from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
 GOOD = InstallRequest(mode="all-in-one", domain="bridge.example.com")
@@ -61,22 +62,15 @@ WITH_DATABASE = InstallRequest(
 
 
 def host(**changes: Any) -> HostFacts:
-    facts: dict[str, Any] = {
+    return host_facts(**{
         "hostname": "target",
-        "os_id": "debian",
-        "os_version_id": "12",
-        "arch": "amd64",
-        "pid1": "systemd",
         "disk": [
             {"path": "/opt/aiws", "device": 1, "free_mb": 50_000},
             {"path": "/var/lib/aiws", "device": 1, "free_mb": 50_000},
         ],
-        "mem_total_mb": 16_000,
-        "mem_available_mb": 15_000,
         "listeners": [{"address": "0.0.0.0", "port": 22, "process": "sshd", "pid": 1}],
-    }
-    facts.update(changes)
-    return HostFacts.model_validate(facts)
+        **changes,
+    })  # fmt: skip
 
 
 def codes(request: InstallRequest, facts: HostFacts | None = None, **kw: Any) -> list[str]:
