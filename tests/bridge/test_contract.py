@@ -372,6 +372,7 @@ def test_every_tls_choice_gives_caddy_a_valid_configuration(
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     config = json.loads(adapted.stdout)
+    assert "not formatted" not in adapted.stderr, adapted.stderr  # as `caddy fmt` writes it
     assert config["admin"]["listen"] == f"unix/{tmp_path / 'admin.sock'}"
     (server,) = config["apps"]["http"]["servers"].values()
     redirects = server.get("automatic_https", {}).get("disable_redirects", False)

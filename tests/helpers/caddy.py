@@ -50,7 +50,10 @@ def caddy_binary(target: str = "debian-12-amd64") -> Path:
 
 def render_caddyfile(port: int, bridge: str, work: Path, tls: str = "internal") -> str:
     """roles/caddy's Caddyfile for this machine: the same routes, TLS and options."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    # As Ansible renders templates (trim_blocks), so the file is the one a host gets.
+    env = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True
+    )
     return env.from_string(TEMPLATE.read_text()).render(
         ansible_managed="rendered by the tests",
         caddy_tls=tls,
