@@ -126,3 +126,17 @@ def test_fill_refuses_an_unknown_field_naming_it_and_where() -> None:
     with pytest.raises(AiwsError) as caught:
         fill("{state}/{nope}", {"state": "/var/lib/aiws"}, "vault.layout.data")
     assert "{nope}" in str(caught.value) and "vault.layout.data" in str(caught.value)
+
+
+def test_a_static_binary_runs_from_its_versioned_runtime_tree() -> None:
+    """A unit that runs a bundled static binary names the file the bundle unpacks: the
+    layout's `binary` under the component's versioned runtime tree (not the unversioned
+    root the versions live in)."""
+    catalog = load_catalog()
+    for name, component in catalog.components.items():
+        if component.bundle is None or component.bundle.recipe != "pypi-binary":
+            continue
+        resolved = resolved_catalog(catalog, "debian-12")["components"][name]
+        runtime = catalog.component_paths(name)["runtime"]
+        assert runtime.endswith(f"/{component.version}"), runtime
+        assert resolved["layout"]["binary"] == f"{runtime}/{component.bundle.entry_points[0]}"

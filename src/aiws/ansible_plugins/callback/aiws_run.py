@@ -36,7 +36,7 @@ class CallbackModule(CallbackBase):  # type: ignore[misc]  # Ansible is untyped
         TALLY.task_started(task._uuid, self._role(task))
 
     def _result(self, result: Any, counts_change: bool) -> None:
-        changed = counts_change and bool(result._result.get("changed"))
+        changed = bool(counts_change) and bool(result._result.get("changed"))
         TALLY.task_result(result._task._uuid, self._role(result._task), changed)
 
     def v2_runner_on_ok(self, result: Any) -> None:
