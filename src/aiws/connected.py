@@ -19,7 +19,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiws import __version__
-from aiws.bundle.build import BuildRequest, build_bundle, package_name, project_dir
+from aiws.bundle.build import (
+    BuildRequest,
+    BuildResult,
+    build_bundle,
+    package_name,
+    project_dir,
+)
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.target import Target, parse_target
 from aiws.catalog import Catalog
@@ -51,11 +57,25 @@ def bundle_for(
     selection = with_controller(selection)
     source = project_dir()
     package = cached_package(catalog, target, selection, source)
-    out_dir = package.parent
     if package.is_file() and package.with_name(package.name + ".sha256").is_file():
         progress(f"bundle for {platforms[0]}: reusing {package} (verified before use)")
         return package
     progress(f"bundle for {platforms[0]}: building {', '.join(selection)} (no --bundle given)")
+    result = build_into_cache(catalog, target, selection, source, progress)
+    progress(f"bundle built in {result.seconds:.0f} s: {result.package}")
+    return result.package
+
+
+def build_into_cache(
+    catalog: Catalog,
+    target: Target,
+    selection: list[str],
+    source: Path,
+    progress: Callable[[str], None] = lambda _: None,
+) -> BuildResult:
+    """Build `selection` where `cached_package` looks for it, then drop the target's older
+    cached bundles."""
+    out_dir = cached_package(catalog, target, selection, source).parent
     request = BuildRequest(
         catalog=catalog,
         target=target,
@@ -66,11 +86,10 @@ def bundle_for(
         project_dir=source,
     )
     result = build_bundle(request, progress=lambda step: progress(f"  {step}"))
-    progress(f"bundle built in {result.seconds:.0f} s: {result.package}")
     for stale in older_bundles(out_dir):
         progress(f"removing an older cached bundle: {stale}")
         shutil.rmtree(stale, ignore_errors=True)
-    return result.package
+    return result
 
 
 def with_controller(selection: list[str]) -> list[str]:

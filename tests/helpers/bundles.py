@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -59,13 +58,7 @@ def full_bundle(target: str = "debian-12-amd64") -> BuildResult:
     without --bundle reuses it."""
     catalog = load_catalog()
     selection = connected.with_controller(list(catalog.components))
-    package = connected.cached_package(catalog, parse_target(target, catalog), selection, PROJECT)
-    result = build(target, selection, package.parent)
-    # As a connected install does: only the newest few bundles of a target stay (each ~1 GB,
-    # and every change of the sources makes another).
-    for stale in connected.older_bundles(package.parent):
-        shutil.rmtree(stale, ignore_errors=True)
-    return result
+    return connected.build_into_cache(catalog, parse_target(target, catalog), selection, PROJECT)
 
 
 def core_bundle(out: Path) -> Path:
