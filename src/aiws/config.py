@@ -90,8 +90,11 @@ ORIGIN = r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,5}|\*))?$"
 
 
 class BridgeSettings(Strict):
-    # Sessions open at once (each an agent process); also each agent socket's limit.
+    # Agents running at once (each serves one thread; threads are not limited): at the cap
+    # the least recently used idle one is stopped, its thread continues later.
     max_sessions: int = Field(default=8, ge=1, le=64)
+    # Those of one token at most; 0: as many as max_sessions.
+    max_sessions_per_token: int = Field(default=0, ge=0, le=64)
     # An idle session's agent is stopped after this long (seconds).
     idle_timeout_s: int = Field(default=1800, ge=60, le=86400)
     # Browser origins allowed besides requests without an Origin (the app): none by default.

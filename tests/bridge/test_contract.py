@@ -1,8 +1,9 @@
 """The Bridge's wire contract (../docs/bridge.md), over real HTTP, SSE and WebSocket on the
 loopback, with a real ACP agent as each session's stdio child (tests/fixtures/
 acp_echo_agent.py): auth always on, the check order and status codes, the hybrid envelopes,
-capabilities and routing, session start/message/cancel/close, continuation refused when the
-child is gone, workspaces confined, keepalives, and children that die with the Bridge."""
+capabilities and routing, session start/message/cancel/close, a closed thread refused,
+keepalives, and children that die with the Bridge. Threads, workspaces, files and tokens:
+tests/bridge/test_threads.py."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ from tests.helpers.paths import FIXTURES
 TOKEN = "bridge-test-token-0123456789"
 AGENT = [sys.executable, str(FIXTURES / "acp_echo_agent.py")]
 SSE = {"Accept": "text/event-stream, application/json"}
+
+
+def workspace_of(tmp: Path, session: str, provider: str = "codex", token: str = "first") -> Path:
+    """Where the Bridge puts a thread whose device path names no owner (workspaces.py)."""
+    return tmp / "workspaces" / provider / token / "threads" / session
 
 
 def free_port() -> int:
@@ -254,7 +260,12 @@ def test_a_session_streams_updates_then_the_result_then_done(bridge: str, tmp_pa
     assert final["id"] == "1-session.start-1" and final["ok"] is True
     assert result["output"] == "echo: hello" and result["status"] == "completed"
     assert result["success"] is True and result["resolvedProviderId"] == "codex"
-    assert (tmp_path / "workspaces" / "thread-1" / "agent.pid").exists()
+    workspace = workspace_of(tmp_path, "thread-1")
+    assert (workspace / "agent.pid").exists()
+    # Where the thread works, on every result and on the turn's first update.
+    assert result["remoteWorkingDirectory"] == str(workspace)
+    assert result["remoteWorkspaceRefKind"] == "remotePath"
+    assert updates[0]["params"]["remoteWorkingDirectory"] == str(workspace)
 
     again = events(rpc(bridge, "session.message", {"sessionId": "thread-1", "threadId": "thread-1",
                                                    "taskPrompt": "more"}, headers=SSE))  # fmt: skip
@@ -262,7 +273,7 @@ def test_a_session_streams_updates_then_the_result_then_done(bridge: str, tmp_pa
     plain = rpc(bridge, "session.message", {"sessionId": "thread-1", "taskPrompt": "plain"})
     assert plain.json()["result"]["output"] == "echo: plain"
 
-    pid = agent_pid(tmp_path / "workspaces" / "thread-1")
+    pid = agent_pid(workspace)
     closed = rpc(bridge, "session.close", {"sessionId": "thread-1", "threadId": "thread-1"}).json()
     assert closed["result"] == {"accepted": True, "closed": True}
     assert gone(pid)
@@ -293,11 +304,18 @@ def test_the_gateway_target_runs_a_session_and_keeps_it(bridge: str) -> None:
     assert rpc(bridge, "session.close", {"sessionId": "gw"}).json()["result"]["closed"] is True
 
 
-def test_a_child_that_dies_is_not_restarted(bridge: str) -> None:
+def test_a_thread_whose_child_died_continues(bridge: str) -> None:
+    """The turn the agent died in fails; the thread does not: the next message opens a new
+    agent, and says so."""
     died = events(start(bridge, "dies", "exit now"))[-2]
     assert died["error"]["code"] == -32002 and "EXECUTION_FAILED" in died["error"]["message"]
-    after = rpc(bridge, "session.message", {"sessionId": "dies", "taskPrompt": "again"}).json()
-    assert after["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+    params = {"sessionId": "dies", "threadId": "dies", "taskPrompt": "again"}
+    after = events(rpc(bridge, "session.message", params, headers=SSE))
+    assert after[-2]["result"]["output"] == "echo: again", after[-2]
+    statuses = [e["params"] for e in after[:-2] if e.get("method") == "session.update"]
+    assert any(u.get("event") == "resumed" for u in statuses), statuses
+    never = rpc(bridge, "session.message", {"sessionId": "never", "taskPrompt": "x"}).json()
+    assert never["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
 
 
 def test_cancel_during_a_prompt_and_keepalives(bridge: str) -> None:
@@ -402,13 +420,7 @@ def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> No
                 httpx.get(base + "/", verify=other, trust_env=False)
 
 
-def test_working_directory_outside_the_root_is_refused(bridge: str, tmp_path: Path) -> None:
-    outside = events(start(bridge, "out", "hi", workingDirectory="/etc"))[-2]
-    assert outside["error"]["code"] == -32602 and "/etc" in outside["error"]["message"]
-    sneaky = str(tmp_path / "workspaces" / ".." / "elsewhere")
-    assert (
-        events(start(bridge, "out", "hi", workingDirectory=sneaky))[-2]["error"]["code"] == -32602
-    )
+def test_an_unknown_provider_is_unavailable(bridge: str) -> None:
     params = {"sessionId": "x", "taskPrompt": "hi", "provider": "gemini"}
     unknown = events(rpc(bridge, "session.start", params, headers=SSE))[-2]
     assert unknown["result"]["unavailable"] is True
@@ -494,7 +506,7 @@ def test_children_die_with_the_bridge(tmp_path: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.1)
         assert events(start(base, "orphan", "hello"))[-2]["result"]["output"] == "echo: hello"
-        pid = agent_pid(tmp_path / "workspaces" / "orphan")
+        pid = agent_pid(workspace_of(tmp_path, "orphan"))
         assert not gone(pid, wait=0)
     finally:
         bridge.send_signal(signal.SIGKILL)
@@ -533,8 +545,8 @@ def agent_socket(tmp_path: Path) -> Iterator[Path]:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
     server.listen(8)
-    root = str(tmp_path / "workspaces")
-    env = {"PATH": "/usr/bin:/bin", "ACP_ECHO_LINGER": "1"}
+    root = str(tmp_path / "workspaces" / "codex")  # the agent's own directory
+    env = {"PATH": "/usr/bin:/bin", "ACP_ECHO_LINGER": "1", "AIWS_BRIDGE_PYTHON": sys.executable}
 
     def serve_one(conn: socket.socket) -> None:
         with conn:
@@ -572,7 +584,7 @@ def test_agents_behind_a_socket_run_sessions_and_end_with_them(
         assert [p["providerId"] for p in caps["providerCatalog"]] == ["codex"]  # gemini absent
         streamed = events(start(base, "sock-1", "hello"))
         assert streamed[-2]["result"]["output"] == "echo: hello", streamed[-2]
-        workspace = tmp_path / "workspaces" / "sock-1"
+        workspace = workspace_of(tmp_path, "sock-1")
         assert workspace.is_dir() and (workspace.stat().st_mode & 0o777) == 0o700
         again = rpc(base, "session.message", {"sessionId": "sock-1", "taskPrompt": "more"})
         assert again.json()["result"]["output"] == "echo: more"
@@ -582,11 +594,11 @@ def test_agents_behind_a_socket_run_sessions_and_end_with_them(
         assert gone(pid), "the agent outlived its closed connection"
         after = rpc(base, "session.message", {"sessionId": "sock-1", "taskPrompt": "x"}).json()
         assert after["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
-        # An agent that exits mid-turn ends its session; nothing restarts it.
+        # An agent that exits mid-turn fails that turn; the thread's next one gets another.
         died = events(start(base, "sock-2", "exit now"))[-2]
         assert died["error"]["code"] == -32002 and "EXECUTION_FAILED" in died["error"]["message"]
         later = rpc(base, "session.message", {"sessionId": "sock-2", "taskPrompt": "x"}).json()
-        assert later["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+        assert later["result"]["output"] == "echo: x", later
 
 
 def test_the_session_script_refuses_a_workspace_outside_its_root(tmp_path: Path) -> None:
@@ -594,9 +606,24 @@ def test_the_session_script_refuses_a_workspace_outside_its_root(tmp_path: Path)
     root.mkdir()
     (root / "link").symlink_to(tmp_path)
     for asked in ("/etc", f"{root}/../x", f"{root}/link/y", str(root), ""):
-        ran = subprocess.run(
-            ["bash", str(SESSION_SCRIPT), str(root), "true"], input=f"{asked}\n", text=True,
-            capture_output=True, timeout=10, check=False,
-        )  # fmt: skip
+        ran = session_script(root, asked)
         assert ran.returncode == 2 and "inside" in ran.stderr, (asked, ran.stderr)
     assert sorted(p.name for p in root.iterdir()) == ["link"] and not (tmp_path / "x").exists()
+    # Inside the root, but not a directory of its own with mode 0700: refused.
+    (root / "open").mkdir(mode=0o755)
+    (root / "open").chmod(0o755)
+    ran = session_script(root, f"{root}/open")
+    assert ran.returncode == 2 and "0700" in ran.stderr, ran.stderr
+    (root / "theirs").mkdir(mode=0o700)
+    os.chown(root / "theirs", 65534, 65534)
+    ran = session_script(root, f"{root}/theirs")
+    assert ran.returncode == 2 and "0700" in ran.stderr, ran.stderr
+    made = session_script(root, f"{root}/fine/deeper")
+    assert made.returncode == 0 and (root / "fine" / "deeper").stat().st_mode & 0o777 == 0o700
+
+
+def session_script(root: Path, asked: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SESSION_SCRIPT), str(root), "true"], input=f"{asked}\n", text=True,
+        capture_output=True, timeout=10, check=False,
+    )  # fmt: skip

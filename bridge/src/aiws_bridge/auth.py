@@ -54,6 +54,9 @@ class TokenStore:
     def configured(self) -> bool:
         return bool(self._load())
 
+    def names(self) -> list[str]:
+        return list(self._load().values())
+
     def name_of(self, token: str) -> str | None:
         """The name of the token, or None (compared in constant time, hash against hash)."""
         if not token:

@@ -4,21 +4,36 @@ and the session methods. Notifications a method emits go through `notify`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
 
 from aiws_bridge import __version__
+from aiws_bridge.agent import Notify
+from aiws_bridge.gateway import GatewayControl
 from aiws_bridge.recent import RecentLogs
 from aiws_bridge.rpc import INVALID_PARAMS, METHOD_NOT_FOUND, RpcError
-from aiws_bridge.sessions import Notify, Sessions
+from aiws_bridge.sessions import Sessions
 from aiws_bridge.settings import AGENT_LABELS, GATEWAY_LABELS, Settings
+from aiws_bridge.threads import Thread
+from aiws_bridge.workspaces import refuse_control, remote_fields, rewrite_prompt, thread_workspace
 
-Method = Callable[[dict[str, Any], Notify], Awaitable[dict[str, Any]]]
+
+class Call(NamedTuple):
+    """What a method gets beside its params: where its notifications go, and the name of
+    the token the request came with."""
+
+    notify: Notify
+    caller: str
+
+
+Method = Callable[[dict[str, Any], Call], Awaitable[dict[str, Any]]]
 
 
 class Methods:
     def __init__(self, settings: Settings, sessions: Sessions, recent: RecentLogs | None = None):
         self.settings, self.sessions = settings, sessions
         self.recent = recent or RecentLogs()
+        self.gateway = GatewayControl(settings)
         self.table: dict[str, Method] = {
             "health": self.health,
             "acp.capabilities": self.capabilities,
@@ -28,18 +43,24 @@ class Methods:
             "session.cancel": self.cancel,
             "session.close": self.close,
             "system.logs": self.logs,
+            "xworkmate.gateway.connect": self.gateway.connect,
+            "xworkmate.gateway.request": self.gateway.request,
+            "xworkmate.gateway.disconnect": self.gateway.disconnect,
         }
 
-    async def call(self, method: str, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def call(
+        self, method: str, params: dict[str, Any], notify: Notify, caller: str = ""
+    ) -> dict[str, Any]:
+        """`caller`: the name of the token the request came with (its threads only)."""
         handler = self.table.get(method)
         if handler is None:
             raise RpcError(METHOD_NOT_FOUND, f"unknown method: {method}")
-        return await handler(params, notify)
+        return await handler(params, Call(notify, caller))
 
-    async def health(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def health(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "role": "acp-control-plane"}
 
-    async def capabilities(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def capabilities(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         agents, gateways = self.settings.agent_ids(), self.settings.gateway_ids()
         catalog = [
             {"providerId": a, "label": AGENT_LABELS.get(a, a), "targets": ["agent"],
@@ -66,65 +87,75 @@ class Methods:
                              "availableExecutionTargets": targets},
         }  # fmt: skip
 
-    async def logs(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def logs(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         """The app's diagnostics panel: the Bridge's recent log lines (no token or prompt is
-        ever logged) and whether its gateway provider is installed."""
-        gateway = "ready" if self.settings.gateway_ids() else "not-installed"
-        return {"bridgeStatus": "running", "gatewayStatus": gateway,
+        ever logged) and its gateway provider's state (`running` while its service answers;
+        the app shows green for running, connected or ok)."""
+        return {"bridgeStatus": "running", "gatewayStatus": await self.gateway.status(),
                 "bridgeLogs": list(self.recent.lines)}  # fmt: skip
 
-    async def resolve(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def resolve(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         return self._route(params)
 
-    async def start(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def start(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         session_id, thread_id = _ids(params)
         routed = self._route(_with_provider(params))
         if routed["unavailable"]:
             return {"success": False, **routed}
         provider = routed["resolvedProviderId"] or routed["resolvedGatewayProviderId"]
-        session = await self.sessions.start(
-            session_id, thread_id, provider, params.get("workingDirectory")
+        workspace = thread_workspace(
+            str(self.settings.workspace_root), provider, call.caller, session_id,
+            _text(params, "workingDirectory"), _text(params, "remoteWorkingDirectoryHint"),
+        )  # fmt: skip
+        thread = self.sessions.begin(
+            call.caller, session_id, thread_id, provider, Path(workspace), routed["resolvedModel"]
         )
-        return await self._turn(session, params, routed, notify)
+        return await self._turn(thread, params, routed, call)
 
-    async def message(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def message(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         session_id, thread_id = _ids(params)
-        session = self.sessions.get(session_id, thread_id)
-        # The session's own provider, whatever this message's routing says.
-        if session.provider in self.settings.gateways:
+        thread = self.sessions.thread(call.caller, session_id, thread_id)
+        # The thread's own provider, whatever this message's routing says.
+        if thread.provider in self.settings.gateways:
             same = {"routingMode": "explicit", "explicitExecutionTarget": "gateway",
-                    "preferredGatewayProviderId": session.provider}  # fmt: skip
+                    "preferredGatewayProviderId": thread.provider}  # fmt: skip
         else:
             same = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
-                    "explicitProviderId": session.provider}  # fmt: skip
-        routed = self._route({**_with_provider(params), "routing": same})
-        return await self._turn(session, params, routed, notify)
+                    "explicitProviderId": thread.provider}  # fmt: skip
+        given = params.get("routing")
+        asked: dict[str, Any] = given if isinstance(given, dict) else {}
+        model = asked.get("explicitModel") or params.get("model") or thread.model
+        routed = self._route({**params, "routing": {**same, "explicitModel": model}})
+        return await self._turn(thread, params, routed, call)
 
     def _route(self, params: dict[str, Any]) -> dict[str, Any]:
         return resolve_routing(params, self.settings.agent_ids(), self.settings.gateway_ids())
 
-    async def _turn(self, session: Any, params: dict[str, Any], routed: dict[str, Any],
-                    notify: Notify) -> dict[str, Any]:  # fmt: skip
+    async def _turn(self, thread: Thread, params: dict[str, Any], routed: dict[str, Any],
+                    call: Call) -> dict[str, Any]:  # fmt: skip
         prompt = params.get("taskPrompt") or params.get("message") or ""
         if not isinstance(prompt, str) or not prompt.strip():
             raise RpcError(INVALID_PARAMS, "taskPrompt is required")
-        outcome = await session.turn(prompt, notify, self.settings.prompt_timeout_s)
+        workspace = PurePosixPath(thread.workspace)
+        prompt = rewrite_prompt(prompt, _text(params, "workingDirectory"), workspace)
+        where = remote_fields(workspace)
+        outcome = await self.sessions.turn(thread, prompt, call.notify, params, where)
         # "mode" stays "single-agent": a gateway session is one ACP agent as well (the app
         # reads the target from resolvedExecutionTarget).
         return {
             **outcome, **{k: v for k, v in routed.items() if k.startswith("resolved")},
-            "provider": session.provider, "mode": "single-agent",
-            "sessionId": session.id, "threadId": session.thread_id,
+            **where, "provider": thread.provider, "mode": "single-agent",
+            "sessionId": thread.session_id, "threadId": thread.thread_id,
         }  # fmt: skip
 
-    async def cancel(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def cancel(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         session_id, _ = _ids(params)
-        await self.sessions.cancel(session_id)
+        await self.sessions.cancel(call.caller, session_id)
         return {"accepted": True}
 
-    async def close(self, params: dict[str, Any], notify: Notify) -> dict[str, Any]:
+    async def close(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         session_id, _ = _ids(params)
-        return {"accepted": True, "closed": await self.sessions.close(session_id)}
+        return {"accepted": True, "closed": await self.sessions.close(call.caller, session_id)}
 
 
 def _ids(params: dict[str, Any]) -> tuple[str, str]:
@@ -132,7 +163,15 @@ def _ids(params: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(session_id, str) or not session_id:
         raise RpcError(INVALID_PARAMS, "sessionId is required")
     thread_id = params.get("threadId")
-    return session_id, thread_id if isinstance(thread_id, str) and thread_id else session_id
+    thread_id = thread_id if isinstance(thread_id, str) and thread_id else session_id
+    for field, value in (("sessionId", session_id), ("threadId", thread_id)):
+        refuse_control(field, value)
+    return session_id, thread_id
+
+
+def _text(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    return value if isinstance(value, str) and value else None
 
 
 def _with_provider(params: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +203,8 @@ def resolve_routing(
     provider = routing.get("explicitProviderId") or ""
     out: dict[str, Any] = {
         "resolvedExecutionTarget": resolved, "resolvedProviderId": "",
-        "resolvedGatewayProviderId": "", "resolvedModel": routing.get("explicitModel") or "",
+        "resolvedGatewayProviderId": "",
+        "resolvedModel": routing.get("explicitModel") or _text(params, "model") or "",
         "resolvedSkills": list(routing.get("explicitSkills") or []),
         "skillResolutionSource": "explicit" if routing.get("explicitSkills") else "none",
         "needsSkillInstall": False, "skillInstallRequestId": "",

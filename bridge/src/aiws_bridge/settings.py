@@ -26,13 +26,15 @@ class Agent(Strict):
     - `launcher`: an argv the Bridge runs as a child, in the session's workspace (as `user`
       when given, which needs CAP_SETUID/CAP_SETGID; development and tests).
     `installed`: a path that exists while the agent is installed (its launcher); an agent
-    whose path is missing is not offered."""
+    whose path is missing is not offered. `health`: an http://127.0.0.1 URL that answers 200
+    while the provider's own service runs (OpenClaw's gateway), for `system.logs`."""
 
     launcher: list[str] | None = Field(default=None, min_length=1)
     socket: Path | None = None
     user: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
     installed: Path | None = None
+    health: str | None = Field(default=None, pattern=r"^http://127\.0\.0\.1:[0-9]{1,5}/")
 
     @model_validator(mode="after")
     def _one_transport(self) -> Agent:
@@ -52,11 +54,15 @@ class Settings(Strict):
     # An empty list allows no browser origin (the original allowed every one).
     origins: list[str] = Field(default_factory=lambda: ["http://localhost:*", "http://127.0.0.1:*"])
     workspace_root: Path
+    # Thread records (threads.py); None keeps them in memory only (tests, development).
+    state_dir: Path | None = None
     agents: dict[str, Agent] = Field(default_factory=dict)
     # The "gateway" execution target: each provider reached over ACP like an agent (OpenClaw's
     # `openclaw acp`, which forwards every prompt to its gateway).
     gateways: dict[str, Agent] = Field(default_factory=dict)
+    # Running agents at most (threads are not limited), and those of one token.
     max_sessions: int = Field(8, ge=1)
+    max_sessions_per_token: int = Field(0, ge=0)  # 0: max_sessions
     idle_timeout_s: float = Field(1800, gt=0)
     keepalive_s: float = Field(20, gt=0)
     prompt_timeout_s: float = Field(3600, gt=0)
@@ -66,6 +72,8 @@ class Settings(Strict):
         both = set(self.agents) & set(self.gateways)
         if both:
             raise ValueError(f"{', '.join(sorted(both))}: both an agent and a gateway")
+        if not self.max_sessions_per_token or self.max_sessions_per_token > self.max_sessions:
+            object.__setattr__(self, "max_sessions_per_token", self.max_sessions)
         return self
 
     def agent_ids(self) -> list[str]:
