@@ -41,7 +41,7 @@ import pytest
 from aiws.catalog import load_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from tests.helpers import acp, node_services, outbound, snapshot
+from tests.helpers import acp, app_threads, node_services, outbound, snapshot
 from tests.helpers.checks import check_components
 from tests.helpers.cli import aiws
 from tests.helpers.door import CA_ROOT, DOMAIN, Door, beyond_loopback, wait_for
@@ -200,6 +200,9 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     public = [(a.component, a.url) for a in first.access if a.public]
     assert public == [("bridge", f"https://{DOMAIN}/")], first.access
     through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
+    # The app's own requests, threads that continue, files in and out (tests/helpers/app_threads).
+    app_threads.check(sandbox, Door(sandbox, tmp_path, first.bridge_tokens[0].token),
+                      [*AGENTS, "openclaw"])  # fmt: skip
     # The Node services on the same host: QMD, OpenClaw, the gateway target.
     node_services.check_qmd_and_openclaw(sandbox, tmp_path, first.bridge_tokens[0].token)
 
@@ -212,9 +215,11 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert {"guard", "clock", "memory", "disk", "probe:caddy", "probe:bridge"} <= set(checks)
     certificates = [c["line"] for c in found["checks"] if c["check"] == "certificate"]
     assert any(line.startswith(f"{CA_ROOT} valid until") for line in certificates), certificates
-    # Doctor's sessions took their workspaces with them (the t-* ones are the Bridge test's).
-    left = inside(sandbox, "ls", "-A", BRIDGE_WORKSPACES).split()
-    assert [name for name in left if name.startswith("aiws-doctor-")] == [], left
+    # Doctor's sessions took their workspaces with them (each agent's directory holds only
+    # the Bridge tests' token's threads).
+    for name in AGENTS:
+        left = inside(sandbox, "ls", "-A", f"{BRIDGE_WORKSPACES}/{name}").split()
+        assert left == ["first"], left
     print(f"doctor --acp: {found['seconds']:.1f} s: "
           + ", ".join(checks[f"acp:{name}"] for name in AGENTS), flush=True)  # fmt: skip
 
@@ -424,7 +429,7 @@ def through_the_bridge(sandbox: SandboxState, tmp_path: Path, token: str) -> Non
         assert seen["after_close"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
         assert wait_for(lambda: agent_processes(sandbox) == ""), agent_processes(sandbox)
         # The session's workspace was made by the agent, for the agent alone.
-        workspace = f"{BRIDGE_WORKSPACES}/t-{name}"
+        workspace = f"{BRIDGE_WORKSPACES}/{name}/first/threads/t-{name}"
         account = CATALOG.component(name).user
         assert inside(sandbox, "stat", "-c", "%a %U", workspace) == f"700 {account}"
 

@@ -24,7 +24,8 @@ PLAY = """
   tasks:
     - ansible.builtin.include_role: {name: bridge, tasks_from: render.yml, public: true}
     - ansible.builtin.copy:
-        content: "{{ {'files': bridge_files, 'units': bridge_units} | to_json }}"
+        content: "{{ {'files': bridge_files, 'units': bridge_units,
+                      'directories': bridge_directories, 'unit': bridge_unit} | to_json }}"
         dest: "{{ out }}"
         mode: "0600"
 """
@@ -60,6 +61,14 @@ def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_pat
     assert settings["host"] == "127.0.0.1" and settings["workspace_root"] == (
         "/var/lib/aiws/workspaces"
     )
+    # The threads' records live in the Bridge's own state directory.
+    assert settings["state_dir"] == "/var/lib/aiws/bridge"
+    # The root lets agents through, not list it; each agent's directory is its own alone.
+    directories = {d["path"]: d for d in rendered["directories"]}
+    assert directories["/var/lib/aiws/workspaces"]["mode"] == "0711"
+    for name in ("codex", "hermes"):
+        own = directories[f"/var/lib/aiws/workspaces/{name}"]
+        assert (own["owner"], own["group"], own["mode"]) == (f"aiws-{name}",) * 2 + ("0700",)
     assert files["bridge.json"]["mode"] == "0640" and files["aiws-acp-session"]["mode"] == "0755"
 
     units = {u["name"]: u for u in rendered["units"]}
@@ -73,14 +82,19 @@ def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_pat
                  "ListenStream=/run/aiws-acp/codex.sock"):  # fmt: skip
         assert line in socket_unit.splitlines(), line
     service = units["aiws-acp-codex@.service"]["content"].splitlines()
-    writable = "ReadWritePaths=/var/lib/aiws/codex /var/lib/aiws/workspaces /etc/aiws/codex"
+    writable = (
+        "ReadWritePaths=/var/lib/aiws/codex /var/lib/aiws/workspaces/codex /etc/aiws/codex"
+    )
     for line in ("User=aiws-codex", "StandardInput=socket", "StandardOutput=socket",
                  "NoNewPrivileges=yes", "CapabilityBoundingSet=", "IPAddressDeny=any",
                  writable):  # fmt: skip
         assert line in service, line
     exec_start = next(line for line in service if line.startswith("ExecStart="))
-    assert exec_start.split()[1:] == ["/var/lib/aiws/workspaces", codex.layout["launcher"].replace(
-        "{runtime}", f"/opt/aiws/codex/{codex.version}")]  # fmt: skip
+    assert exec_start.split()[1:] == ["/var/lib/aiws/workspaces/codex", codex.layout[
+        "launcher"].replace("{runtime}", f"/opt/aiws/codex/{codex.version}")]  # fmt: skip
+    bridge = CATALOG.component("bridge")
+    python = f"Environment=AIWS_BRIDGE_PYTHON=/opt/aiws/bridge/{bridge.version}/venv/bin/python"
+    assert python in service
 
 
 def test_no_agent_on_the_host_means_none_offered(tmp_path: Path) -> None:
@@ -102,6 +116,8 @@ def test_openclaw_is_the_gateway_behind_its_own_socket(tmp_path: Path) -> None:
         "openclaw": {
             "socket": "/run/aiws-acp/openclaw.sock",
             "installed": f"/opt/aiws/openclaw/{openclaw.version}/bin/aiws-openclaw-acp",
+            # system.logs says `running` while the gateway answers its health route
+            "health": "http://127.0.0.1:18789/healthz",
         }
     }
     units = {u["name"]: u["content"].splitlines() for u in rendered["units"]}
@@ -123,4 +139,10 @@ def test_the_operators_bridge_settings_reach_the_bridge_and_its_sockets(tmp_path
     assert settings["max_sessions"] == 12 and settings["idle_timeout_s"] == 1800
     assert settings["origins"] == ["https://app.example.com"]
     socket_unit = next(u for u in rendered["units"] if u["name"] == "aiws-acp-codex.socket")
-    assert "MaxConnections=12" in socket_unit["content"].splitlines()
+    # The running agents, and room for the short connections that move files.
+    assert "MaxConnections=20" in socket_unit["content"].splitlines()
+    assert settings["max_sessions_per_token"] == 0
+    # The public service's own bounds fit its sessions.
+    limits = [d for d in rendered["unit"]["directives"] if d.split("=")[0] in
+              ("MemoryMax", "TasksMax", "LimitNOFILE")]  # fmt: skip
+    assert limits == ["MemoryMax=1G", "TasksMax=128", "LimitNOFILE=1216"]

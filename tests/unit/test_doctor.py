@@ -224,7 +224,7 @@ def test_the_module_initializes_each_agent_and_removes_its_workspace(
     thread.join(5)
     (result,) = report["acp"]
     assert result["name"] == "fake" and seen["method"] == "initialize"
-    assert Path(seen["workspace"]).parent == workspaces
+    assert Path(seen["workspace"]).parent == workspaces / "fake"  # the agent's own directory
     assert not Path(seen["workspace"]).exists()  # removed after
     if answer:
         assert result["ok"] and result["detail"] == "fake 9", result

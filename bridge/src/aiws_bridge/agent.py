@@ -80,6 +80,7 @@ class RunningAgent:
         self.continued = NEW
         # The next prompt carries the thread's transcript (a new ACP session went on with it).
         self.primed = False
+        self.served = False  # a turn answered
         self.last_used = time.monotonic()
         self.turn_lock = asyncio.Lock()
         # Turns that hold this agent (a turn waiting for the lock counts): not evictable.
@@ -87,6 +88,7 @@ class RunningAgent:
         self._chunks: list[str] = []
         self._notify: Notify | None = None
         self._turn_id = ""
+        self._heard = 0.0
 
     @property
     def alive(self) -> bool:
@@ -129,14 +131,23 @@ class RunningAgent:
                     )  # fmt: skip
                 if way != NEW:
                     self.acp_session, self.continued = continue_session, way
+                    await self._replay_ended()
                     return
         created = await asyncio.wait_for(
             self.conn.new_session(cwd=cwd, mcp_servers=[]), START_TIMEOUT
         )
         self.acp_session = created.session_id
 
+    async def _replay_ended(self, quiet: float = 0.3, most: float = 5.0) -> None:
+        """Wait until the history a load replays stops coming (gemini streams it after its
+        answer to `session/load`): none of it may pass for the next turn's output."""
+        deadline = time.monotonic() + most
+        while time.monotonic() < deadline and time.monotonic() - self._heard < quiet:
+            await asyncio.sleep(0.05)
+
     async def on_update(self, update: Any) -> None:
         if self._notify is None:
+            self._heard = time.monotonic()
             return  # a replayed history, or an update after the turn ended
         kind = getattr(update, "session_update", "")
         params: dict[str, Any] = {
@@ -240,14 +251,16 @@ class RunningAgent:
 
 
 def _continuation(info: InitializeResponse) -> str:
-    """How this agent can continue an earlier ACP session in a new process."""
+    """How this agent can continue an earlier ACP session in a new process: `session/load`
+    (stable; codex, opencode, gemini, hermes and OpenClaw offer it) before the unstable
+    `session/resume`."""
     caps = info.agent_capabilities
     if caps is None:
         return NEW
+    if caps.load_session:
+        return LOAD
     lifecycle = caps.session_capabilities
-    if lifecycle is not None and lifecycle.resume is not None:
-        return RESUME
-    return LOAD if caps.load_session else NEW
+    return RESUME if lifecycle is not None and lifecycle.resume is not None else NEW
 
 
 async def _connect(

@@ -53,8 +53,11 @@ class GatewayControl:
         if state == "stopped":
             return _answer(False, {"providerId": provider, "status": state},
                            "GATEWAY_UNAVAILABLE", f"{provider} is not running")  # fmt: skip
-        return _answer(True, {"providerId": provider, "status": "connected", "connected": True,
-                              "chat": "session.start with executionTarget gateway"})  # fmt: skip
+        # The app reads `snapshot.status` at the top of the result: "connected" brings its
+        # gateway panels online (their requests then get ok: false, see `request`).
+        snapshot = {"status": "connected", "providerId": provider, "gatewayStatus": state}
+        return {**_answer(True, {"providerId": provider, "snapshot": snapshot}),
+                "snapshot": snapshot, "auth": {}, "returnedDeviceToken": ""}  # fmt: skip
 
     async def request(self, params: dict[str, Any], call: Any) -> dict[str, Any]:
         method = params.get("method") or ""

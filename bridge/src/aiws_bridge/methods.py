@@ -124,7 +124,7 @@ class Methods:
                     "explicitProviderId": thread.provider}  # fmt: skip
         given = params.get("routing")
         asked: dict[str, Any] = given if isinstance(given, dict) else {}
-        model = asked.get("explicitModel") or params.get("model") or thread.model
+        model = asked.get("explicitModel") or thread.model
         routed = self._route({**params, "routing": {**same, "explicitModel": model}})
         return await self._turn(thread, params, routed, call)
 
@@ -137,7 +137,10 @@ class Methods:
         if not isinstance(prompt, str) or not prompt.strip():
             raise RpcError(INVALID_PARAMS, "taskPrompt is required")
         workspace = PurePosixPath(thread.workspace)
-        prompt = rewrite_prompt(prompt, _text(params, "workingDirectory"), workspace)
+        prompt = rewrite_prompt(
+            prompt, workspace, _text(params, "workingDirectory"),
+            _text(params, "remoteWorkingDirectoryHint"),
+        )  # fmt: skip
         where = remote_fields(workspace)
         outcome = await self.sessions.turn(thread, prompt, call.notify, params, where)
         # "mode" stays "single-agent": a gateway session is one ACP agent as well (the app
@@ -204,7 +207,7 @@ def resolve_routing(
     out: dict[str, Any] = {
         "resolvedExecutionTarget": resolved, "resolvedProviderId": "",
         "resolvedGatewayProviderId": "",
-        "resolvedModel": routing.get("explicitModel") or _text(params, "model") or "",
+        "resolvedModel": routing.get("explicitModel") or "",
         "resolvedSkills": list(routing.get("explicitSkills") or []),
         "skillResolutionSource": "explicit" if routing.get("explicitSkills") else "none",
         "needsSkillInstall": False, "skillInstallRequestId": "",

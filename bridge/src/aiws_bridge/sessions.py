@@ -101,21 +101,47 @@ class Sessions:
             )
         running = await self._agent(thread, agent, notify)
         try:
-            send = thread.primed(prompt) if running.continued == NEW and running.primed else prompt
-            scan = {"op": "scan", "workspace": thread.workspace}
-            before = (await files.request(agent, root, scan))["files"]
-            outcome = await running.turn(send, notify, self.settings.prompt_timeout_s, started)
-            running.primed = False
-            collect = {"op": "collect", "workspace": thread.workspace, "before": before}
-            outcome["artifacts"] = (await files.request(agent, root, collect))["artifacts"]
-            thread.acp_session = running.acp_session
-            thread.add_turn(prompt, outcome["output"])
-            self.threads.save(thread)
-            await running.completed(notify, outcome)
-            return outcome
+            return await self._prompt(thread, agent, running, prompt, notify, started)
+        except RpcError as exc:
+            first = running.continued != NEW and not running.served
+            if not first or not running.alive or "in time" in exc.message:
+                raise
+            # An agent may accept a session it cannot continue (hermes answers a load of an
+            # id it lost with success): go on once more in a new ACP session with the
+            # transcript.
+            await self._drop(running)
+            thread.acp_session = ""
+            again = await self._agent(thread, agent, notify)
+            try:
+                return await self._prompt(thread, agent, again, prompt, notify, started)
+            finally:
+                again.claims -= 1
         finally:
             running.claims -= 1
             await self._wake()
+
+    async def _prompt(
+        self, thread: Thread, agent: Agent, running: RunningAgent, prompt: str, notify: Notify,
+        started: dict[str, Any],
+    ) -> dict[str, Any]:  # fmt: skip
+        root = self.agent_root(thread.provider)
+        send = thread.primed(prompt) if running.primed else prompt
+        scan = {"op": "scan", "workspace": thread.workspace}
+        before = (await files.request(agent, root, scan))["files"]
+        outcome = await running.turn(send, notify, self.settings.prompt_timeout_s, started)
+        running.primed, running.served = False, True
+        collect = {"op": "collect", "workspace": thread.workspace, "before": before}
+        outcome["artifacts"] = (await files.request(agent, root, collect))["artifacts"]
+        thread.acp_session = running.acp_session
+        thread.add_turn(prompt, outcome["output"])
+        self.threads.save(thread)
+        await running.completed(notify, outcome)
+        return outcome
+
+    async def _drop(self, running: RunningAgent) -> None:
+        if self._running.get(running.key) is running:
+            del self._running[running.key]
+        await running.close()
 
     async def _agent(self, thread: Thread, agent: Agent, notify: Notify) -> RunningAgent:
         """The thread's running agent, claimed for one turn; opened (continuing the thread)

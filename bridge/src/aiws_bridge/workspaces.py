@@ -59,11 +59,13 @@ def thread_workspace(
     return base / "threads" / safe_name(thread_key)
 
 
-def rewrite_prompt(prompt: str, device_path: str | None, workspace: PurePosixPath) -> str:
-    """The prompt's mentions of the device path name the server workspace instead."""
-    if not device_path or device_path == str(workspace):
-        return prompt
-    return prompt.replace(device_path.rstrip("/") or device_path, str(workspace))
+def rewrite_prompt(prompt: str, workspace: PurePosixPath, *device_paths: str | None) -> str:
+    """The prompt's mentions of the thread's device paths (its working directory, the hint
+    the app made up) name the server workspace instead."""
+    for device_path in sorted({p.rstrip("/") for p in device_paths if p}, key=len, reverse=True):
+        if device_path and device_path != str(workspace):
+            prompt = prompt.replace(device_path, str(workspace))
+    return prompt
 
 
 def remote_fields(workspace: PurePosixPath) -> dict[str, object]:

@@ -82,7 +82,8 @@ def read_certificate(path):
 
 def initialize(name, path, workspaces, timeout):
     """One ACP initialize through the agent's session socket: (ok, seconds, detail)."""
-    workspace = os.path.join(workspaces, "aiws-doctor-%s-%s" % (name, uuid.uuid4().hex[:12]))
+    # Inside the agent's own directory under the root, where its session script makes it.
+    workspace = os.path.join(workspaces, name, "aiws-doctor-%s" % uuid.uuid4().hex[:12])
     started = time.monotonic()
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     conn.settimeout(timeout)

@@ -1,0 +1,238 @@
+"""The XWorkmate app's own requests (tests/fixtures/app_requests) against an installed Bridge
+through Caddy, from this machine, for each agent and the gateway: a thread started with the
+app's device path, continued with the hint the Bridge returned, a file attached (on the host
+at the path the prompt names, the agent's own), a file made in the workspace by the agent's
+account during a turn coming back in that turn's artifacts, and the thread continuing after
+`systemctl restart` of the Bridge, kill -9 of the thread's agent and kill -9 of the Bridge
+(printed per agent: continued with `session/load` or the transcript). Then the app's
+OpenClaw control-plane calls, and 50 unauthorised 16 MiB bodies that leave the Bridge
+answering and within its memory limit."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from functools import partial
+from pathlib import PurePosixPath
+from typing import Any
+
+from aiws.catalog import load_catalog
+from aiws.sandbox.state import SandboxState
+from aiws_bridge.workspaces import thread_workspace
+from tests.helpers import app_requests
+from tests.helpers.bridge_server import Background
+from tests.helpers.door import Door, wait_for
+from tests.helpers.hosts import exists, inside
+
+CATALOG = load_catalog()
+BRIDGE = CATALOG.component("bridge")
+ROOT = "/var/lib/aiws/workspaces"
+MOCK_TEXT = "aiws mock answer"
+# Holds LiteLLM's mock answer for a few seconds (roles/litellm/files/aiws_litellm.py).
+SLOW = "aiws-mock-slow"
+TOKEN_NAME = "first"
+
+
+def replay(door: Door, token: str, name: str, **values: Any) -> list[Any]:
+    """One of the app's requests with its headers and body, through Caddy; its SSE events."""
+    headers, body = app_requests.load(name, token=token, **values)
+    headers.pop("Accept-Encoding")
+    reply = door.request("POST", "/acp/rpc", content=json.dumps(body), headers=headers,
+                         timeout=180)  # fmt: skip
+    assert reply.status_code == 200, reply.text[-2000:]
+    chunks = reply.text.split("\n\n")
+    streamed = [
+        c[6:] if c[6:] == "[DONE]" else json.loads(c[6:]) for c in chunks if c.startswith("data: ")
+    ]
+    assert streamed[-1] == "[DONE]", streamed[-3:]
+    return streamed
+
+
+def result_of(streamed: list[Any]) -> dict[str, Any]:
+    assert "result" in streamed[-2], streamed[-2]
+    result: dict[str, Any] = streamed[-2]["result"]
+    return result
+
+
+def resumed_with(streamed: list[Any]) -> str:
+    notes = [
+        e["params"] for e in streamed[:-2]
+        if e.get("method") == "session.update" and e["params"].get("event") == "resumed"
+    ]  # fmt: skip
+    assert len(notes) == 1, notes
+    return str(notes[0]["resumedWith"])
+
+
+def check(sandbox: SandboxState, door: Door, providers: list[str]) -> dict[str, list[str]]:
+    """Every provider's app thread; returns how each continued after each interruption."""
+    token = door.token.read_text().strip()
+    continued = {name: _thread(sandbox, door, token, name) for name in providers}
+    for name, ways in continued.items():
+        print(f"{name}: continued after restart / agent kill -9 / Bridge kill -9 with "
+              f"{' / '.join(ways)}", flush=True)  # fmt: skip
+    _control_plane(door, token)
+    _unauthorised_bodies(sandbox, door, token)
+    return continued
+
+
+GATEWAYS = ("openclaw",)
+
+
+def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> list[str]:
+    account = CATALOG.component(provider).user
+    thread = f"draft:1786594930512345-{provider}"
+    # The gateway's own start (the app's release builds send only that target), else an
+    # agent's; a message continues the thread on its own provider whatever it routes to.
+    gateway = provider in GATEWAYS
+    start = "session_start_gateway" if gateway else "session_start_agent"
+    values = {} if gateway else {"provider": provider}
+    began = time.monotonic()
+    first = result_of(replay(door, token, start, thread=thread, prompt="hello", **values))
+    print(f"{provider}: app thread's first turn {time.monotonic() - began:.1f} s", flush=True)
+    assert first["status"] == "completed" and MOCK_TEXT in first["output"], first
+    workspace = first["remoteWorkingDirectory"]
+    assert workspace.startswith(f"{ROOT}/{provider}/{TOKEN_NAME}/"), workspace
+    assert inside(sandbox, "stat", "-c", "%a %U", workspace) == f"700 {account}"
+
+    message = "session_message_with_hint"
+    hinted = dict(values, thread=thread, hint=workspace)
+    again = result_of(replay(door, token, message, prompt="more", **hinted))
+    assert again["remoteWorkingDirectory"] == workspace and MOCK_TEXT in again["output"], again
+
+    _files_in_and_out(sandbox, door, token, provider, account)
+
+    ways = []
+    interruptions = (
+        partial(inside, sandbox, "systemctl", "restart", BRIDGE.unit or ""),
+        partial(inside, sandbox, "systemctl", "kill", "-s", "KILL", f"aiws-acp-{provider}@*"),
+        partial(_kill_the_bridge, sandbox, door),
+    )
+    for n, interrupt in enumerate(interruptions):
+        interrupt()
+        began = time.monotonic()
+        streamed = replay(door, token, message, prompt=f"after interruption {n}", **hinted)
+        outcome = result_of(streamed)
+        assert outcome["status"] == "completed" and MOCK_TEXT in outcome["output"], outcome
+        ways.append(f"{resumed_with(streamed)} ({time.monotonic() - began:.1f} s to the result)")
+    closed = result_of(replay(door, token, "session_close", thread=thread))
+    assert closed == {"accepted": True, "closed": True}
+    return ways
+
+
+def _kill_the_bridge(sandbox: SandboxState, door: Door) -> None:
+    unit = BRIDGE.unit or ""
+    pid = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit)
+    inside(sandbox, "kill", "-9", pid)
+
+    def restarted() -> bool:
+        now = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit)
+        return now not in ("0", pid) and exists(sandbox, "/proc/" + now)
+
+    assert wait_for(restarted, 30) and wait_for(door.healthy, 30)
+
+
+def _files_in_and_out(
+    sandbox: SandboxState, door: Door, token: str, provider: str, account: str
+) -> None:
+    """An attachment reaches the workspace as the agent's file, at the path the prompt
+    names; a file the agent's account writes there during the turn comes back in it."""
+    thread = f"draft:1786594930512345-{provider}-files"
+    attachment = hashlib.sha256(provider.encode()).digest() * 1000  # 32000 bytes, binary
+    workspace = thread_workspace(ROOT, provider, TOKEN_NAME, thread, "/Users/alice/x", None)
+    made = f"{workspace}/out/report-{provider}.txt"
+    content = f"made in the workspace by {account} during the turn\n"
+    name = "session_start_with_attachment"
+    if provider in GATEWAYS:
+        _gateway_files(sandbox, door, token, attachment)
+        return
+    turn = Background(partial(
+        replay, door, token, name, provider=provider, thread=thread, prompt=f"notes {SLOW}",
+        attachment=attachment,
+    )).started()  # fmt: skip
+    attached = f"{workspace}/attachments/notes.txt"
+    assert wait_for(lambda: exists(sandbox, attached), 60), attached
+    inside(sandbox, "runuser", "-u", account, "--", "sh", "-c",
+           f"mkdir -p {workspace}/out && printf '%s' '{content}' > {made}")  # fmt: skip
+    turn.join(180)
+    result = result_of(turn.value)
+    assert result["status"] == "completed", result
+    assert inside(sandbox, "stat", "-c", "%U %a", attached) == f"{account} 600"
+    held = inside(sandbox, "runuser", "-u", account, "--", "sha256sum", attached).split()[0]
+    assert held == hashlib.sha256(attachment).hexdigest()
+    artifacts = {a["relativePath"]: a for a in result["artifacts"]}
+    assert list(artifacts) == [f"out/report-{provider}.txt"], list(artifacts)
+    back = artifacts[f"out/report-{provider}.txt"]
+    assert back["encoding"] == "utf8" and back["content"] == content
+    assert back["sha256"] == hashlib.sha256(content.encode()).hexdigest()
+    assert str(PurePosixPath(result["remoteWorkingDirectory"])) == str(workspace)
+
+
+def _gateway_files(sandbox: SandboxState, door: Door, token: str, attachment: bytes) -> None:
+    """The gateway target takes the app's attachment into its thread's workspace too."""
+    headers, body = app_requests.load("session_start_with_attachment", token=token,
+                                      thread="draft:1-gw-files", attachment=attachment)  # fmt: skip
+    params = body["params"]
+    params.update(executionTarget="gateway", requestedExecutionTarget="gateway",
+                  routing={"routingMode": "explicit", "explicitExecutionTarget": "gateway",
+                           "preferredGatewayProviderId": "openclaw"})  # fmt: skip
+    params.pop("provider")
+    headers.pop("Accept-Encoding")
+    reply = door.request("POST", "/acp/rpc", content=json.dumps(body), headers=headers,
+                         timeout=180)  # fmt: skip
+    final = json.loads([c for c in reply.text.split("\n\n") if c.startswith("data: {")][-1][6:])
+    result = final["result"]
+    assert result["status"] == "completed", result
+    attached = f"{result['remoteWorkingDirectory']}/attachments/notes.txt"
+    assert inside(sandbox, "stat", "-c", "%U %a", attached) == "aiws-openclaw 600"
+
+
+def _control_plane(door: Door, token: str) -> None:
+    connect = result_of(replay(door, token, "gateway_connect"))
+    assert connect["ok"] is True and connect["snapshot"]["status"] == "connected", connect
+    answer = result_of(replay(door, token, "gateway_request_agents_list"))
+    assert set(answer) == {"ok", "payload", "error"}, answer
+    assert result_of(replay(door, token, "gateway_disconnect"))["ok"] is True
+    logs = result_of(replay(door, token, "system_logs"))
+    assert logs["bridgeStatus"] == "running" and logs["gatewayStatus"] == "running", logs
+
+
+def _unauthorised_bodies(sandbox: SandboxState, door: Door, token: str) -> None:
+    """50 parallel 16 MiB bodies without a token: the Bridge answers others in under 1 s
+    and stays within its MemoryMax."""
+    unit = BRIDGE.unit or ""
+    limit = int(inside(sandbox, "systemctl", "show", "-p", "MemoryMax", "--value", unit))
+    chunk = b"x" * (1 << 20)
+
+    def flood() -> int:
+        def body() -> Any:
+            for _ in range(16):
+                yield chunk
+
+        try:
+            return door.request("POST", "/acp/rpc", content=body(), timeout=120,
+                                headers={"Content-Length": str(16 << 20)}).status_code  # fmt: skip
+        except Exception:
+            return 0
+
+    floods = [Background(flood).started() for _ in range(50)]
+    time.sleep(1.0)
+    took, peak = [], 0
+    health = {"jsonrpc": "2.0", "id": "h", "method": "health"}
+    for _ in range(5):
+        sent = time.monotonic()
+        reply = door.request("POST", "/acp/rpc", json=health,
+                             headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        took.append(time.monotonic() - sent)
+        assert reply.json()["result"]["status"] == "ok"
+        used = inside(sandbox, "systemctl", "show", "-p", "MemoryCurrent", "--value", unit)
+        peak = max(peak, int(used))
+    for one in floods:
+        one.join(180)
+    codes = [one.value for one in floods]
+    assert set(codes) <= {401, 413, 0} and codes.count(401) >= 1, codes
+    print(f"50 unauthorised 16 MiB bodies: health {max(took):.3f} s at most, the Bridge's "
+          f"memory {peak >> 20} MB (limit {limit >> 20} MB)", flush=True)  # fmt: skip
+    assert max(took) < 1.0 and peak < limit, (took, peak, limit)
+    assert threading.active_count() < 200
