@@ -82,9 +82,7 @@ def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_pat
                  "ListenStream=/run/aiws-acp/codex.sock"):  # fmt: skip
         assert line in socket_unit.splitlines(), line
     service = units["aiws-acp-codex@.service"]["content"].splitlines()
-    writable = (
-        "ReadWritePaths=/var/lib/aiws/codex /var/lib/aiws/workspaces/codex /etc/aiws/codex"
-    )
+    writable = "ReadWritePaths=/var/lib/aiws/codex /var/lib/aiws/workspaces/codex /etc/aiws/codex"
     for line in ("User=aiws-codex", "StandardInput=socket", "StandardOutput=socket",
                  "NoNewPrivileges=yes", "CapabilityBoundingSet=", "IPAddressDeny=any",
                  writable):  # fmt: skip
