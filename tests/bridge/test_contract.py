@@ -34,6 +34,7 @@ from tests.helpers.bridge_server import (
     TRUST,
     agent_pid,
     auth,
+    bridge_process,
     events,
     gone,
     http,
@@ -381,20 +382,9 @@ def test_failed_auth_from_one_address_is_slowed_down() -> None:
 def test_children_die_with_the_bridge(tmp_path: Path) -> None:
     lingering = {"launcher": AGENT, "env": {"ACP_ECHO_LINGER": "1"}}
     settings = write_settings(tmp_path, agents={"codex": lingering})
-    bridge = subprocess.Popen(
-        [sys.executable, "-m", "aiws_bridge", "--config", str(tmp_path / "bridge.json")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    bridge = bridge_process(settings, tmp_path / "bridge.json")
     base = f"http://127.0.0.1:{settings.port}"
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                http("GET", base + "/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
         assert events(start(base, "orphan", "hello"))[-2]["result"]["output"] == "echo: hello"
         pid = agent_pid(workspace_of(tmp_path, "orphan"))
         assert not gone(pid, wait=0)

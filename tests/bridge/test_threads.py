@@ -12,8 +12,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -35,10 +33,12 @@ from tests.helpers.bridge_server import (
     Background,
     agent_pid,
     auth,
+    bridge_process,
     events,
     gone,
     http,
     rpc,
+    rss_mb,
     served,
     start,
     workspace_of,
@@ -336,14 +336,10 @@ def test_bodies_are_bounded_and_unauthorised_ones_never_read(tmp_path: Path) -> 
     without one leave the Bridge answering in under a second and its memory low; a body over
     the limit is refused by its Content-Length."""
     settings = write_settings(tmp_path)
-    bridge = subprocess.Popen(
-        [sys.executable, "-m", "aiws_bridge", "--config", str(tmp_path / "bridge.json")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    bridge = bridge_process(settings, tmp_path / "bridge.json")
     base = f"http://127.0.0.1:{settings.port}"
     try:
-        _wait_until_up(base)
-        before = _rss_mb(bridge.pid)
+        before = rss_mb(bridge.pid)
         chunk = b"x" * (1 << 20)
         refused: list[int] = []
 
@@ -377,8 +373,8 @@ def test_bodies_are_bounded_and_unauthorised_ones_never_read(tmp_path: Path) -> 
             one.join(120)
         assert set(refused) <= {401, 0} and refused.count(401) >= 1, refused
         assert max(timed) < 1.0, timed
-        grown = _rss_mb(bridge.pid) - before
-        assert grown < 100, f"the Bridge grew by {grown} MB"
+        grown = rss_mb(bridge.pid) - before
+        assert grown < 100, f"the Bridge grew by {grown:.0f} MB"
         status, answer = _declared_only(settings.port, 64 << 20)
         assert status == 413 and json.loads(answer)["error"]["code"] == -32600
     finally:
@@ -401,21 +397,3 @@ def _declared_only(port: int, length: int) -> tuple[int, bytes]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
-
-
-def _wait_until_up(base: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            http("GET", base + "/", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the Bridge did not start")
-
-
-def _rss_mb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) // 1024
-    raise AssertionError("no VmRSS")

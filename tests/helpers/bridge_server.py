@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -159,3 +160,27 @@ class Background(threading.Thread):
     def started(self) -> Background:
         self.start()
         return self
+
+
+def bridge_process(settings: Settings, config: Path) -> subprocess.Popen[bytes]:
+    """The Bridge as its own process (`python -m aiws_bridge --config`), once it answers."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "aiws_bridge", "--config", str(config)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            http("GET", f"http://127.0.0.1:{settings.port}/", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("the Bridge did not start")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")

@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from aiws_bridge.workspaces import safe_name
 # The transcript kept per thread: the last turns, and no more text than a prompt can carry.
 TRANSCRIPT_TURNS = 20
 TRANSCRIPT_CHARS = 24_000
+# Records kept in memory (the most recently used); the rest are read again when needed.
+CACHED = 1024
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _chars(transcript: list[dict[str, str]]) -> int:
 class ThreadStore:
     def __init__(self, state_dir: Path | None):
         self.root = state_dir / "threads" if state_dir is not None else None
-        self._memory: dict[tuple[str, str], Thread] = {}
+        self._memory: OrderedDict[tuple[str, str], Thread] = OrderedDict()
 
     def _path(self, token: str, session_id: str) -> Path | None:
         if self.root is None:
@@ -77,6 +80,7 @@ class ThreadStore:
     def get(self, token: str, session_id: str) -> Thread | None:
         key = (token, session_id)
         if key in self._memory:
+            self._memory.move_to_end(key)
             return self._memory[key]
         path = self._path(token, session_id)
         if path is None:
@@ -86,11 +90,19 @@ class ThreadStore:
             thread = Thread(**data)
         except (OSError, ValueError, TypeError):
             return None
-        self._memory[key] = thread
+        self._remember(thread)
         return thread
 
+    def _remember(self, thread: Thread) -> None:
+        key = (thread.token, thread.session_id)
+        self._memory[key] = thread
+        self._memory.move_to_end(key)
+        if self.root is not None:  # in memory only, the cache is the store
+            while len(self._memory) > CACHED:
+                self._memory.popitem(last=False)
+
     def save(self, thread: Thread) -> None:
-        self._memory[(thread.token, thread.session_id)] = thread
+        self._remember(thread)
         path = self._path(thread.token, thread.session_id)
         if path is None:
             return
