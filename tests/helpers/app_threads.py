@@ -35,18 +35,25 @@ SLOW = "aiws-mock-slow"
 TOKEN_NAME = "first"
 
 
-def replay(door: Door, token: str, name: str, **values: Any) -> list[Any]:
-    """One of the app's requests with its headers and body, through Caddy; its SSE events."""
+def replay(
+    door: Door, token: str, name: str, started: threading.Event | None = None, **values: Any
+) -> list[Any]:
+    """One of the app's requests with its headers and body, through Caddy; its SSE events
+    (`started` is set when the turn's `started` update arrives)."""
     headers, body = app_requests.load(name, token=token, **values)
     headers.pop("Accept-Encoding")
-    reply = door.request("POST", "/acp/rpc", content=json.dumps(body), headers=headers,
-                         timeout=180)  # fmt: skip
-    assert reply.status_code == 200, reply.text[-2000:]
-    chunks = reply.text.split("\n\n")
-    streamed = [
-        c[6:] if c[6:] == "[DONE]" else json.loads(c[6:]) for c in chunks if c.startswith("data: ")
-    ]
-    assert streamed[-1] == "[DONE]", streamed[-3:]
+    streamed: list[Any] = []
+    with door.stream("POST", "/acp/rpc", content=json.dumps(body), headers=headers,
+                     timeout=180) as reply:  # fmt: skip
+        assert reply.status_code == 200, reply.read()[-2000:]
+        for line in reply.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            streamed.append(line[6:] if line[6:] == "[DONE]" else json.loads(line[6:]))
+            params = streamed[-1].get("params", {}) if isinstance(streamed[-1], dict) else {}
+            if started is not None and params.get("event") == "started":
+                started.set()
+    assert streamed and streamed[-1] == "[DONE]", streamed[-3:]
     return streamed
 
 
@@ -124,7 +131,7 @@ def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> lis
 def _kill_the_bridge(sandbox: SandboxState, door: Door) -> None:
     unit = BRIDGE.unit or ""
     pid = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit)
-    inside(sandbox, "kill", "-9", pid)
+    inside(sandbox, "sh", "-c", f"kill -9 {pid}")
 
     def restarted() -> bool:
         now = inside(sandbox, "systemctl", "show", "-p", "MainPID", "--value", unit)
@@ -147,12 +154,16 @@ def _files_in_and_out(
     if provider in GATEWAYS:
         _gateway_files(sandbox, door, token, attachment)
         return
+    # The turn's `started` update comes after the Bridge noted the workspace's files, and the
+    # mock holds the model's answer for a few seconds: a file written now is the turn's.
+    started = threading.Event()
     turn = Background(partial(
-        replay, door, token, name, provider=provider, thread=thread, prompt=f"notes {SLOW}",
-        attachment=attachment,
+        replay, door, token, name, started, provider=provider, thread=thread,
+        prompt=f"notes {SLOW}", attachment=attachment,
     )).started()  # fmt: skip
     attached = f"{workspace}/attachments/notes.txt"
-    assert wait_for(lambda: exists(sandbox, attached), 60), attached
+    assert started.wait(120), "no started update"
+    assert exists(sandbox, attached), attached
     inside(sandbox, "runuser", "-u", account, "--", "sh", "-c",
            f"mkdir -p {workspace}/out && printf '%s' '{content}' > {made}")  # fmt: skip
     turn.join(180)

@@ -4,13 +4,14 @@ the only trust."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,18 @@ class Door:
         with httpx.Client(verify=context, trust_env=False, timeout=30) as http:
             return http.request(method, f"https://{self.address}{path}", headers=headers,
                                 extensions={"sni_hostname": DOMAIN}, **kw)  # fmt: skip
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str, **kw: Any) -> Iterator[httpx.Response]:
+        """request(), its body read as it comes (SSE)."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        headers = {"Host": DOMAIN, **kw.pop("headers", {})}
+        with (
+            httpx.Client(verify=context, trust_env=False, timeout=kw.pop("timeout", 30)) as http,
+            http.stream(method, f"https://{self.address}{path}", headers=headers,
+                        extensions={"sni_hostname": DOMAIN}, **kw) as response,
+        ):  # fmt: skip
+            yield response
 
     def websocket_health(self, token: str) -> dict[str, Any]:
         """The contract's WebSocket: one health call and its answer, through Caddy."""
