@@ -307,6 +307,9 @@ def run_vars(
         "package_lock_held": any(f.package_lock.held for f in plan.facts.values()),
         "keep_paths": controller_paths(target, plan.catalog.paths.runtime),
         "config": request.config.config.model_dump(mode="json"),
+        # Every model LiteLLM serves with this configuration (a consumer's own list, where
+        # the configuration gives one, narrows it: roles/bridge).
+        "served_models": request.config.config.model_names(),
         "domain": request.domain or "",
         "internal_ca": request.internal_ca,
         "backends": list(request.backends),

@@ -397,3 +397,28 @@ def _declared_only(port: int, length: int) -> tuple[int, bytes]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
+
+
+def test_the_model_the_user_picked(tmp_path: Path) -> None:
+    """routing.explicitModel sets the agent's model where LiteLLM serves it to that agent
+    (ACP's `model` option); resolvedModel is the one that answered; a model not served is
+    unavailable, naming those that are; the app's default `model` alone changes nothing."""
+    agent = {"launcher": AGENT, "env": {"ACP_ECHO_MODELS": "fast,deep"}, "models": ["fast", "deep"]}
+    settings = write_settings(tmp_path, agents={"codex": agent})
+    routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+               "explicitProviderId": "codex"}  # fmt: skip
+    with served(settings) as base:
+        default = result_of(events(start(base, "m0", "hi", model="qwen2.5-coder:latest")))
+        assert default["output"] == "[litellm/fast] echo: hi" and default["resolvedModel"] == "fast"
+        picked = result_of(
+            events(start(base, "m1", "hi", routing={**routing, "explicitModel": "deep"}))
+        )
+        assert picked["output"] == "[litellm/deep] echo: hi" and picked["resolvedModel"] == "deep"
+        params = {"sessionId": "m1", "threadId": "m1", "taskPrompt": "again"}
+        kept = result_of(events(rpc(base, "session.message", params, headers=SSE)))
+        assert kept["output"] == "[litellm/deep] echo: again"
+        refused = result_of(
+            events(start(base, "m2", "hi", routing={**routing, "explicitModel": "gpt-9"}))
+        )
+        assert refused["unavailable"] is True and refused["unavailableCode"] == "MODEL_UNAVAILABLE"
+        assert refused["unavailableMessage"].endswith("served: fast, deep"), refused

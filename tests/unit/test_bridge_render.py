@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from aiws.catalog import load_catalog
-from aiws.config import OperatorConfig
+from aiws.config import TEST_MODELS, OperatorConfig
 from aiws.driver import run_playbook
 from aiws.resolve import resolved_catalog
 from aiws.target import Target
@@ -32,15 +32,25 @@ PLAY = """
 
 
 def render(
-    tmp_path: Path, components: list[str], installed: list[str], **bridge: Any
+    tmp_path: Path,
+    components: list[str],
+    installed: list[str],
+    more: dict[str, Any] | None = None,
+    **bridge: Any,
 ) -> dict[str, Any]:
-    config = OperatorConfig.model_validate({"bridge": bridge}).model_dump(mode="json")
+    operator = OperatorConfig.model_validate({"bridge": bridge, **(more or {})})
+    config = operator.model_dump(mode="json")
     playbook = tmp_path / "render.yml"
     playbook.write_text(PLAY)
     out = tmp_path / "rendered.json"
     extravars: dict[str, Any] = {
         "aiws_catalog": resolved_catalog(CATALOG, "debian-12"),
-        "aiws_run": {"components": components, "installed": installed, "config": config},
+        "aiws_run": {
+            "components": components,
+            "installed": installed,
+            "config": config,
+            "served_models": operator.model_names(),
+        },
         "out": str(out),
     }
     result = run_playbook(playbook, Target(), extravars, keep_logs=False)
@@ -57,6 +67,7 @@ def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_pat
     assert settings["agents"]["codex"] == {
         "socket": "/run/aiws-acp/codex.sock",
         "installed": f"/opt/aiws/codex/{codex.version}/bin/aiws-codex-acp",
+        "models": [],  # no model configured
     }
     assert settings["host"] == "127.0.0.1" and settings["workspace_root"] == (
         "/var/lib/aiws/workspaces"
@@ -144,3 +155,19 @@ def test_the_operators_bridge_settings_reach_the_bridge_and_its_sockets(tmp_path
     limits = [d for d in rendered["unit"]["directives"] if d.split("=")[0] in
               ("MemoryMax", "TasksMax", "LimitNOFILE")]  # fmt: skip
     assert limits == ["MemoryMax=1G", "TasksMax=128", "LimitNOFILE=1216"]
+
+
+def test_each_agent_knows_the_models_litellm_serves_it(tmp_path: Path) -> None:
+    """A thread may pick one of its agent's models: every configured model (and the test
+    models when on), or the consumer key's own list where the configuration limits it."""
+    models = [{"name": "fast", "provider": "openai", "model": "gpt-x"},
+              {"name": "deep", "provider": "openai", "model": "gpt-y"}]  # fmt: skip
+    more = {
+        "models": models,
+        "litellm": {"test_models": True, "consumers": {"hermes": {"models": ["deep"]}}},
+    }
+    rendered = render(tmp_path, ["codex", "hermes", "bridge"], [], more)
+    files = {Path(f["dest"]).name: f for f in rendered["files"]}
+    agents = json.loads(files["bridge.json"]["content"])["agents"]
+    assert agents["codex"]["models"] == ["fast", "deep", *TEST_MODELS]
+    assert agents["hermes"]["models"] == ["deep"]

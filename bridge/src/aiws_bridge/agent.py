@@ -81,6 +81,9 @@ class RunningAgent:
         # The next prompt carries the thread's transcript (a new ACP session went on with it).
         self.primed = False
         self.served = False  # a turn answered
+        # The agent's session options (ACP configOptions): its `model` among them.
+        self.options: list[Any] = []
+        self.model = ""  # the model this session was set to, or the agent's current one
         self.last_used = time.monotonic()
         self.turn_lock = asyncio.Lock()
         # Turns that hold this agent (a turn waiting for the lock counts): not evictable.
@@ -119,24 +122,56 @@ class RunningAgent:
         if continue_session:
             way = _continuation(info)
             with contextlib.suppress(Exception):
+                answer: Any = None
                 if way == RESUME:
-                    await asyncio.wait_for(
+                    answer = await asyncio.wait_for(
                         self.conn.resume_session(session_id=continue_session, cwd=cwd,
                                                  mcp_servers=[]), START_TIMEOUT,
                     )  # fmt: skip
                 elif way == LOAD:
-                    await asyncio.wait_for(
+                    answer = await asyncio.wait_for(
                         self.conn.load_session(cwd=cwd, session_id=continue_session,
                                                mcp_servers=[]), START_TIMEOUT,
                     )  # fmt: skip
                 if way != NEW:
                     self.acp_session, self.continued = continue_session, way
+                    self._note_options(getattr(answer, "config_options", None))
                     await self._replay_ended()
                     return
         created = await asyncio.wait_for(
             self.conn.new_session(cwd=cwd, mcp_servers=[]), START_TIMEOUT
         )
         self.acp_session = created.session_id
+        self._note_options(created.config_options)
+
+    def _note_options(self, options: list[Any] | None) -> None:
+        self.options = list(options or [])
+        option = self._model_option()
+        self.model = str(option.current_value) if option is not None else ""
+
+    def _model_option(self) -> Any:
+        return next(
+            (o for o in self.options
+             if getattr(o, "type", "") == "select" and (o.id == "model"
+                                                        or getattr(o, "category", "") == "model")),
+            None,
+        )  # fmt: skip
+
+    async def use_model(self, model: str) -> None:
+        """Set the session's model where the agent offers it as an option (the values may
+        carry a provider: `litellm/<model>`, `litellm:<model>`); else it keeps its own."""
+        option = self._model_option()
+        if not model or option is None or self.model == model or self.conn is None:
+            return
+        values = [getattr(v, "value", None) for v in _flat(option.options)]
+        chosen = next((v for v in values if _names(str(v), model)), None)
+        if chosen is None:
+            return
+        await asyncio.wait_for(
+            self.conn.set_config_option(config_id=option.id, session_id=self.acp_session,
+                                        value=chosen), START_TIMEOUT,
+        )  # fmt: skip
+        self.model = model
 
     async def _replay_ended(self, quiet: float = 0.3, most: float = 5.0) -> None:
         """Wait until the history a load replays stops coming (gemini streams it after its
@@ -248,6 +283,23 @@ class RunningAgent:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)  # what the agent left running in its group
         return True
+
+
+def served_name(value: str, served: list[str]) -> str:
+    """The LiteLLM model name behind an agent's model value (`litellm/<m>`, `litellm:<m>`)."""
+    return next((m for m in served if _names(value, m)), value)
+
+
+def _names(value: str, model: str) -> bool:
+    return value == model or value.endswith(("/" + model, ":" + model))
+
+
+def _flat(options: list[Any]) -> list[Any]:
+    """A select option's values, its groups' flattened."""
+    flat: list[Any] = []
+    for entry in options:
+        flat.extend(getattr(entry, "options", None) or [entry])
+    return flat
 
 
 def _continuation(info: InitializeResponse) -> str:

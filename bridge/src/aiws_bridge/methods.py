@@ -103,6 +103,9 @@ class Methods:
         if routed["unavailable"]:
             return {"success": False, **routed}
         provider = routed["resolvedProviderId"] or routed["resolvedGatewayProviderId"]
+        refused = self._unserved(provider, routed)
+        if refused:
+            return refused
         workspace = thread_workspace(
             str(self.settings.workspace_root), provider, call.caller, session_id,
             _text(params, "workingDirectory"), _text(params, "remoteWorkingDirectoryHint"),
@@ -126,7 +129,24 @@ class Methods:
         asked: dict[str, Any] = given if isinstance(given, dict) else {}
         model = asked.get("explicitModel") or thread.model
         routed = self._route({**params, "routing": {**same, "explicitModel": model}})
+        refused = self._unserved(thread.provider, routed)
+        if refused:
+            return refused
+        thread.model = routed["resolvedModel"]
         return await self._turn(thread, params, routed, call)
+
+    def _unserved(self, provider: str, routed: dict[str, Any]) -> dict[str, Any] | None:
+        """An unavailable result when the thread asks for a model its agent is not served."""
+        agent = self.settings.provider(provider)
+        model = routed["resolvedModel"]
+        if not model or agent is None or not agent.models or model in agent.models:
+            return None
+        served = ", ".join(agent.models)
+        return {
+            "success": False, **routed, "resolvedModel": "", "status": "unavailable",
+            "unavailable": True, "unavailableCode": "MODEL_UNAVAILABLE",
+            "unavailableMessage": f"model {model} is not served to {provider}; served: {served}",
+        }  # fmt: skip
 
     def _route(self, params: dict[str, Any]) -> dict[str, Any]:
         return resolve_routing(params, self.settings.agent_ids(), self.settings.gateway_ids())
@@ -145,9 +165,11 @@ class Methods:
         outcome = await self.sessions.turn(thread, prompt, call.notify, params, where)
         # "mode" stays "single-agent": a gateway session is one ACP agent as well (the app
         # reads the target from resolvedExecutionTarget).
+        resolved = {k: v for k, v in routed.items() if k.startswith("resolved")}
+        # The model that answered, as far as the agent says (ACP's `model` option).
+        resolved["resolvedModel"] = outcome.pop("model", "") or resolved["resolvedModel"]
         return {
-            **outcome, **{k: v for k, v in routed.items() if k.startswith("resolved")},
-            **where, "provider": thread.provider, "mode": "single-agent",
+            **outcome, **resolved, **where, "provider": thread.provider, "mode": "single-agent",
             "sessionId": thread.session_id, "threadId": thread.thread_id,
         }  # fmt: skip
 

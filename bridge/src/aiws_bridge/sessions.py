@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiws_bridge import files
-from aiws_bridge.agent import NEW, Notify, RunningAgent, reason
+from aiws_bridge.agent import NEW, Notify, RunningAgent, reason, served_name
 from aiws_bridge.rpc import EXECUTION_FAILED, INVALID_PARAMS, RpcError
 from aiws_bridge.settings import Agent, Settings
 from aiws_bridge.threads import Thread, ThreadStore
@@ -126,12 +126,14 @@ class Sessions:
     ) -> dict[str, Any]:  # fmt: skip
         root = self.agent_root(thread.provider)
         send = thread.primed(prompt) if running.primed else prompt
+        await running.use_model(thread.model)
         scan = {"op": "scan", "workspace": thread.workspace}
         before = (await files.request(agent, root, scan))["files"]
         outcome = await running.turn(send, notify, self.settings.prompt_timeout_s, started)
         running.primed, running.served = False, True
         collect = {"op": "collect", "workspace": thread.workspace, "before": before}
         outcome["artifacts"] = (await files.request(agent, root, collect))["artifacts"]
+        outcome["model"] = served_name(running.model, agent.models)
         thread.acp_session = running.acp_session
         thread.add_turn(prompt, outcome["output"])
         self.threads.save(thread)

@@ -27,7 +27,8 @@ class Agent(Strict):
       when given, which needs CAP_SETUID/CAP_SETGID; development and tests).
     `installed`: a path that exists while the agent is installed (its launcher); an agent
     whose path is missing is not offered. `health`: an http://127.0.0.1 URL that answers 200
-    while the provider's own service runs (OpenClaw's gateway), for `system.logs`."""
+    while the provider's own service runs (OpenClaw's gateway), for `system.logs`. `models`:
+    what LiteLLM serves it (a thread's explicit model must be one of them)."""
 
     launcher: list[str] | None = Field(default=None, min_length=1)
     socket: Path | None = None
@@ -35,6 +36,9 @@ class Agent(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     installed: Path | None = None
     health: str | None = Field(default=None, pattern=r"^http://127\.0\.0\.1:[0-9]{1,5}/")
+    # The models LiteLLM serves this agent: a thread may ask for one of them; empty: the
+    # Bridge does not know, and asks the agent for whatever is given.
+    models: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_transport(self) -> Agent:
