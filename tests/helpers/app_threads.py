@@ -45,7 +45,7 @@ def replay(
     streamed: list[Any] = []
     with door.stream("POST", "/acp/rpc", content=json.dumps(body), headers=headers,
                      timeout=180) as reply:  # fmt: skip
-        assert reply.status_code == 200, reply.read()[-2000:]
+        assert reply.status_code == 200, (reply.status_code, reply.read()[-2000:])
         for line in reply.iter_lines():
             if not line.startswith("data: "):
                 continue
@@ -118,6 +118,7 @@ def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> lis
     )
     for n, interrupt in enumerate(interruptions):
         interrupt()
+        assert wait_for(door.healthy, 30)  # a restarted Bridge listens a moment after its start
         began = time.monotonic()
         streamed = replay(door, token, message, prompt=f"after interruption {n}", **hinted)
         outcome = result_of(streamed)
