@@ -8,6 +8,8 @@ ACP agent as each thread's child."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -21,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets.asyncio.server
 from websockets.exceptions import ConnectionClosed
 
 from aiws_bridge.auth import digest
@@ -223,6 +226,24 @@ def test_an_agent_that_offers_load_continues_its_own_session(tmp_path: Path) -> 
         assert result_of(loaded)["output"] == "loaded s1 echo: second"
 
 
+def test_a_load_the_agent_cannot_serve_falls_back_to_the_transcript(tmp_path: Path) -> None:
+    """An agent that accepts `session/load` and then fails the turn (it ends): the thread
+    still continues, once, in a new agent with the transcript, never stuck."""
+    agent = {"launcher": AGENT, "env": {"ACP_ECHO_LOAD": "broken"}}
+    settings = write_settings(tmp_path, agents={"codex": agent}, state_dir=str(tmp_path / "s"))
+    with served(settings) as base:
+        assert result_of(events(start(base, "b1", "remember 4711")))["status"] == "completed"
+    with served(settings) as base:
+        continued = message(base, "b1", "after the restart")
+        assert resumed_with_all(continued) == ["session/load", "transcript"]
+        output = result_of(continued)["output"]
+        assert "remember 4711" in output and output.endswith("after the restart"), output
+
+
+def resumed_with_all(streamed: list[Any]) -> list[str]:
+    return [str(u["resumedWith"]) for u in statuses(streamed) if u.get("event") == "resumed"]
+
+
 def test_twenty_threads_on_eight_agents(tmp_path: Path) -> None:
     """max_sessions bounds running agents, not threads: every turn of 20 open threads is
     answered, no more than 8 agents run, and the first thread still continues."""
@@ -422,3 +443,99 @@ def test_the_model_the_user_picked(tmp_path: Path) -> None:
         )
         assert refused["unavailable"] is True and refused["unavailableCode"] == "MODEL_UNAVAILABLE"
         assert refused["unavailableMessage"].endswith("served: fast, deep"), refused
+
+
+class StubGateway:
+    """OpenClaw's gateway protocol as the Bridge meets it (a challenge event, `connect` with
+    the token, then requests; events pushed in between), on the loopback: it records what it
+    was sent. The real gateway answers on the all-in-one host (tests/helpers/app_threads.py)."""
+
+    def __init__(self, token: str, scopes: list[str] | None = None) -> None:
+        self.token, self.scopes = token, scopes if scopes is not None else ["operator.read"]
+        self.frames: list[dict[str, Any]] = []
+        self.port = 0
+
+    async def handle(self, socket: Any) -> None:
+        await socket.send(json.dumps({"type": "event", "event": "connect.challenge",
+                                      "payload": {"nonce": "n1", "ts": 1}}))  # fmt: skip
+        async for text in socket:
+            frame = json.loads(text)
+            self.frames.append(frame)
+            await socket.send(json.dumps({"type": "event", "event": "tick", "payload": {}}))
+            if frame["method"] == "connect":
+                good = frame["params"]["auth"]["token"] == self.token
+                hello = {"type": "hello-ok", "auth": {"role": "operator", "scopes": self.scopes}}
+                answer = (
+                    {"ok": good, "payload": hello}
+                    if good
+                    else {"ok": False, "error": {"code": "INVALID_REQUEST", "message": "bad token"}}
+                )
+            elif frame["method"] == "agents.list":
+                answer = {"ok": True, "payload": {"agents": [{"id": "main"}], "mainKey": "main"}}
+            else:
+                answer = {"ok": False, "error": {"code": "FORBIDDEN", "message": "no"}}
+            await socket.send(json.dumps({"type": "res", "id": frame["id"], **answer}))
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[str]:
+        ready = threading.Event()
+        stop: dict[str, Any] = {}
+
+        async def main() -> None:
+            async with websockets.asyncio.server.serve(self.handle, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                stop["loop"], stop["event"] = asyncio.get_running_loop(), asyncio.Event()
+                ready.set()
+                await stop["event"].wait()
+
+        thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+        thread.start()
+        assert ready.wait(10)
+        try:
+            yield f"ws://127.0.0.1:{self.port}/"
+        finally:
+            stop["loop"].call_soon_threadsafe(stop["event"].set)
+            thread.join(10)
+
+
+@pytest.mark.parametrize("scopes", [["operator.read", "operator.pairing"], []])
+def test_the_apps_gateway_panels_read_through_the_bridge(tmp_path: Path, scopes: list[str]) -> None:
+    """The read-only methods of the app's OpenClaw panels reach the gateway with its token
+    and read scopes only; any other method is refused before anything is sent."""
+    stub = StubGateway("gateway-secret", scopes)
+    (tmp_path / "gateway.token").write_text("gateway-secret\n")
+    with stub.running() as url:
+        gateway = {"launcher": AGENT, "control_url": url,
+                   "control_token_file": str(tmp_path / "gateway.token")}  # fmt: skip
+        with served(write_settings(tmp_path, gateways={"openclaw": gateway})) as base:
+            listed = result_of(replay(base, "gateway_request_agents_list"))
+            if scopes:
+                assert listed == {
+                    "ok": True,
+                    "payload": {"agents": [{"id": "main"}], "mainKey": "main"},
+                    "error": None,
+                }
+            else:
+                assert listed["ok"] is False
+                assert listed["error"]["code"] == "GATEWAY_UNAUTHORIZED"
+            connect = stub.frames[0]
+            assert connect["method"] == "connect" and connect["params"]["scopes"] == [
+                "operator.read", "operator.pairing"]  # fmt: skip
+            assert connect["params"]["client"] == {
+                "id": "gateway-client",
+                "version": "0.1.0",
+                "platform": "linux",
+                "mode": "backend",
+            }
+            seen = len(stub.frames)
+            _, body = app_requests.load("gateway_request_agents_list", token=TOKEN)
+            body["params"]["method"] = "config.apply"
+            refused = rpc(base, "xworkmate.gateway.request", body["params"]).json()["result"]
+            assert refused["ok"] is False
+            assert refused["error"]["code"] == "GATEWAY_METHOD_UNSUPPORTED"
+            assert len(stub.frames) == seen, "a method outside the read list reached the gateway"
+            history = result_of(replay(base, "gateway_request_chat_history"))
+            assert history["ok"] is False and history["error"]["code"] in (
+                "FORBIDDEN",
+                "GATEWAY_UNAUTHORIZED",
+            )

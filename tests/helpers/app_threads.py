@@ -121,12 +121,25 @@ def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> lis
         assert wait_for(door.healthy, 30)  # a restarted Bridge listens a moment after its start
         began = time.monotonic()
         streamed = replay(door, token, message, prompt=f"after interruption {n}", **hinted)
-        outcome = result_of(streamed)
+        outcome = streamed[-2].get("result") or {}
+        if outcome.get("status") != "completed":
+            print(f"{provider} after interruption {n}: {streamed[-2]}\n"
+                  f"{_journals(sandbox, provider)}", flush=True)  # fmt: skip
         assert outcome["status"] == "completed" and MOCK_TEXT in outcome["output"], outcome
         ways.append(f"{resumed_with(streamed)} ({time.monotonic() - began:.1f} s to the result)")
+    # What the Bridge said of continuing this agent's threads (a load that failed, say).
+    said = [line for line in _journals(sandbox, provider).splitlines() if "continuing" in line]
+    if said:
+        print(f"{provider}: the Bridge's journal: {said}", flush=True)
     closed = result_of(replay(door, token, "session_close", thread=thread))
     assert closed == {"accepted": True, "closed": True}
     return ways
+
+
+def _journals(sandbox: SandboxState, provider: str) -> str:
+    """The Bridge's and the agent's session units' recent journal (for failure messages)."""
+    units = ("-u", BRIDGE.unit or "", "-u", f"aiws-acp-{provider}@*")
+    return inside(sandbox, "journalctl", *units, "--no-pager", "-n", "80", "-o", "cat")
 
 
 def _kill_the_bridge(sandbox: SandboxState, door: Door) -> None:
@@ -201,10 +214,16 @@ def _gateway_files(sandbox: SandboxState, door: Door, token: str, attachment: by
 
 
 def _control_plane(door: Door, token: str) -> None:
+    """The app's OpenClaw panels: connect, then their read-only requests answered by the
+    real gateway through the Bridge, then disconnect."""
     connect = result_of(replay(door, token, "gateway_connect"))
     assert connect["ok"] is True and connect["snapshot"]["status"] == "connected", connect
-    answer = result_of(replay(door, token, "gateway_request_agents_list"))
-    assert set(answer) == {"ok", "payload", "error"}, answer
+    for name in ("health", "status", "agents_list", "sessions_list", "models_list"):
+        answer = result_of(replay(door, token, f"gateway_request_{name}"))
+        assert answer["ok"] is True and answer["error"] is None, (name, answer)
+        assert isinstance(answer["payload"], dict), (name, answer)
+    agents = result_of(replay(door, token, "gateway_request_agents_list"))["payload"]
+    assert [a["id"] for a in agents["agents"]], agents
     assert result_of(replay(door, token, "gateway_disconnect"))["ok"] is True
     logs = result_of(replay(door, token, "system_logs"))
     assert logs["bridgeStatus"] == "running" and logs["gatewayStatus"] == "running", logs

@@ -127,8 +127,14 @@ def test_openclaw_is_the_gateway_behind_its_own_socket(tmp_path: Path) -> None:
             "installed": f"/opt/aiws/openclaw/{openclaw.version}/bin/aiws-openclaw-acp",
             # system.logs says `running` while the gateway answers its health route
             "health": "http://127.0.0.1:18789/healthz",
+            # the app's OpenClaw panels: read-only requests to the gateway, with its token
+            "control_url": "ws://127.0.0.1:18789/",
+            "control_token_file": "/etc/aiws/bridge/openclaw-gateway.token",
         }
     }
+    token = files["openclaw-gateway.token"]
+    assert token["content"] == "@AIWS_SECRET(openclaw-gateway-token)@\n"
+    assert (token["mode"], token["group"]) == ("0640", "aiws-bridge")
     units = {u["name"]: u["content"].splitlines() for u in rendered["units"]}
     assert sorted(units) == ["aiws-acp-openclaw.socket", "aiws-acp-openclaw@.service"]
     service = units["aiws-acp-openclaw@.service"]

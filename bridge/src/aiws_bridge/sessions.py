@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from aiws_bridge.settings import Agent, Settings
 from aiws_bridge.threads import Thread, ThreadStore
 from aiws_bridge.workspaces import safe_name
 
+LOG = logging.getLogger("uvicorn.error")  # the journal and system.logs, never a prompt
 SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 Key = tuple[str, str]
 
@@ -104,11 +106,15 @@ class Sessions:
             return await self._prompt(thread, agent, running, prompt, notify, started)
         except RpcError as exc:
             first = running.continued != NEW and not running.served
-            if not first or not running.alive or "in time" in exc.message:
+            if not first or "in time" in exc.message:
                 raise
             # An agent may accept a session it cannot continue (hermes answers a load of an
-            # id it lost with success): go on once more in a new ACP session with the
-            # transcript.
+            # id it lost with success; an agent may end on the turn after a load): go on once
+            # more, in a new agent with a new ACP session and the transcript.
+            LOG.warning(
+                "%s: the first turn after %s failed (%s); continuing with the transcript",
+                thread.provider, running.continued, exc.message[:200],
+            )  # fmt: skip
             await self._drop(running)
             thread.acp_session = ""
             again = await self._agent(thread, agent, notify)

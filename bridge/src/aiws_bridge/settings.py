@@ -36,6 +36,10 @@ class Agent(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     installed: Path | None = None
     health: str | None = Field(default=None, pattern=r"^http://127\.0\.0\.1:[0-9]{1,5}/")
+    # A gateway provider's control plane (the app's OpenClaw panels): its WebSocket on the
+    # loopback and a file with its token (gateway.py).
+    control_url: str | None = Field(default=None, pattern=r"^ws://127\.0\.0\.1:[0-9]{1,5}/")
+    control_token_file: Path | None = None
     # The models LiteLLM serves this agent: a thread may ask for one of them; empty: the
     # Bridge does not know, and asks the agent for whatever is given.
     models: list[str] = Field(default_factory=list)
@@ -44,6 +48,8 @@ class Agent(Strict):
     def _one_transport(self) -> Agent:
         if (self.launcher is None) == (self.socket is None):
             raise ValueError("an agent has either a launcher or a socket")
+        if (self.control_url is None) != (self.control_token_file is None):
+            raise ValueError("control_url and control_token_file go together")
         return self
 
     def available(self) -> bool:
