@@ -292,6 +292,8 @@ def test_every_tls_choice_gives_caddy_a_valid_configuration(
     # Caddy gives up idle connections to the Bridge before the Bridge does (no 502 race).
     handlers = json.dumps(server["routes"], separators=(",", ":"))
     assert handlers.count('"keep_alive":{"idle_timeout":30000000000}') == 3, handlers
+    # Request bodies are capped before the Bridge (its own limit: 32 MiB).
+    assert handlers.count('"handler":"request_body","max_size":33554432') == 1, handlers
 
 
 def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> lis
         if outcome.get("status") != "completed":
             print(f"{provider} after interruption {n}: {streamed[-2]}\n"
                   f"{_journals(sandbox, provider)}", flush=True)  # fmt: skip
-        assert outcome["status"] == "completed" and MOCK_TEXT in outcome["output"], outcome
+        assert outcome.get("status") == "completed" and MOCK_TEXT in outcome["output"], outcome
         ways.append(f"{resumed_with(streamed)} ({time.monotonic() - began:.1f} s to the result)")
     # What the Bridge said of continuing this agent's threads (a load that failed, say).
     said = [line for line in _journals(sandbox, provider).splitlines() if "continuing" in line]

@@ -81,6 +81,7 @@ class RunningAgent:
         # The next prompt carries the thread's transcript (a new ACP session went on with it).
         self.primed = False
         self.served = False  # a turn answered
+        self.updates = 0  # what the agent sent during the current (or last) turn
         # The agent's session options (ACP configOptions): its `model` among them.
         self.options: list[Any] = []
         self.model = ""  # the model this session was set to, or the agent's current one
@@ -184,6 +185,7 @@ class RunningAgent:
         if self._notify is None:
             self._heard = time.monotonic()
             return  # a replayed history, or an update after the turn ended
+        self.updates += 1
         kind = getattr(update, "session_update", "")
         params: dict[str, Any] = {
             "sessionId": self.id, "threadId": self.thread_id, "turnId": self._turn_id,
@@ -204,7 +206,7 @@ class RunningAgent:
         fields), answered with the joined output."""
         assert self.conn is not None
         async with self.turn_lock:
-            self._chunks = []
+            self._chunks, self.updates = [], 0
             self._turn_id = uuid.uuid4().hex
             await notify("session.update", {
                 "sessionId": self.id, "threadId": self.thread_id, "turnId": self._turn_id,

@@ -105,18 +105,21 @@ class Sessions:
         try:
             return await self._prompt(thread, agent, running, prompt, notify, started)
         except RpcError as exc:
-            first = running.continued != NEW and not running.served
-            if not first or "in time" in exc.message:
+            # Once more, in a new agent that continues the thread, when the agent could not
+            # have done anything of this turn: it accepted a session it cannot continue
+            # (hermes answers a load of an id it lost with success), or it was gone before
+            # the turn reached it (killed a moment before: its end not yet seen).
+            after_continuing = running.continued != NEW and not running.served
+            gone_before = not running.alive and running.updates == 0
+            if not (after_continuing or gone_before) or "in time" in exc.message:
                 raise
-            # An agent may accept a session it cannot continue (hermes answers a load of an
-            # id it lost with success; an agent may end on the turn after a load): go on once
-            # more, in a new agent with a new ACP session and the transcript.
             LOG.warning(
-                "%s: the first turn after %s failed (%s); continuing with the transcript",
-                thread.provider, running.continued, exc.message[:200],
+                "%s: a turn failed before the agent did anything (%s); continuing the thread "
+                "in a new agent", thread.provider, exc.message[:200],
             )  # fmt: skip
+            if after_continuing:
+                thread.acp_session = ""  # what the agent accepted, it could not continue
             await self._drop(running)
-            thread.acp_session = ""
             again = await self._agent(thread, agent, notify)
             try:
                 return await self._prompt(thread, agent, again, prompt, notify, started)
