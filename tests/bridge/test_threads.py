@@ -443,6 +443,14 @@ def test_the_model_the_user_picked(tmp_path: Path) -> None:
         )
         assert refused["unavailable"] is True and refused["unavailableCode"] == "MODEL_UNAVAILABLE"
         assert refused["unavailableMessage"].endswith("served: fast, deep"), refused
+    # An agent that offers no model option keeps its own; the Bridge does not claim the one
+    # asked for answered.
+    plain = write_settings(tmp_path, agents={"codex": {"launcher": AGENT, "models": ["fast"]}})
+    with served(plain) as base:
+        kept = result_of(
+            events(start(base, "m3", "hi", routing={**routing, "explicitModel": "fast"}))
+        )
+        assert kept["output"] == "echo: hi" and kept["resolvedModel"] == ""
 
 
 class StubGateway:

@@ -166,8 +166,9 @@ class Methods:
         # "mode" stays "single-agent": a gateway session is one ACP agent as well (the app
         # reads the target from resolvedExecutionTarget).
         resolved = {k: v for k, v in routed.items() if k.startswith("resolved")}
-        # The model that answered, as far as the agent says (ACP's `model` option).
-        resolved["resolvedModel"] = outcome.pop("model", "") or resolved["resolvedModel"]
+        # The model that answered as the agent says it (its ACP `model` option); "" where the
+        # agent does not say, never merely the one asked for.
+        resolved["resolvedModel"] = outcome.pop("model", "")
         return {
             **outcome, **resolved, **where, "provider": thread.provider, "mode": "single-agent",
             "sessionId": thread.session_id, "threadId": thread.thread_id,
