@@ -18,11 +18,15 @@ from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 
+import pytest
+from websockets.exceptions import ConnectionClosed
+
 from aiws.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from aiws_bridge.workspaces import thread_workspace
 from tests.helpers import app_requests
 from tests.helpers.bridge_server import Background
+from tests.helpers.cli import aiws
 from tests.helpers.door import Door, wait_for
 from tests.helpers.hosts import exists, inside
 
@@ -80,6 +84,8 @@ def check(sandbox: SandboxState, door: Door, providers: list[str]) -> dict[str, 
         print(f"{name}: continued after restart / agent kill -9 / Bridge kill -9 with "
               f"{' / '.join(ways)}", flush=True)  # fmt: skip
     _control_plane(door, token)
+    _twenty_threads(sandbox, door, token)
+    _tokens(sandbox, door, token)
     _unauthorised_bodies(sandbox, door, token)
     return continued
 
@@ -211,6 +217,63 @@ def _gateway_files(sandbox: SandboxState, door: Door, token: str, attachment: by
     assert result["status"] == "completed", result
     attached = f"{result['remoteWorkingDirectory']}/attachments/notes.txt"
     assert inside(sandbox, "stat", "-c", "%U %a", attached) == "aiws-openclaw 600"
+
+
+def _running_sessions(sandbox: SandboxState) -> int:
+    units = inside(sandbox, "systemctl", "list-units", "aiws-acp-*@*", "--state=active",
+                   "--no-legend", "--plain")  # fmt: skip
+    return len(units.splitlines())
+
+
+def _twenty_threads(sandbox: SandboxState, door: Door, token: str) -> None:
+    """20 of the app's threads opened one after another on the installed Bridge (its
+    `max_sessions` 8), none closed: every turn answered, no more than 8 agents running, and
+    the first thread still continues."""
+    limit = 8
+    keys = [f"draft:1786594930600000-{n}" for n in range(20)]
+    began = time.monotonic()
+    for key in keys:
+        result = result_of(replay(door, token, "session_start_agent", provider="codex",
+                                  thread=key, prompt="hi"))  # fmt: skip
+        assert result["status"] == "completed" and MOCK_TEXT in result["output"], result
+        assert _running_sessions(sandbox) <= limit
+    opened = time.monotonic() - began
+    first = replay(door, token, "session_message_with_hint", provider="codex", thread=keys[0],
+                   prompt="still there")  # fmt: skip
+    assert result_of(first)["status"] == "completed" and resumed_with(first) == "session/load"
+    print(f"20 threads on {limit} agents: {opened:.1f} s for the 20 first turns, the first "
+          f"thread continued", flush=True)  # fmt: skip
+    for key in keys:
+        assert result_of(replay(door, token, "session_close", thread=key))["accepted"] is True
+
+
+def _tokens(sandbox: SandboxState, door: Door, token: str) -> None:
+    """A second token reaches none of the first token's threads; revoked, its open WebSocket
+    is closed within 5 s."""
+    made = aiws("bridge", "tokens", "add", "second", "-i", str(sandbox.inventory), "--json")
+    assert made.returncode == 0, made.stderr
+    second = json.loads(made.stdout)["token"]
+    thread = "draft:1786594930700000-1"
+    mine = result_of(replay(door, token, "session_start_agent", provider="codex", thread=thread,
+                            prompt="mine"))  # fmt: skip
+    assert mine["status"] == "completed"
+    stolen = replay(door, second, "session_message_with_hint", provider="codex", thread=thread,
+                    prompt="theirs")  # fmt: skip
+    assert stolen[-2]["error"]["message"].startswith("SESSION_CONTINUATION_UNAVAILABLE")
+    assert result_of(replay(door, second, "session_close", thread=thread))["accepted"] is True
+    again = result_of(replay(door, token, "session_message_with_hint", provider="codex",
+                             thread=thread, prompt="still mine"))  # fmt: skip
+    assert again["status"] == "completed", again
+    with door.websocket(second) as held:
+        revoked = aiws("bridge", "tokens", "revoke", "second", "-i", str(sandbox.inventory))
+        assert revoked.returncode == 0, revoked.stderr
+        gone = time.monotonic()
+        with pytest.raises(ConnectionClosed):
+            held.recv(10)
+        assert time.monotonic() - gone < 5
+    print(f"revoked token's WebSocket closed after {time.monotonic() - gone:.1f} s", flush=True)
+    ping = door.request("GET", "/api/ping", headers={"Authorization": f"Bearer {second}"})
+    assert ping.status_code == 401
 
 
 def _control_plane(door: Door, token: str) -> None:

@@ -93,6 +93,16 @@ class Door:
         ):  # fmt: skip
             yield response
 
+    @contextlib.contextmanager
+    def websocket(self, token: str) -> Iterator[Any]:
+        """The contract's WebSocket through Caddy, open while the block runs."""
+        context = ssl.create_default_context(cafile=str(self.ca))
+        raw = socket.create_connection((self.address, 443), 10)
+        with connect(f"wss://{DOMAIN}/acp", sock=raw, ssl=context, server_hostname=DOMAIN,
+                     additional_headers={"Authorization": f"Bearer {token}"},
+                     open_timeout=10) as ws:  # fmt: skip
+            yield ws
+
     def websocket_health(self, token: str) -> dict[str, Any]:
         """The contract's WebSocket: one health call and its answer, through Caddy."""
         context = ssl.create_default_context(cafile=str(self.ca))
