@@ -18,6 +18,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class Sessions:
         self.settings = settings
         self.threads = store or ThreadStore(settings.state_dir)
         self._running: dict[Key, RunningAgent] = {}
-        self._opening: dict[Key, asyncio.Lock] = {}
+        self._opening: dict[Key, tuple[asyncio.Lock, int]] = {}
         self._freed = asyncio.Condition()
         self._reaper: asyncio.Task[None] | None = None
 
@@ -158,8 +159,7 @@ class Sessions:
         """The thread's running agent, claimed for one turn; opened (continuing the thread)
         when there is none."""
         key = (thread.token, thread.session_id)
-        lock = self._opening.setdefault(key, asyncio.Lock())
-        async with lock:
+        async with self._one_opening(key):
             running = self._running.get(key)
             if running is not None and running.alive and running.acp_session:
                 running.claims += 1
@@ -200,6 +200,22 @@ class Sessions:
                 "message": f"the session's agent had stopped; continued with {how}",
             })  # fmt: skip
         return running
+
+    @contextlib.asynccontextmanager
+    async def _one_opening(self, key: Key) -> AsyncIterator[None]:
+        """One opening of a thread's agent at a time (parallel starts of one id cannot leak
+        an agent); the lock goes when nobody holds or waits for it."""
+        lock, users = self._opening.get(key, (asyncio.Lock(), 0))
+        self._opening[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._opening[key]
+            if users > 1:
+                self._opening[key] = (lock, users - 1)
+            else:
+                del self._opening[key]
 
     async def _slot(self, token: str, notify: Notify, running: RunningAgent) -> None:
         """Room for one more running agent (registered as `running` once there is): the
