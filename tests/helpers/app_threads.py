@@ -77,12 +77,31 @@ def resumed_with(streamed: list[Any]) -> str:
 
 
 def check(sandbox: SandboxState, door: Door, providers: list[str]) -> dict[str, list[str]]:
-    """Every provider's app thread; returns how each continued after each interruption."""
+    """Every provider's app thread, then each interruption once for all of them (a restart
+    of the Bridge, kill -9 of every agent, kill -9 of the Bridge), each thread continued
+    after each; returns how each continued."""
     token = door.token.read_text().strip()
-    continued = {name: _thread(sandbox, door, token, name) for name in providers}
+    threads = {name: _thread(sandbox, door, token, name) for name in providers}
+    continued: dict[str, list[str]] = {name: [] for name in providers}
+    interruptions = (
+        partial(inside, sandbox, "systemctl", "restart", BRIDGE.unit or ""),
+        partial(inside, sandbox, "systemctl", "kill", "-s", "KILL", "aiws-acp-*@*"),
+        partial(_kill_the_bridge, sandbox, door),
+    )
+    for n, interrupt in enumerate(interruptions):
+        interrupt()
+        assert wait_for(door.healthy, 30)  # a restarted Bridge listens a moment after its start
+        for name, hinted in threads.items():
+            continued[name].append(_continue(sandbox, door, token, name, hinted, n))
     for name, ways in continued.items():
         print(f"{name}: continued after restart / agent kill -9 / Bridge kill -9 with "
               f"{' / '.join(ways)}", flush=True)  # fmt: skip
+        # What the Bridge said of continuing this agent's threads (a load that failed, say).
+        said = [line for line in _journals(sandbox, name).splitlines() if "continuing" in line]
+        if said:
+            print(f"{name}: the Bridge's journal: {said}", flush=True)
+        closed = result_of(replay(door, token, "session_close", thread=threads[name]["thread"]))
+        assert closed == {"accepted": True, "closed": True}
     _control_plane(door, token)
     _twenty_threads(sandbox, door, token)
     _tokens(sandbox, door, token)
@@ -91,9 +110,12 @@ def check(sandbox: SandboxState, door: Door, providers: list[str]) -> dict[str, 
 
 
 GATEWAYS = ("openclaw",)
+MESSAGE = "session_message_with_hint"
 
 
-def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> list[str]:
+def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> dict[str, Any]:
+    """The provider's app thread: its first turn, a turn with the hint it returned, files in
+    and out; the values that continue it."""
     account = CATALOG.component(provider).user
     thread = f"draft:1786594930512345-{provider}"
     # The gateway's own start (the app's release builds send only that target), else an
@@ -109,37 +131,25 @@ def _thread(sandbox: SandboxState, door: Door, token: str, provider: str) -> lis
     assert workspace.startswith(f"{ROOT}/{provider}/{TOKEN_NAME}/"), workspace
     assert inside(sandbox, "stat", "-c", "%a %U", workspace) == f"700 {account}"
 
-    message = "session_message_with_hint"
     hinted = dict(values, thread=thread, hint=workspace)
-    again = result_of(replay(door, token, message, prompt="more", **hinted))
+    again = result_of(replay(door, token, MESSAGE, prompt="more", **hinted))
     assert again["remoteWorkingDirectory"] == workspace and MOCK_TEXT in again["output"], again
-
     _files_in_and_out(sandbox, door, token, provider, account)
+    return hinted
 
-    ways = []
-    interruptions = (
-        partial(inside, sandbox, "systemctl", "restart", BRIDGE.unit or ""),
-        partial(inside, sandbox, "systemctl", "kill", "-s", "KILL", f"aiws-acp-{provider}@*"),
-        partial(_kill_the_bridge, sandbox, door),
-    )
-    for n, interrupt in enumerate(interruptions):
-        interrupt()
-        assert wait_for(door.healthy, 30)  # a restarted Bridge listens a moment after its start
-        began = time.monotonic()
-        streamed = replay(door, token, message, prompt=f"after interruption {n}", **hinted)
-        outcome = streamed[-2].get("result") or {}
-        if outcome.get("status") != "completed":
-            print(f"{provider} after interruption {n}: {streamed[-2]}\n"
-                  f"{_journals(sandbox, provider)}", flush=True)  # fmt: skip
-        assert outcome.get("status") == "completed" and MOCK_TEXT in outcome["output"], outcome
-        ways.append(f"{resumed_with(streamed)} ({time.monotonic() - began:.1f} s to the result)")
-    # What the Bridge said of continuing this agent's threads (a load that failed, say).
-    said = [line for line in _journals(sandbox, provider).splitlines() if "continuing" in line]
-    if said:
-        print(f"{provider}: the Bridge's journal: {said}", flush=True)
-    closed = result_of(replay(door, token, "session_close", thread=thread))
-    assert closed == {"accepted": True, "closed": True}
-    return ways
+
+def _continue(
+    sandbox: SandboxState, door: Door, token: str, provider: str, hinted: dict[str, Any], n: int
+) -> str:
+    """The thread's next message after interruption `n`: how it continued, how long."""
+    began = time.monotonic()
+    streamed = replay(door, token, MESSAGE, prompt=f"after interruption {n}", **hinted)
+    outcome = streamed[-2].get("result") or {}
+    if outcome.get("status") != "completed":
+        print(f"{provider} after interruption {n}: {streamed[-2]}\n"
+              f"{_journals(sandbox, provider)}", flush=True)  # fmt: skip
+    assert outcome.get("status") == "completed" and MOCK_TEXT in outcome["output"], outcome
+    return f"{resumed_with(streamed)} ({time.monotonic() - began:.1f} s to the result)"
 
 
 def _journals(sandbox: SandboxState, provider: str) -> str:
@@ -238,8 +248,7 @@ def _twenty_threads(sandbox: SandboxState, door: Door, token: str) -> None:
         assert result["status"] == "completed" and MOCK_TEXT in result["output"], result
         assert _running_sessions(sandbox) <= limit
     opened = time.monotonic() - began
-    first = replay(door, token, "session_message_with_hint", provider="codex", thread=keys[0],
-                   prompt="still there")  # fmt: skip
+    first = replay(door, token, MESSAGE, provider="codex", thread=keys[0], prompt="still there")
     assert result_of(first)["status"] == "completed" and resumed_with(first) == "session/load"
     print(f"20 threads on {limit} agents: {opened:.1f} s for the 20 first turns, the first "
           f"thread continued", flush=True)  # fmt: skip
