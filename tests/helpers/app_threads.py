@@ -22,11 +22,11 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from aiws.catalog import load_catalog
+from aiws.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from aiws_bridge.workspaces import thread_workspace
 from tests.helpers import app_requests
 from tests.helpers.bridge_server import Background
-from tests.helpers.cli import aiws
 from tests.helpers.door import Door, wait_for
 from tests.helpers.hosts import exists, inside
 
@@ -259,9 +259,10 @@ def _twenty_threads(sandbox: SandboxState, door: Door, token: str) -> None:
 def _tokens(sandbox: SandboxState, door: Door, token: str) -> None:
     """A second token reaches none of the first token's threads; revoked, its open WebSocket
     is closed within 5 s."""
-    made = aiws("bridge", "tokens", "add", "second", "-i", str(sandbox.inventory), "--json")
-    assert made.returncode == 0, made.stderr
-    second = json.loads(made.stdout)["token"]
+    # `aiws bridge tokens` runs on the Bridge's host only (aiws is not on this host yet):
+    # the token is added to the Bridge's tokens file there as that command writes it.
+    second = "second-token-" + hashlib.sha256(token.encode()).hexdigest()[:24]
+    _tokens_file(sandbox, add=("second", hashlib.sha256(second.encode()).hexdigest()))
     thread = "draft:1786594930700000-1"
     mine = result_of(replay(door, token, "session_start_agent", provider="codex", thread=thread,
                             prompt="mine"))  # fmt: skip
@@ -274,8 +275,7 @@ def _tokens(sandbox: SandboxState, door: Door, token: str) -> None:
                              thread=thread, prompt="still mine"))  # fmt: skip
     assert again["status"] == "completed", again
     with door.websocket(second) as held:
-        revoked = aiws("bridge", "tokens", "revoke", "second", "-i", str(sandbox.inventory))
-        assert revoked.returncode == 0, revoked.stderr
+        _tokens_file(sandbox, drop="second")
         gone = time.monotonic()
         with pytest.raises(ConnectionClosed):
             held.recv(10)
@@ -283,6 +283,30 @@ def _tokens(sandbox: SandboxState, door: Door, token: str) -> None:
     print(f"revoked token's WebSocket closed after {time.monotonic() - gone:.1f} s", flush=True)
     ping = door.request("GET", "/api/ping", headers={"Authorization": f"Bearer {second}"})
     assert ping.status_code == 401
+
+
+TOKENS_FILE = resolve_component(CATALOG, BRIDGE)["layout"]["tokens"]
+EDIT_TOKENS = """
+import json, os, sys
+path, name, digest = sys.argv[1:4]
+info = os.stat(path)
+with open(path) as given:
+    data = json.load(given)
+data["tokens"] = [t for t in data["tokens"] if t["name"] != name]
+if digest:
+    data["tokens"].append({"name": name, "sha256": digest, "created": "2026-12-07T00:00:00Z"})
+with open(path + ".new", "w") as out:
+    json.dump(data, out)
+os.chown(path + ".new", info.st_uid, info.st_gid)
+os.chmod(path + ".new", info.st_mode & 0o777)
+os.replace(path + ".new", path)
+"""
+
+
+def _tokens_file(sandbox: SandboxState, add: tuple[str, str] | None = None, drop: str = "") -> None:
+    """Add (name, sha256) to or drop a name from the Bridge's tokens file, atomically."""
+    name, digest = add if add is not None else (drop, "")
+    inside(sandbox, "python3", "-c", EDIT_TOKENS, TOKENS_FILE, name, digest)
 
 
 def _control_plane(door: Door, token: str) -> None:
