@@ -40,10 +40,14 @@ from tests.helpers.bridge_server import (
     events,
     gone,
     http,
+    result_of,
+    resumed_with,
+    resumed_with_all,
     rpc,
     rss_mb,
     served,
     start,
+    statuses,
     workspace_of,
     write_settings,
     ws_connect,
@@ -63,20 +67,6 @@ def replay(base: str, name: str, **values: Any) -> list[Any]:
     streamed = events(reply)
     assert streamed[-1] == "[DONE]" and streamed[-2]["id"] == body["id"], streamed[-2:]
     return streamed
-
-
-def result_of(streamed: list[Any]) -> dict[str, Any]:
-    final = streamed[-2]
-    assert "result" in final, final
-    result: dict[str, Any] = final["result"]
-    return result
-
-
-def statuses(streamed: list[Any]) -> list[dict[str, Any]]:
-    return [
-        e["params"] for e in streamed[:-2]
-        if e.get("method") == "session.update" and e["params"].get("type") == "status"
-    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("provider", ["codex", "hermes"])
@@ -183,11 +173,6 @@ def message(base: str, session: str, prompt: str, token: str = TOKEN) -> list[An
     return events(rpc(base, "session.message", params, headers={**SSE, **auth(token)}))
 
 
-def resumed_with(streamed: list[Any]) -> str:
-    (note,) = [u for u in statuses(streamed) if u.get("event") == "resumed"]
-    return str(note["resumedWith"])
-
-
 def test_a_thread_continues_after_idle_restart_and_kill(durable: tuple[Settings, Path]) -> None:
     """Idle timeout, a restart of the Bridge, kill -9 of the agent: each time the next
     message continues the thread (a new agent, primed with the transcript: the echo agent
@@ -238,10 +223,6 @@ def test_a_load_the_agent_cannot_serve_falls_back_to_the_transcript(tmp_path: Pa
         assert resumed_with_all(continued) == ["session/load", "transcript"]
         output = result_of(continued)["output"]
         assert "remember 4711" in output and output.endswith("after the restart"), output
-
-
-def resumed_with_all(streamed: list[Any]) -> list[str]:
-    return [str(u["resumedWith"]) for u in statuses(streamed) if u.get("event") == "resumed"]
 
 
 def test_twenty_threads_on_eight_agents(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from aiws.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from aiws_bridge.workspaces import thread_workspace
 from tests.helpers import app_requests
-from tests.helpers.bridge_server import Background
+from tests.helpers.bridge_server import Background, result_of, resumed_with
 from tests.helpers.door import Door, wait_for
 from tests.helpers.hosts import exists, inside
 
@@ -59,21 +59,6 @@ def replay(
                 started.set()
     assert streamed and streamed[-1] == "[DONE]", streamed[-3:]
     return streamed
-
-
-def result_of(streamed: list[Any]) -> dict[str, Any]:
-    assert "result" in streamed[-2], streamed[-2]
-    result: dict[str, Any] = streamed[-2]["result"]
-    return result
-
-
-def resumed_with(streamed: list[Any]) -> str:
-    notes = [
-        e["params"] for e in streamed[:-2]
-        if e.get("method") == "session.update" and e["params"].get("event") == "resumed"
-    ]  # fmt: skip
-    assert len(notes) == 1, notes
-    return str(notes[0]["resumedWith"])
 
 
 def check(sandbox: SandboxState, door: Door, providers: list[str]) -> dict[str, list[str]]:

@@ -184,3 +184,30 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+def result_of(streamed: list[Any]) -> dict[str, Any]:
+    """The result of an SSE answer (its events; the final envelope last but one)."""
+    assert "result" in streamed[-2], streamed[-2]
+    result: dict[str, Any] = streamed[-2]["result"]
+    return result
+
+
+def statuses(streamed: list[Any]) -> list[dict[str, Any]]:
+    """The `session.update` status params of an SSE answer, in order."""
+    return [
+        e["params"] for e in streamed[:-2]
+        if e.get("method") == "session.update" and e["params"].get("type") == "status"
+    ]  # fmt: skip
+
+
+def resumed_with_all(streamed: list[Any]) -> list[str]:
+    """How the thread went on, for each `resumed` update of an SSE answer."""
+    return [str(u["resumedWith"]) for u in statuses(streamed) if u.get("event") == "resumed"]
+
+
+def resumed_with(streamed: list[Any]) -> str:
+    """How the thread went on, where exactly one `resumed` update came."""
+    ways = resumed_with_all(streamed)
+    assert len(ways) == 1, ways
+    return ways[0]
