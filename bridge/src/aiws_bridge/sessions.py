@@ -51,9 +51,6 @@ class Sessions:
         self._freed = asyncio.Condition()
         self._reaper: asyncio.Task[None] | None = None
 
-    def __len__(self) -> int:
-        return sum(1 for r in self._running.values() if r.alive)
-
     def tokens_running(self) -> set[str]:
         return {key[0] for key in self._running}
 
