@@ -220,23 +220,35 @@ def _running_sessions(sandbox: SandboxState) -> int:
     return len(units.splitlines())
 
 
+def _settled_sessions(sandbox: SandboxState, limit: int, within: float = 10.0) -> float:
+    """Seconds until no more than `limit` agent units are active. The Bridge closes an evicted
+    agent's connection before it opens the next one, but systemd ends that unit a moment
+    later, so the count may briefly read one over."""
+    began = time.monotonic()
+    while _running_sessions(sandbox) > limit:
+        assert time.monotonic() - began < within, f"more than {limit} agents after {within} s"
+        time.sleep(0.2)
+    return time.monotonic() - began
+
+
 def _twenty_threads(sandbox: SandboxState, door: Door, token: str) -> None:
     """20 of the app's threads opened one after another on the installed Bridge (its
     `max_sessions` 8), none closed: every turn answered, no more than 8 agents running, and
     the first thread still continues."""
     limit = 8
     keys = [f"draft:1786594930600000-{n}" for n in range(20)]
-    began = time.monotonic()
+    began, settling = time.monotonic(), 0.0
     for key in keys:
         result = result_of(replay(door, token, "session_start_agent", provider="codex",
                                   thread=key, prompt="hi"))  # fmt: skip
         assert result["status"] == "completed" and MOCK_TEXT in result["output"], result
-        assert _running_sessions(sandbox) <= limit
+        settling = max(settling, _settled_sessions(sandbox, limit))
     opened = time.monotonic() - began
     first = replay(door, token, MESSAGE, provider="codex", thread=keys[0], prompt="still there")
     assert result_of(first)["status"] == "completed" and resumed_with(first) == "session/load"
     print(f"20 threads on {limit} agents: {opened:.1f} s for the 20 first turns, the first "
-          f"thread continued", flush=True)  # fmt: skip
+          f"thread continued; an evicted agent's unit ended within {settling:.1f} s",
+          flush=True)  # fmt: skip
     for key in keys:
         assert result_of(replay(door, token, "session_close", thread=key))["accepted"] is True
 
