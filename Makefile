@@ -28,10 +28,11 @@ $(BIN)/aiws: pyproject.toml bridge/pyproject.toml
 	timeout 600 $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' -e ./bridge
 	@touch $@
 
-lint: venv  ## ruff, mypy, yamllint, ansible-lint (production profile)
+lint: venv  ## ruff, mypy, the import layers, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check src bridge/src tests
 	$(BIN)/ruff format --check src bridge/src tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint -s playbooks roles inventories src/aiws/data .yamllint .ansible-lint
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint --offline -q
 

@@ -57,7 +57,7 @@ def module_utils_dir() -> Path:
 
 def plugins_dir(kind: str) -> Path:
     """aiws's Ansible plugins of one kind (action, callback, connection, filter)."""
-    return _PACKAGE / "ansible_plugins" / kind
+    return _PACKAGE / "ansible" / "plugins" / kind
 
 
 def cache_root() -> Path:

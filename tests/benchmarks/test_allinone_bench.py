@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from aiws.bundle.recipes import CONTROLLER
-from aiws.catalog import load_catalog
+from aiws.commands.summary import DeploySummary
+from aiws.model.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
-from aiws.summary import DeploySummary
 from tests.benchmarks.recording import record, spread
 from tests.helpers.bundles import build
 from tests.helpers.fixtures import MakeSandbox

@@ -23,8 +23,8 @@ import httpx
 import pytest
 
 from aiws.bundle.recipes import CONTROLLER
-from aiws.catalog import load_catalog
-from aiws.resolve import resolve_component
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolve_component
 from tests.benchmarks.recording import record, spread
 from tests.helpers.bundles import build
 from tests.helpers.fixtures import MakeSandbox

@@ -19,8 +19,8 @@ from aiws.bundle.build import BuildResult
 from aiws.bundle.manifest import ArtifactManifest
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.verify import verify_bundle
-from aiws.catalog import load_catalog
 from aiws.concurrency import AdaptiveLimiter
+from aiws.model.catalog import load_catalog
 from tests.benchmarks.recording import record as shared_record
 from tests.helpers.bundles import build
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from aiws.catalog import load_catalog
-from aiws.resolve import resolve_component
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from aiws_bridge.workspaces import thread_workspace
 from tests.helpers import app_requests

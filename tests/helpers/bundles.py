@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aiws import connected
 from aiws.bundle.build import (
     BuildRequest,
     BuildResult,
@@ -28,7 +27,8 @@ from aiws.bundle.manifest import BUNDLE_MANIFEST, COMPONENT_MANIFEST, SUMS, Bund
 from aiws.bundle.recipes import CONTROLLER, Artifact
 from aiws.bundle.tarball import sha256_file, write_tarball
 from aiws.bundle.target import Target, parse_target
-from aiws.catalog import load_catalog
+from aiws.commands import connected
+from aiws.model.catalog import load_catalog
 from aiws.resources import cache_root
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def build(target: str, components: list[str], out: Path, cache: Path | None = No
 def full_bundle(target: str = "debian-12-amd64") -> BuildResult:
     """Every component of the catalog + the controller: what the full-bundle test checks and
     what the model, agent and Bridge scenarios install from (one build for both). Built where
-    a connected install looks for that bundle (aiws.connected), so an all-in-one install
+    a connected install looks for that bundle (aiws.commands.connected), so an all-in-one install
     without --bundle reuses it."""
     catalog = load_catalog()
     selection = connected.with_controller(list(catalog.components))

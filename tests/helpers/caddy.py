@@ -24,7 +24,7 @@ from aiws.bundle.cache import DownloadCache
 from aiws.bundle.recipes import plan
 from aiws.bundle.sources import pypi
 from aiws.bundle.target import parse_target
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
 from aiws.resources import cache_root
 from tests.helpers.bundles import PROJECT
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers.hosts import inside, kv_matches_file, status
 

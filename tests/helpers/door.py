@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from aiws.catalog import load_catalog
-from aiws.resolve import resolve_component
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from tests.helpers.hosts import inside
 from tests.helpers.paths import FIXTURES

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiws.guard import HostFacts
+from aiws.guard.checks import HostFacts
 
 MINIMAL: dict[str, Any] = {
     "os_id": "debian",

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from aiws.bundle.recipes import CONTROLLER
+from aiws.commands.summary import DeploySummary
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from aiws.summary import DeploySummary
 from tests.helpers import snapshot
 from tests.helpers.cli import aiws
 
@@ -37,7 +37,7 @@ def exists(sandbox: SandboxState, path: str) -> bool:
 
 def install(sandbox: SandboxState, bundle: Path | None, *args: str) -> tuple[DeploySummary, float]:
     """`aiws install ... --json` against the sandbox's inventory; must succeed. Without a
-    bundle, the controller builds or reuses one (aiws.connected)."""
+    bundle, the controller builds or reuses one (aiws.commands.connected)."""
     started = time.monotonic()
     given = ["--bundle", str(bundle)] if bundle is not None else []
     done = aiws("install", *args, *given, "-i", str(sandbox.inventory), "--json")

@@ -15,8 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from aiws.catalog import load_catalog
-from aiws.resolve import resolve_component
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolve_component
 from aiws.sandbox.state import SandboxState
 from tests.helpers import outbound
 from tests.helpers.hosts import copy_in, inside, status, unit_rss_mb

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Mapping
 
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.helpers.door import Door, wait_for

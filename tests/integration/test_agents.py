@@ -38,7 +38,7 @@ from typing import Any
 
 import pytest
 
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.helpers import acp, app_threads, node_services, outbound, snapshot

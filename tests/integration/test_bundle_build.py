@@ -18,9 +18,9 @@ from aiws.bundle.build import BuildResult
 from aiws.bundle.manifest import ArtifactManifest
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.verify import VerifiedBundle, verify_bundle
-from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from aiws.errors import AiwsError
+from aiws.model.catalog import load_catalog
 from aiws.resources import cache_root
 from tests.helpers.bundles import build, repack
 

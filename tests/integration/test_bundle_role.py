@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from aiws import hostfacts
+from aiws.ansible.driver import run_playbook
 from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.verify import VerifiedArtifact, verify_bundle
-from aiws.catalog import load_catalog
-from aiws.driver import run_playbook
-from aiws.resolve import resolved_catalog
+from aiws.commands import hostfacts
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import Target
+from aiws.model.resolve import resolved_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
-from aiws.target import Target
 from tests.helpers.bundles import build
 from tests.helpers.hosts import inside
 

@@ -12,15 +12,15 @@ from pathlib import Path
 import pytest
 
 from aiws.bundle.verify import read_target
+from aiws.commands.summary import DeploySummary
 from aiws.resources import cache_root
 from aiws.sandbox.state import SandboxState
-from aiws.summary import DeploySummary
 from tests.helpers.cli import aiws
 from tests.helpers.hosts import inside, install
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SELECTION = ["--mode", "core", "--only", "postgresql"]
-# Without --bundle (aiws.connected).
+# Without --bundle (aiws.commands.connected).
 CONNECTED = ["--mode", "local", "--only", "postgresql"]
 CONFIG = "/etc/aiws/postgresql"
 

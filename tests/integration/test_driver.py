@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aiws import driver
-from aiws.target import Target
+from aiws.ansible import driver
+from aiws.model.hosts import Target
 from tests.helpers.paths import FIXTURE_PLAYBOOKS
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from aiws.commands.summary import DeploySummary
 from aiws.sandbox.state import SandboxState
-from aiws.summary import DeploySummary
 from tests.helpers import outbound
 from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.hosts import bootstrap, copy_in, exists, inside, kv_matches_file, on_host

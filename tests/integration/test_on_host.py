@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from aiws.catalog import load_catalog
 from aiws.errors import ExitCode
+from aiws.model.catalog import load_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers import snapshot
 from tests.helpers.checks import check_components

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiws.driver import run_module
+from aiws.ansible.driver import run_module
+from aiws.model.hosts import Target
 from aiws.sandbox.inventory import leader_start
-from aiws.target import Target
 
 pytestmark = pytest.mark.integration
 

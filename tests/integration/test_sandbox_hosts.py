@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiws.driver import run_playbook
+from aiws.ansible.driver import run_playbook
 from aiws.errors import AiwsError
+from aiws.model.hosts import Target
 from aiws.sandbox import host, image, system
 from aiws.sandbox.state import SandboxState, unique_name
-from aiws.target import Target
 
 pytestmark = pytest.mark.integration
 

@@ -12,17 +12,17 @@ import jsonschema
 import pytest
 from rich.console import Console
 
-from aiws import driver
-from aiws.catalog import Catalog, Listen, load_catalog
-from aiws.status import probe
-from aiws.summary import (
+from aiws.ansible import driver
+from aiws.commands.status import probe
+from aiws.commands.summary import (
     DeploySummary,
     FirstToken,
     TrustAnchor,
     build_summary,
     render_summary,
 )
-from aiws.target import Target
+from aiws.model.catalog import Catalog, Listen, load_catalog
+from aiws.model.hosts import Target
 from aiws.timing import PhaseTime
 from tests.helpers.paths import FIXTURE_PLAYBOOKS
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiws.driver import ansible_env
+from aiws.ansible.driver import ansible_env
 from aiws.modules.aiws_host_facts import ANSIBLE_REMOTE_TMP
 
 WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm")

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiws.catalog import load_catalog
-from aiws.config import TEST_MODELS, OperatorConfig
-from aiws.driver import run_playbook
-from aiws.resolve import resolved_catalog
-from aiws.target import Target
+from aiws.ansible.driver import run_playbook
+from aiws.model.catalog import load_catalog
+from aiws.model.config import TEST_MODELS, OperatorConfig
+from aiws.model.hosts import Target
+from aiws.model.resolve import resolved_catalog
 
 CATALOG = load_catalog()
 PLAY = """

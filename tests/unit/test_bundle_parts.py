@@ -26,8 +26,8 @@ from aiws.bundle.sources.apt import (
 )
 from aiws.bundle.tarball import FIXED_MTIME, scan_tree, write_tarball
 from aiws.bundle.target import parse_target
-from aiws.catalog import load_catalog
 from aiws.errors import UsageError
+from aiws.model.catalog import load_catalog
 
 CATALOG = load_catalog()
 

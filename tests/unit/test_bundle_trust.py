@@ -22,9 +22,10 @@ from aiws.bundle.build import write_artifact
 from aiws.bundle.recipes import Artifact
 from aiws.bundle.target import Target, parse_target
 from aiws.bundle.verify import open_package, verify_bundle
-from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from aiws.errors import AiwsError, UsageError
+from aiws.model import trust as pins
+from aiws.model.catalog import load_catalog
 from tests.helpers.bundles import crafted_bundle, make_payload, repack, small_bundle, tar_member
 from tests.helpers.cli import aiws
 
@@ -74,12 +75,12 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(
     out = tmp_path / "keys"
     result = aiws("bundle", "keygen", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    private, public = out / signing.PRIVATE_KEY, out / signing.PUBLIC_KEY
+    private, public = out / signing.PRIVATE_KEY, out / pins.PUBLIC_KEY
     assert stat.S_IMODE(private.stat().st_mode) == 0o600
     assert stat.S_IMODE(public.stat().st_mode) == 0o644
     assert private.read_text().startswith("-----BEGIN PRIVATE KEY-----")
     assert public.read_text().startswith("-----BEGIN PUBLIC KEY-----")
-    fingerprint = signing.fingerprint(signing.load_public_key(public))
+    fingerprint = pins.fingerprint(pins.load_public_key(public))
     assert fingerprint in result.stdout
     before = private.read_bytes(), public.read_bytes()
 
@@ -92,11 +93,11 @@ def test_keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites(
 def test_keygen_refuses_when_only_the_public_key_is_there(tmp_path: Path) -> None:
     out = tmp_path / "keys"
     out.mkdir()
-    (out / signing.PUBLIC_KEY).write_text("kept\n")
+    (out / pins.PUBLIC_KEY).write_text("kept\n")
     with pytest.raises(UsageError, match="already exists"):
         signing.keygen(out)
     assert not (out / signing.PRIVATE_KEY).exists()
-    assert (out / signing.PUBLIC_KEY).read_text() == "kept\n"
+    assert (out / pins.PUBLIC_KEY).read_text() == "kept\n"
 
 
 # --- --trust-key ------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ def test_a_signed_bundle_verifies_with_its_key(
     tmp_path: Path, target: Target, keys: tuple[Path, Path]
 ) -> None:
     package = signed_bundle(tmp_path, target, keys[0])
-    trust = signing.load_trust(keys[1], None)
+    trust = pins.load_trust(keys[1], None)
     bundle = verify_bundle(package, tmp_path / "unpacked", trust=trust)
     assert bundle.versions == {"node": "24.21.0", "vault": "2.7.2"}
 
@@ -123,7 +124,7 @@ def test_a_substituted_bundle_passes_its_sha256_but_not_the_key(
     verify_bundle(package, tmp_path / "unpacked")
     # ... and the signature says it is not what the key holder signed.
     with pytest.raises(AiwsError, match=r"\.tar\.sig does not verify with"):
-        open_package(package, signing.load_trust(keys[1], None))
+        open_package(package, pins.load_trust(keys[1], None))
 
 
 def test_an_unsigned_bundle_is_refused_when_a_key_is_pinned(
@@ -132,7 +133,7 @@ def test_an_unsigned_bundle_is_refused_when_a_key_is_pinned(
     package = small_bundle(tmp_path, target)
     dest = tmp_path / "unpacked"
     with pytest.raises(AiwsError, match=r"\.tar\.sig: missing; --trust-key needs"):
-        verify_bundle(package, dest, trust=signing.load_trust(keys[1], None))
+        verify_bundle(package, dest, trust=pins.load_trust(keys[1], None))
     assert not dest.exists()  # refused before anything was unpacked
 
 
@@ -142,7 +143,7 @@ def test_a_bundle_signed_by_another_key_is_refused(
     package = signed_bundle(tmp_path, target, keys[0])
     _, other = signing.keygen(tmp_path / "other")
     with pytest.raises(AiwsError, match="does not verify with"):
-        open_package(package, signing.load_trust(other, None))
+        open_package(package, pins.load_trust(other, None))
 
 
 def test_a_garbled_signature_is_refused_in_one_line(
@@ -151,7 +152,7 @@ def test_a_garbled_signature_is_refused_in_one_line(
     package = signed_bundle(tmp_path, target, keys[0])
     signing.signature_path(package).write_bytes(b"\xff\x00 not base64\n")
     with pytest.raises(AiwsError, match=r"\.tar\.sig: not an aiws signature") as failure:
-        open_package(package, signing.load_trust(keys[1], None))
+        open_package(package, pins.load_trust(keys[1], None))
     assert "\n" not in str(failure.value)
 
 
@@ -163,16 +164,16 @@ def test_the_signature_is_over_the_documented_statement(
     package = signed_bundle(tmp_path, target, keys[0])
     digest = package.with_name(package.name + ".sha256").read_text().split()[0]
     raw = base64.b64decode(signing.signature_path(package).read_text().strip(), validate=True)
-    signing.load_public_key(keys[1]).verify(raw, f"aiws-bundle-sha256 {digest}\n".encode())
+    pins.load_public_key(keys[1]).verify(raw, f"aiws-bundle-sha256 {digest}\n".encode())
 
 
 def test_the_pinned_key_must_be_an_ed25519_public_key(
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     with pytest.raises(UsageError, match="not an Ed25519 public key"):
-        signing.load_trust(keys[0], None)  # the private key by mistake
+        pins.load_trust(keys[0], None)  # the private key by mistake
     with pytest.raises(UsageError, match="no such file"):
-        signing.load_trust(tmp_path / "nope.pub", None)
+        pins.load_trust(tmp_path / "nope.pub", None)
 
 
 # --- --sha256 ----------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def test_a_pinned_sha256_accepts_the_package_even_without_its_sha256_file(
     checksum = package.with_name(package.name + ".sha256")
     digest = checksum.read_text().split()[0]
     checksum.unlink()
-    bundle = verify_bundle(package, tmp_path / "u", trust=signing.load_trust(None, digest.upper()))
+    bundle = verify_bundle(package, tmp_path / "u", trust=pins.load_trust(None, digest.upper()))
     assert bundle.sha256 == digest
 
 
@@ -194,20 +195,20 @@ def test_a_pin_is_compared_with_the_real_hash_even_when_it_was_remembered(
 ) -> None:
     package = small_bundle(tmp_path, target)
     pinned = package.with_name(package.name + ".sha256").read_text().split()[0]
-    open_package(package, signing.load_trust(None, pinned))  # hashed and remembered
+    open_package(package, pins.load_trust(None, pinned))  # hashed and remembered
     tamper(package)  # a new file, its .sha256 re-sealed
     with pytest.raises(AiwsError, match=r"is not the pinned --sha256") as failure:
-        open_package(package, signing.load_trust(None, pinned))
+        open_package(package, pins.load_trust(None, pinned))
     assert pinned[:16] in failure.value.problem
     # and again, now that the tampered package's hash is the remembered one
     with pytest.raises(AiwsError, match=r"is not the pinned --sha256"):
-        open_package(package, signing.load_trust(None, pinned))
+        open_package(package, pins.load_trust(None, pinned))
 
 
 @pytest.mark.parametrize("value", ["abc", "g" * 64, "0" * 63, "0" * 65, ""])
 def test_a_malformed_sha256_pin_is_a_usage_error(value: str) -> None:
     with pytest.raises(UsageError, match="--sha256"):
-        signing.load_trust(None, value)
+        pins.load_trust(None, value)
 
 
 # --- the CLI: every command that takes a bundle refuses in one line --------------------------
@@ -230,7 +231,7 @@ def test_bundle_verify_with_a_key_refuses_an_unsigned_bundle_in_one_line(
     )
     ok = aiws(*args, "--trust-key", str(keys[1]))
     assert ok.returncode == 0, ok.stderr
-    assert signing.fingerprint(signing.load_public_key(keys[1])) in ok.stdout
+    assert pins.fingerprint(pins.load_public_key(keys[1])) in ok.stdout
 
 
 def test_bundle_verify_with_a_wrong_sha256_refuses_in_one_line(
@@ -277,8 +278,8 @@ def test_install_refuses_before_touching_any_host(
     def no_host(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a host was contacted")
 
-    monkeypatch.setattr("aiws.installer.check_hosts", no_host)
-    monkeypatch.setattr("aiws.installer._converge", no_host)
+    monkeypatch.setattr("aiws.commands.install.check_hosts", no_host)
+    monkeypatch.setattr("aiws.commands.install._converge", no_host)
     monkeypatch.setenv("AIWS_RUN_DIR", str(tmp_path / "run"))  # never the real run lock
     options = ["--trust-key", str(keys[1])] if pin == "key" else ["--sha256", "0" * 64]
     install = ["install", "--mode", "core", "--only", "postgresql,vault", "--internal-ca"]
@@ -315,7 +316,7 @@ def test_build_signs_the_package_with_the_given_key(
     (package,) = out.glob("*.tar")
     assert signing.signature_path(package).is_file()
     assert signing.signature_path(package).name in built.output
-    verify_bundle(package, tmp_path / "u", trust=signing.load_trust(keys[1], None))
+    verify_bundle(package, tmp_path / "u", trust=pins.load_trust(keys[1], None))
 
     # built again without a key: no stale signature is left beside the new package
     again = runner.invoke(app, [*build, "--out", str(out)])

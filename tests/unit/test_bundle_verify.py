@@ -18,10 +18,10 @@ from aiws.bundle.inspect import inspect_bundle
 from aiws.bundle.manifest import ArtifactEntry
 from aiws.bundle.target import Target, parse_target
 from aiws.bundle.verify import read_target, verify_bundle
-from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from aiws.errors import AiwsError, UsageError
-from aiws.request import request_from_cli
+from aiws.model.catalog import load_catalog
+from aiws.model.request import request_from_cli
 from tests.helpers.bundles import (
     crafted_bundle,
     package_members,

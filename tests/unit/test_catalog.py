@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aiws.catalog import SET_KEYS, load_catalog
 from aiws.errors import UsageError
-from aiws.request import parse_overrides, split_csv
-from aiws.resolve import resolved_catalog
+from aiws.model.catalog import SET_KEYS, load_catalog
+from aiws.model.request import parse_overrides, split_csv
+from aiws.model.resolve import resolved_catalog
 
 CATALOG = load_catalog()
 

@@ -10,8 +10,8 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
-from aiws.catalog import load_catalog
 from aiws.cli.main import app
+from aiws.model.catalog import load_catalog
 from tests.helpers.cli import aiws
 from tests.helpers.paths import FIXTURES
 

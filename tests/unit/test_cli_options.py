@@ -14,10 +14,10 @@ import typer.main
 from typer.testing import CliRunner
 
 from aiws.bundle.manifest import BUNDLE_MANIFEST, BundleManifest, TargetInfo, dump
-from aiws.catalog import load_catalog
 from aiws.cli.main import app
 from aiws.errors import UsageError
-from aiws.request import InstallRequest, request_from_cli
+from aiws.model.catalog import load_catalog
+from aiws.model.request import InstallRequest, request_from_cli
 from tests.helpers.cli import aiws
 
 ROOT: Any = typer.main.get_command(app)

@@ -1,6 +1,6 @@
 """What every component must bring: a role (or the catalog marks it planned), a docs page,
 and a role that holds only what is its own: no version, port, path, unit or secret name
-that the catalog resolves for it (aiws.resolve)."""
+that the catalog resolves for it (aiws.model.resolve)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiws import resources
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
 
 CATALOG = load_catalog()
 ROOT = Path(__file__).resolve().parents[2]

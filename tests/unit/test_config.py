@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aiws.catalog import load_catalog
-from aiws.config import load_config, parse_config, served_models
 from aiws.errors import UsageError
+from aiws.model.catalog import load_catalog
+from aiws.model.config import load_config, parse_config, served_models
 from tests.helpers.cli import aiws
 
 CATALOG = load_catalog()

@@ -1,4 +1,4 @@
-"""Install without --bundle: the bundle this controller builds or reuses (aiws.connected).
+"""Install without --bundle: the bundle this controller builds or reuses (aiws.commands.connected).
 
 The real build, verification and install from it run on a host in
 tests/integration/test_cli_e2e.py; here, the choices around the builder.
@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from aiws import connected
 from aiws.bundle.build import BuildRequest, package_name, project_dir
 from aiws.bundle.target import parse_target
-from aiws.catalog import load_catalog
+from aiws.commands import connected
 from aiws.errors import UsageError
-from aiws.guard import HostFacts
+from aiws.guard.checks import HostFacts
+from aiws.model.catalog import load_catalog
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()

@@ -15,13 +15,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from aiws import doctor
-from aiws.catalog import load_catalog
+from aiws.commands import doctor
+from aiws.commands.status import ComponentStatus, HostStatus, StatusReport
 from aiws.errors import ExitCode
-from aiws.guard import HostFacts
+from aiws.guard.checks import HostFacts
+from aiws.model.catalog import load_catalog
+from aiws.model.request import request_from_cli
 from aiws.modules import aiws_doctor
-from aiws.request import request_from_cli
-from aiws.status import ComponentStatus, HostStatus, StatusReport
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
@@ -144,7 +144,7 @@ def test_clock_skew_both_ways() -> None:
 def test_the_guard_replays_the_last_install_against_the_host_as_it_is(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("aiws.config.default_path", lambda catalog: tmp_path / "none.yml")
+    monkeypatch.setattr("aiws.model.config.default_path", lambda catalog: tmp_path / "none.yml")
 
     def asked() -> Any:
         return request_from_cli(CATALOG, mode=None)

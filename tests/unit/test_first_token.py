@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from aiws import hostfacts
-from aiws.catalog import Catalog, load_catalog
-from aiws.guard import HostFacts
-from aiws.installer import Plan, _offers_token
+from aiws.commands import hostfacts
+from aiws.commands.install import Plan, _offers_token
+from aiws.guard.checks import HostFacts
+from aiws.model.catalog import Catalog, load_catalog
+from aiws.model.hosts import Target
+from aiws.model.request import InstallRequest, request_from_cli
+from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_bridge_tokens, aiws_host_facts
-from aiws.request import InstallRequest, request_from_cli
-from aiws.resolve import resolved_catalog
-from aiws.target import Target
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
@@ -27,7 +27,7 @@ DIGEST = hashlib.sha256(b"made-by-the-installer").hexdigest()
 
 @pytest.fixture(autouse=True)
 def _no_default_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("aiws.config.default_path", lambda catalog: tmp_path / "none.yml")
+    monkeypatch.setattr("aiws.model.config.default_path", lambda catalog: tmp_path / "none.yml")
 
 
 def facts(has_token: bool) -> HostFacts:

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-import aiws.guard as guard_module
-from aiws.catalog import load_catalog
-from aiws.config import (
+import aiws.guard.checks as guard_module
+from aiws.guard.checks import BundleTarget, HostFacts, evaluate, is_fqdn
+from aiws.model.catalog import load_catalog
+from aiws.model.config import (
     CaddyCertificate,
     CaddySettings,
     LiteLLMSettings,
@@ -19,8 +20,7 @@ from aiws.config import (
     Model,
     OperatorConfig,
 )
-from aiws.guard import BundleTarget, HostFacts, evaluate, is_fqdn
-from aiws.request import InstallRequest
+from aiws.model.request import InstallRequest
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()

@@ -13,10 +13,10 @@ import jinja2.nativetypes
 import pytest
 import yaml
 
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolved_catalog
 from aiws.module_utils.aiws_common import merge_record
 from aiws.modules import aiws_status
-from aiws.resolve import resolved_catalog
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "hermes"
 CATALOG = resolved_catalog(load_catalog(), "debian-12")

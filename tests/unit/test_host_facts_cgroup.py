@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aiws.guard import Listener
+from aiws.guard.checks import Listener
 from aiws.modules.aiws_host_facts import unit_of_cgroup
 
 

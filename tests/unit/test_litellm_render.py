@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from aiws.catalog import load_catalog
-from aiws.config import parse_config
-from aiws.driver import run_playbook
-from aiws.resolve import resolved_catalog
-from aiws.target import Target
+from aiws.ansible.driver import run_playbook
+from aiws.model.catalog import load_catalog
+from aiws.model.config import parse_config
+from aiws.model.hosts import Target
+from aiws.model.resolve import resolved_catalog
 
 PLAY = """
 - hosts: all

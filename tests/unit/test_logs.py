@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from aiws.catalog import load_catalog
-from aiws.journal import journal_argv, unit_patterns
+from aiws.commands.logs import journal_argv, unit_patterns
+from aiws.model.catalog import load_catalog
 from tests.helpers.cli import aiws
 
 CATALOG = load_catalog()

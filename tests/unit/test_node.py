@@ -12,9 +12,9 @@ import jinja2.nativetypes
 import pytest
 import yaml
 
-from aiws.catalog import load_catalog
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_component, aiws_status
-from aiws.resolve import resolved_catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = resolved_catalog(load_catalog(), "debian-12")

@@ -15,8 +15,8 @@ import jinja2.nativetypes
 import pytest
 import yaml
 
-from aiws.catalog import load_catalog
-from aiws.resolve import resolved_catalog
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolved_catalog
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "openclaw"
 CATALOG = resolved_catalog(load_catalog(), "debian-12")

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from aiws import placement
-from aiws.ansible_plugins.filter import aiws as filters
-from aiws.catalog import load_catalog
-from aiws.resolve import resolved_catalog
+from aiws.ansible.plugins.filter import aiws as filters
+from aiws.model import placement
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolved_catalog
 
 SPLIT = {
     "all": ["db1", "app1", "edge1"],

@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from aiws.progress import LineProgress, RunProgress
+from aiws.cli.progress import LineProgress, RunProgress
 
 
 def test_line_progress_prints_each_component_once_with_position() -> None:

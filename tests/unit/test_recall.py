@@ -1,4 +1,4 @@
-"""A rerun that does not say its choices repeats the hosts' last install (aiws.recall)."""
+"""A rerun that does not say its choices repeats the hosts' last install (aiws.commands.recall)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from aiws.catalog import load_catalog
+from aiws.commands.recall import complete, merge
 from aiws.errors import UsageError
-from aiws.guard import HostFacts
+from aiws.guard.checks import HostFacts
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import Target
+from aiws.model.request import InstallRequest, request_from_cli
 from aiws.modules.aiws_host_facts import last_install
-from aiws.recall import complete, merge
-from aiws.request import InstallRequest, request_from_cli
-from aiws.target import Target
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
@@ -47,7 +47,7 @@ def hosts(*many: HostFacts) -> Mapping[str, HostFacts]:
 
 @pytest.fixture(autouse=True)
 def _no_default_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("aiws.config.default_path", lambda catalog: tmp_path / "none.yml")
+    monkeypatch.setattr("aiws.model.config.default_path", lambda catalog: tmp_path / "none.yml")
 
 
 def test_a_bare_rerun_repeats_mode_components_domain_tls_and_configuration() -> None:

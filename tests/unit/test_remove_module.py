@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiws.installer import controller_paths
+from aiws.commands.install import controller_paths
+from aiws.model.hosts import Target
 from aiws.modules import aiws_remove
-from aiws.target import Target
 
 
 def make_tree(root: Path) -> Path:

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from aiws.catalog import load_catalog
-from aiws.config import OperatorConfig
-from aiws.driver import run_playbook
-from aiws.resolve import resolved_catalog
-from aiws.target import Target
+from aiws.ansible.driver import run_playbook
+from aiws.model.catalog import load_catalog
+from aiws.model.config import OperatorConfig
+from aiws.model.hosts import Target
+from aiws.model.resolve import resolved_catalog
 
 CATALOG = load_catalog()
 RESOLVED = resolved_catalog(CATALOG, "debian-12")

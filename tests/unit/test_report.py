@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from aiws import runhistory
-from aiws.runhistory import RunEntry, build_report, percentile, stats
+from aiws.commands import report as history
+from aiws.commands.report import RunEntry, build_report, percentile, stats
 from aiws.timing import PhaseTime
 from tests.helpers.cli import aiws
 
@@ -36,10 +36,10 @@ def test_percentiles_are_nearest_rank() -> None:
 def test_runs_are_grouped_and_failed_runs_and_bad_lines_left_out(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     for n in (1, 2):
-        runhistory.append(path, entry(n, run="first", bundle="cold"))
+        history.append(path, entry(n, run="first", bundle="cold"))
     for n in (3, 4, 5):
-        runhistory.append(path, entry(n))
-    runhistory.append(path, entry(6, ok=False))
+        history.append(path, entry(n))
+    history.append(path, entry(6, ok=False))
     with path.open("a") as out:
         out.write("{not a run\n")
     report = build_report(path)
@@ -54,10 +54,10 @@ def test_runs_are_grouped_and_failed_runs_and_bad_lines_left_out(tmp_path: Path)
 def test_the_history_is_private_bounded_and_never_follows_a_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runhistory, "MAX_LINES", 3)
+    monkeypatch.setattr(history, "MAX_LINES", 3)
     path = tmp_path / "logs" / "history.jsonl"
     for n in range(5):
-        runhistory.append(path, entry(n))
+        history.append(path, entry(n))
     assert [json.loads(line)["id"] for line in path.read_text().splitlines()] == ["r2", "r3", "r4"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -66,7 +66,7 @@ def test_the_history_is_private_bounded_and_never_follows_a_link(
     link = tmp_path / "link.jsonl"
     link.symlink_to(target)
     with pytest.raises(OSError):
-        runhistory.load(link)
+        history.load(link)
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no scratch left
     assert target.stat().st_size == 0
 
@@ -74,7 +74,7 @@ def test_the_history_is_private_bounded_and_never_follows_a_link(
 def test_the_cli_reports_json_and_tables_with_markup_escaped(tmp_path: Path) -> None:
     path = tmp_path / "history.jsonl"
     odd = entry(1).model_copy(update={"phases": [PhaseTime(name="[red]x", seconds=1.0)]})
-    runhistory.append(path, odd)
+    history.append(path, odd)
     done = aiws("report", "--history", str(path), "--json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)

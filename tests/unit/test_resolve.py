@@ -1,4 +1,4 @@
-"""aiws.resolve: the catalog facts resolved for one platform and one run's overrides."""
+"""aiws.model.resolve: the catalog facts resolved for one platform and one run's overrides."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from aiws.catalog import load_catalog
 from aiws.errors import AiwsError
-from aiws.resolve import fill, resolved_catalog
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import fill, resolved_catalog
 
 PLATFORMS = ["debian-11", "debian-12", "debian-13"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from aiws.ansible_plugins.callback.aiws_run import CallbackModule
-from aiws.runtally import TALLY
+from aiws.ansible.plugins.callback.aiws_run import CallbackModule
+from aiws.ansible.tally import TALLY
 
 
 def result(uuid: str, changed: bool) -> Any:

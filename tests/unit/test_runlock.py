@@ -15,17 +15,18 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from aiws import runlock, uninstaller
-from aiws.catalog import load_catalog
+from aiws.ansible import runlock
 from aiws.cli.main import app
+from aiws.commands import uninstall as uninstall_logic
 from aiws.errors import AiwsError
-from aiws.resolve import resolve_component
+from aiws.model.catalog import load_catalog
+from aiws.model.resolve import resolve_component
 from tests.helpers.cli import aiws
 
 # A second process holding the lock exactly as an `aiws install` does, until killed.
 HOLDER = """
 import sys, time
-from aiws.runlock import run_lock
+from aiws.ansible.runlock import run_lock
 with run_lock("aiws install --mode core", 0):
     print("held", flush=True)
     time.sleep(float(sys.argv[1]))
@@ -128,7 +129,7 @@ def test_uninstall_waits_for_the_lock_too(
     def must_not_run(*args: object, **kwargs: object) -> None:
         raise AssertionError("uninstall ran while another run held the lock")
 
-    monkeypatch.setattr(uninstaller, "uninstall", must_not_run)
+    monkeypatch.setattr(uninstall_logic, "uninstall", must_not_run)
     for args in (["uninstall"], ["uninstall", "--dry-run"]):
         result = CliRunner().invoke(app, [*args, "--wait", "0"])
         assert isinstance(result.exception, AiwsError), result.output

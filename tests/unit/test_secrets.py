@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from aiws import secrets as secrets_logic
+from aiws.commands import secrets as secrets_logic
+from aiws.commands.summary import Credentials
 from aiws.errors import UsageError
 from aiws.modules import aiws_ledger, aiws_secret
-from aiws.summary import Credentials
 
 ME = {"owner": "root", "group": "root"}
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from rich.console import Console
 
+from aiws.ansible.driver import PathReport, RunResult
+from aiws.cli.output import Output
 from aiws.cli.uninstall import _render
-from aiws.driver import PathReport, RunResult
-from aiws.output import Output
-from aiws.uninstaller import UninstallOutcome
+from aiws.commands.uninstall import UninstallOutcome
 
 
 def outcome(paths: list[PathReport]) -> UninstallOutcome:

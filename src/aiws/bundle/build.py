@@ -40,9 +40,9 @@ from aiws.bundle.tarball import (
     write_tarball,
 )
 from aiws.bundle.target import Target
-from aiws.catalog import Catalog
 from aiws.concurrency import run_bounded
 from aiws.errors import AiwsError
+from aiws.model.catalog import Catalog
 
 Progress = Callable[[str], None]
 

@@ -16,8 +16,8 @@ from aiws.bundle.manifest import Resolved
 from aiws.bundle.sources import apt, npm, pypi
 from aiws.bundle.tarball import sha256_file
 from aiws.bundle.target import Target
-from aiws.catalog import Catalog, Component, PlaceBinary
 from aiws.errors import AiwsError, UsageError
+from aiws.model.catalog import Catalog, Component, PlaceBinary
 
 CONTROLLER = "controller"
 APT = "apt"

@@ -16,40 +16,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
-    Ed25519PublicKey,
 )
 
 from aiws.errors import AiwsError, UsageError
+from aiws.model.trust import PUBLIC_KEY, Trust, fingerprint, read_key_file
 
 STATEMENT_PREFIX = "aiws-bundle-sha256 "
 PRIVATE_KEY = "aiws-bundle-signing.key"
-PUBLIC_KEY = "aiws-bundle-signing.pub"
 SIGNATURE_SUFFIX = ".sig"
-HEX64 = re.compile(r"^[0-9a-fA-F]{64}\Z")
 FIX_SIGNATURE = "use the bundle and its .sig exactly as the key holder published them"
-
-
-@dataclass(frozen=True)
-class Trust:
-    """What the operator pinned for this run; nothing pinned: the `.sha256` beside only."""
-
-    key_file: Path | None = None
-    key: Ed25519PublicKey | None = field(default=None, compare=False)
-    sha256: str | None = None  # lowercase hex
-
-    @property
-    def pinned(self) -> bool:
-        return self.key is not None or self.sha256 is not None
 
 
 def statement(digest: str) -> bytes:
@@ -61,42 +43,8 @@ def signature_path(package: Path) -> Path:
     return package.with_name(package.name + SIGNATURE_SUFFIX)
 
 
-def fingerprint(key: Ed25519PublicKey) -> str:
-    """`sha256:<hex>` of the raw 32-byte public key: compare it out of band."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
-
-
-def load_trust(key_file: Path | None, sha256: str | None) -> Trust:
-    """The pins from `--trust-key` and `--sha256`; UsageError (exit 2) on a bad one."""
-    pin = None
-    if sha256 is not None:
-        if not HEX64.match(sha256.strip()):
-            raise UsageError(
-                f"--sha256 {sha256!r} is not a SHA256 (64 hex digits)",
-                "give the package's SHA256 exactly as its publisher sent it",
-            )
-        pin = sha256.strip().lower()
-    key = load_public_key(key_file) if key_file is not None else None
-    return Trust(key_file=key_file, key=key, sha256=pin)
-
-
-def load_public_key(path: Path) -> Ed25519PublicKey:
-    data = _read_key_file(path, "--trust-key")
-    try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError:
-        key = None
-    if not isinstance(key, Ed25519PublicKey):
-        raise UsageError(
-            f"--trust-key {path}: not an Ed25519 public key (PEM)",
-            f"give the {PUBLIC_KEY} written by `aiws bundle keygen`",
-        )
-    return key
-
-
 def load_private_key(path: Path) -> Ed25519PrivateKey:
-    data = _read_key_file(path, "--sign-key")
+    data = read_key_file(path, "--sign-key")
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):  # TypeError: a passphrase-protected key
@@ -107,15 +55,6 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
             f"give the {PRIVATE_KEY} written by `aiws bundle keygen`",
         )
     return key
-
-
-def _read_key_file(path: Path, option: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{option} {path}: no such file", "give the path of the key") from None
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot read it ({exc.strerror})") from None
 
 
 def keygen(out_dir: Path) -> tuple[Path, Path]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiws.catalog import Catalog, Platform
 from aiws.errors import UsageError
+from aiws.model.catalog import Catalog, Platform
 
 _NPM_CPU = {"amd64": "x64", "arm64": "arm64"}
 _WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}

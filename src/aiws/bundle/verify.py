@@ -33,10 +33,11 @@ from aiws.bundle.manifest import (
     BundleManifest,
     FileEntry,
 )
-from aiws.bundle.signing import HEX64, Trust, check_signature
+from aiws.bundle.signing import check_signature
 from aiws.bundle.tarball import CHUNK, sha256_file
 from aiws.concurrency import AdaptiveLimiter, run_bounded
 from aiws.errors import AiwsError
+from aiws.model.trust import HEX64, Trust
 from aiws.module_utils.aiws_tarsafe import escaping_links, member_problem, under_symlink
 from aiws.resources import cache_root
 

@@ -6,11 +6,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aiws import bridgetokens
-from aiws.catalog import load_catalog
 from aiws.cli.options import InventoryOpt, JsonOpt
-from aiws.output import Output
-from aiws.target import require_root, resolve_target
+from aiws.cli.output import Output
+from aiws.commands import bridge as bridge_logic
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import require_root, resolve_target
 
 app = typer.Typer(help="The Bridge: its access tokens.", no_args_is_help=True)
 tokens = typer.Typer(
@@ -26,7 +26,7 @@ def list_command(inventory: InventoryOpt = None, json_output: JsonOpt = False) -
     out = Output(json_mode=json_output)
     target = resolve_target(inventory)
     require_root(target, "aiws bridge tokens list")
-    found = bridgetokens.list_tokens(target, load_catalog())
+    found = bridge_logic.list_tokens(target, load_catalog())
     if json_output:
         out.data(found)
         return
@@ -48,7 +48,7 @@ def add_command(
     out = Output(json_mode=json_output)
     target = resolve_target(inventory)
     require_root(target, "aiws bridge tokens add")
-    token = bridgetokens.add_token(target, load_catalog(), name)
+    token = bridge_logic.add_token(target, load_catalog(), name)
     if json_output:
         out.data({"name": name, "token": token})
         return
@@ -65,5 +65,5 @@ def revoke_command(
     out = Output()
     target = resolve_target(inventory)
     require_root(target, "aiws bridge tokens revoke")
-    bridgetokens.revoke_token(target, load_catalog(), name)
+    bridge_logic.revoke_token(target, load_catalog(), name)
     out.print(f"revoked {escape(name)}")

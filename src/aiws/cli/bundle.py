@@ -13,20 +13,15 @@ from rich.table import Table
 from aiws.bundle.build import BuildRequest, build_bundle, project_dir
 from aiws.bundle.inspect import inspect_bundle
 from aiws.bundle.recipes import CONTROLLER
-from aiws.bundle.signing import (
-    fingerprint,
-    keygen,
-    load_private_key,
-    load_public_key,
-    load_trust,
-)
+from aiws.bundle.signing import keygen, load_private_key
 from aiws.bundle.target import parse_target
 from aiws.bundle.verify import describe, verify_bundle
-from aiws.catalog import load_catalog
 from aiws.cli.options import JsonOpt, Sha256Opt, SignKeyOpt, TrustKeyOpt
+from aiws.cli.output import Output
 from aiws.concurrency import AdaptiveLimiter
-from aiws.output import Output
-from aiws.request import parse_overrides, split_csv
+from aiws.model.catalog import load_catalog
+from aiws.model.request import parse_overrides, split_csv
+from aiws.model.trust import fingerprint, load_public_key, load_trust
 from aiws.resources import cache_root
 
 app = typer.Typer(

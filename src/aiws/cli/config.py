@@ -6,10 +6,10 @@ import typer
 import yaml
 from rich.markup import escape
 
-from aiws.catalog import load_catalog
 from aiws.cli.options import ConfigOpt, JsonOpt
-from aiws.config import default_path, load_config
-from aiws.output import Output
+from aiws.cli.output import Output
+from aiws.model.catalog import load_catalog
+from aiws.model.config import default_path, load_config
 
 app = typer.Typer(
     help="The operator's configuration file (models, settings; docs/config.md).",

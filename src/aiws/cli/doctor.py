@@ -6,11 +6,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aiws import doctor as doctor_logic
-from aiws.catalog import load_catalog
 from aiws.cli.options import ConfigOpt, InventoryOpt, JsonOpt
-from aiws.output import Output
-from aiws.target import require_root, resolve_target
+from aiws.cli.output import Output
+from aiws.commands import doctor as doctor_logic
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import require_root, resolve_target
 
 COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
 

@@ -6,8 +6,7 @@ from typing import Annotated
 
 import typer
 
-from aiws import installer, runlock
-from aiws.catalog import load_catalog
+from aiws.ansible import runlock
 from aiws.cli.options import (
     BackendOpt,
     BundleOpt,
@@ -23,11 +22,13 @@ from aiws.cli.options import (
     TrustKeyOpt,
     WaitOpt,
 )
-from aiws.output import Output
-from aiws.progress import LineProgress, RunProgress
-from aiws.request import request_from_cli
-from aiws.summary import render_summary
-from aiws.target import resolve_target
+from aiws.cli.output import Output
+from aiws.cli.progress import LineProgress, RunProgress
+from aiws.commands import install as install_logic
+from aiws.commands.summary import render_summary
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import resolve_target
+from aiws.model.request import request_from_cli
 
 
 def install(
@@ -72,8 +73,8 @@ def install(
         check=check,
     )
     target = resolve_target(inventory)
-    request = installer.prepare(request, catalog, target, out.info)
-    outcome = installer.install(
+    request = install_logic.prepare(request, catalog, target, out.info)
+    outcome = install_logic.install(
         request,
         catalog.with_overrides(request.component_overrides),
         target,

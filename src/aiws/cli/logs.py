@@ -6,8 +6,8 @@ import os
 
 import typer
 
-from aiws import journal
-from aiws.catalog import load_catalog
+from aiws.commands import logs as logs_logic
+from aiws.model.catalog import load_catalog
 
 
 def logs(
@@ -22,8 +22,8 @@ def logs(
 ) -> None:
     """Show the journal of aiws's units on this host (journalctl's own output, plain text
     when piped): a component's service, its timers, and for the Bridge its sessions."""
-    argv = journal.journal_argv(
-        journal.unit_patterns(load_catalog(), component), follow, since, lines
+    argv = logs_logic.journal_argv(
+        logs_logic.unit_patterns(load_catalog(), component), follow, since, lines
     )
     # journalctl takes over this process: its output, its exit code, Ctrl-C ends it cleanly.
     os.execv(argv[0], argv)

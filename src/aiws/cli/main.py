@@ -22,8 +22,8 @@ from aiws.cli import (
     uninstall,
     versions,
 )
+from aiws.cli.output import Output
 from aiws.errors import AiwsError, ExitCode
-from aiws.output import Output
 
 app = typer.Typer(
     name="aiws",

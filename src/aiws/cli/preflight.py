@@ -7,10 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from aiws import guard, hostfacts, recall
-from aiws.bundle.signing import Trust
 from aiws.bundle.verify import open_package, read_target
-from aiws.catalog import load_catalog
 from aiws.cli.options import (
     BackendOpt,
     BundleOpt,
@@ -25,10 +22,14 @@ from aiws.cli.options import (
     Sha256Opt,
     TrustKeyOpt,
 )
+from aiws.cli.output import Output
+from aiws.commands import hostfacts, recall
 from aiws.errors import ExitCode
-from aiws.output import Output
-from aiws.request import request_from_cli
-from aiws.target import resolve_target
+from aiws.guard import checks as guard
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import resolve_target
+from aiws.model.request import request_from_cli
+from aiws.model.trust import Trust
 
 
 def preflight(

@@ -8,9 +8,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aiws import driver, runhistory
+from aiws.ansible import driver
 from aiws.cli.options import JsonOpt
-from aiws.output import Output
+from aiws.cli.output import Output
+from aiws.commands import report as report_logic
 
 COLUMNS = ("count", "min", "max", "avg", "p50", "p90", "p95", "p99")
 
@@ -25,8 +26,8 @@ def report(
     P50/P90/P95/P99 per phase, grouped by OS, architecture, cold or cached bundle, and
     first install, rerun or partial."""
     out = Output(json_mode=json_output)
-    path = history or runhistory.history_file(driver.log_root())
-    result = runhistory.build_report(path)
+    path = history or report_logic.history_file(driver.log_root())
+    result = report_logic.build_report(path)
     if json_output:
         out.data(result.model_dump(mode="json"))
         return

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from aiws.cli.options import JsonOpt
+from aiws.cli.output import Output
 from aiws.errors import UsageError
-from aiws.output import Output
 from aiws.sandbox import host, state
 from aiws.sandbox.state import Network, SandboxState
 

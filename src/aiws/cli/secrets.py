@@ -10,12 +10,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aiws import secrets as secrets_logic
-from aiws.catalog import load_catalog
 from aiws.cli.options import InventoryOpt, JsonOpt
+from aiws.cli.output import Output
+from aiws.commands import secrets as secrets_logic
 from aiws.errors import UsageError
-from aiws.output import Output
-from aiws.target import require_root, resolve_target
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import require_root, resolve_target
 
 app = typer.Typer(
     help="aiws's secrets (one per purpose): list them, show one, set one you bring.",

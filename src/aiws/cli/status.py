@@ -6,12 +6,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from aiws import status as status_logic
-from aiws.catalog import load_catalog
 from aiws.cli.options import InventoryOpt, JsonOpt
+from aiws.cli.output import Output
+from aiws.commands import status as status_logic
 from aiws.errors import ExitCode
-from aiws.output import Output
-from aiws.target import require_root, resolve_target
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import require_root, resolve_target
 
 
 def status(

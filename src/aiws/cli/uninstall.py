@@ -5,12 +5,13 @@ from __future__ import annotations
 import typer
 from rich.markup import escape
 
-from aiws import runlock, uninstaller
-from aiws.catalog import load_catalog
+from aiws.ansible import runlock
 from aiws.cli.options import InventoryOpt, JsonOpt, WaitOpt
+from aiws.cli.output import Output
+from aiws.commands import uninstall as uninstall_logic
 from aiws.errors import ExitCode, UsageError
-from aiws.output import Output
-from aiws.target import resolve_target
+from aiws.model.catalog import load_catalog
+from aiws.model.hosts import resolve_target
 
 # How each path status of aiws_remove is shown ("kept": the running controller uses it).
 _STATUS_STYLE = {"removed": "green", "absent": "dim", "would remove": "yellow", "kept": "cyan"}
@@ -41,7 +42,7 @@ def uninstall(
         _confirm_purge(out, target.label)
     command = "aiws uninstall" + (" --purge" if purge else "") + (" --dry-run" if dry_run else "")
     with runlock.held(command, wait, out.err):
-        outcome = uninstaller.uninstall(target, load_catalog(), purge=purge, dry_run=dry_run)
+        outcome = uninstall_logic.uninstall(target, load_catalog(), purge=purge, dry_run=dry_run)
     if json_output:
         out.data(outcome.as_json())
     else:
@@ -57,7 +58,7 @@ def _confirm_purge(out: Output, label: str) -> None:
         raise UsageError("purge not confirmed", "type 'purge', or pass --yes")
 
 
-def _render(out: Output, outcome: uninstaller.UninstallOutcome) -> None:
+def _render(out: Output, outcome: uninstall_logic.UninstallOutcome) -> None:
     verb = "would remove" if outcome.dry_run else "uninstall"
     out.print(f"[bold]{verb}[/]: {', '.join(outcome.components) or 'no components recorded'}")
     for item in outcome.paths:

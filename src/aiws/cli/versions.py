@@ -7,9 +7,9 @@ from typing import Any
 from rich.table import Table
 
 from aiws import __version__, resources
-from aiws.catalog import load_catalog
 from aiws.cli.options import JsonOpt
-from aiws.output import Output
+from aiws.cli.output import Output
+from aiws.model.catalog import load_catalog
 
 
 def versions(json_output: JsonOpt = False) -> None:

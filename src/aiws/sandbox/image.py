@@ -16,8 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from aiws.catalog import load_catalog
 from aiws.errors import AiwsError, UsageError
+from aiws.model.catalog import load_catalog
 from aiws.sandbox import system
 from aiws.sandbox.paths import image_root
 
