@@ -26,7 +26,7 @@ from aiws.bundle.build import (
 from aiws.bundle.manifest import BUNDLE_MANIFEST, COMPONENT_MANIFEST, SUMS, BundleManifest
 from aiws.bundle.recipes import CONTROLLER, Artifact
 from aiws.bundle.tarball import sha256_file, write_tarball
-from aiws.bundle.target import Target, parse_target
+from aiws.bundle.target import BundleTarget, parse_target
 from aiws.commands import connected
 from aiws.model.catalog import load_catalog
 from aiws.resources import cache_root
@@ -101,7 +101,7 @@ def make_payload(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def small_bundle(tmp_path: Path, target: Target) -> Path:
+def small_bundle(tmp_path: Path, target: BundleTarget) -> Path:
     """A two-component bundle built by the real writer from small real files."""
     tarballs = tmp_path / "tarballs"
     node = make_payload(tmp_path / "node", {"bin/node": b"#!/bin/sh\necho node\n", "LICENSE": b"x"})

@@ -13,7 +13,7 @@ from aiws.bundle.recipes import CONTROLLER
 from aiws.bundle.verify import VerifiedArtifact, verify_bundle
 from aiws.commands import hostfacts
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
@@ -55,7 +55,7 @@ def role_vars(artifacts: list[VerifiedArtifact]) -> dict[str, Any]:
     }
 
 
-def still_missing(target: Target, artifacts: list[VerifiedArtifact]) -> list[VerifiedArtifact]:
+def still_missing(target: Hosts, artifacts: list[VerifiedArtifact]) -> list[VerifiedArtifact]:
     """The installer's rule: ship what a host's unpack markers do not name."""
     catalog = load_catalog()
     where = [
@@ -73,7 +73,7 @@ def test_role_unpacks_verified_tarballs_idempotently_and_bootstraps_offline(
     playbook = tmp_path / "bundle.yml"
     playbook.write_text(PLAYBOOK)
     extravars = role_vars(list(bundle.artifacts))
-    target = Target(inventory=sandbox.inventory)
+    target = Hosts(inventory=sandbox.inventory)
 
     first = run_playbook(playbook, target, extravars)
     assert first.ok, [f.line for f in first.failures]
@@ -108,7 +108,7 @@ def test_role_refuses_a_tarball_that_changed_on_the_way(
     data[-100] ^= 0x01
     artifact.tarball.write_bytes(bytes(data))
     extravars = role_vars([artifact])
-    run = run_playbook(playbook, Target(inventory=sandbox.inventory), extravars)
+    run = run_playbook(playbook, Hosts(inventory=sandbox.inventory), extravars)
     assert not run.ok
     assert any("does not match the bundle manifest" in f.line for f in run.failures)
     assert host.run_in(sandbox, ["test", "-e", "/opt/aiws/vault"]).returncode == 1

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from aiws.ansible import driver
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from tests.helpers.paths import FIXTURE_PLAYBOOKS
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def assert_counts_match_stats(result: driver.RunResult) -> None:
 
 def test_first_run_changes_rerun_changes_nothing(tmp_path: Path) -> None:
     dest = tmp_path / "demo"
-    first = driver.run_playbook(DEMO, Target(), {"demo_dest": str(dest)})
+    first = driver.run_playbook(DEMO, Hosts(), {"demo_dest": str(dest)})
     assert first.ok, first.failures
     assert first.changed_by_role()["demo"] > 0
     assert first.counts[("localhost", "demo")].changed == 4  # dir, config, loop, handler
@@ -46,7 +46,7 @@ def test_first_run_changes_rerun_changes_nothing(tmp_path: Path) -> None:
     assert_counts_match_stats(first)
     assert (dest / "reloaded").is_file()
 
-    rerun = driver.run_playbook(DEMO, Target(), {"demo_dest": str(dest)})
+    rerun = driver.run_playbook(DEMO, Hosts(), {"demo_dest": str(dest)})
     assert rerun.ok and rerun.totals().changed == 0
     assert rerun.changed_by_role() == {"demo": 0}
     assert_counts_match_stats(rerun)
@@ -54,7 +54,7 @@ def test_first_run_changes_rerun_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_failing_task_names_task_and_host(tmp_path: Path) -> None:
-    result = driver.run_playbook(DEMO, Target(), {"demo_dest": str(tmp_path), "demo_fail": True})
+    result = driver.run_playbook(DEMO, Hosts(), {"demo_dest": str(tmp_path), "demo_fail": True})
     assert not result.ok and result.rc != 0
     (failure,) = result.failures
     assert (failure.host, failure.role) == ("localhost", "demo")
@@ -67,13 +67,13 @@ def test_failing_task_names_task_and_host(tmp_path: Path) -> None:
 
 
 def test_check_mode_changes_nothing(tmp_path: Path) -> None:
-    result = driver.run_playbook(DEMO, Target(), {"demo_dest": str(tmp_path / "d")}, check=True)
+    result = driver.run_playbook(DEMO, Hosts(), {"demo_dest": str(tmp_path / "d")}, check=True)
     assert result.ok and result.totals().changed > 0  # what *would* change
     assert not (tmp_path / "d").exists()
 
 
 def test_each_run_keeps_a_private_event_log(tmp_path: Path) -> None:
-    result = driver.run_playbook(DEMO, Target(), {"demo_dest": str(tmp_path)})
+    result = driver.run_playbook(DEMO, Hosts(), {"demo_dest": str(tmp_path)})
     assert result.log_dir is not None
     events = (result.log_dir / "events.jsonl").read_text().splitlines()
     names = [json.loads(line)["event"] for line in events]
@@ -86,7 +86,7 @@ def test_each_run_keeps_a_private_event_log(tmp_path: Path) -> None:
 
 def test_ad_hoc_module_returns_facts() -> None:
     result = driver.run_module(
-        "aiws_host_facts", {"paths": ["/opt/aiws"], "ledger": "/nonexistent"}, Target()
+        "aiws_host_facts", {"paths": ["/opt/aiws"], "ledger": "/nonexistent"}, Hosts()
     )
     assert result.ok
     facts = result.facts["localhost"]["aiws_host"]
@@ -100,7 +100,7 @@ def test_a_failed_command_is_reported_by_its_stderr(tmp_path: Path) -> None:
         "    - name: Run a command that fails\n      ansible.builtin.command:\n"
         "        argv: [ls, /nonexistent/aiws]\n      changed_when: false\n"
     )
-    (failure,) = driver.run_playbook(playbook, Target()).failures
+    (failure,) = driver.run_playbook(playbook, Hosts()).failures
     assert "cannot access '/nonexistent/aiws'" in failure.message
 
 
@@ -118,7 +118,7 @@ def test_a_run_stages_nothing_in_tmp_and_leaves_no_private_dir(
 
     monkeypatch.setattr(driver.tempfile, "mkdtemp", recording)
     tmp_before = set(Path("/tmp").iterdir())
-    result = driver.run_playbook(DEMO, Target(), {"demo_dest": str(tmp_path / "d")})
+    result = driver.run_playbook(DEMO, Hosts(), {"demo_dest": str(tmp_path / "d")})
     assert result.ok, result.failures
     run_dir = driver.runlock.run_dir()
     assert made and all(path.parent == run_dir for path in made), made

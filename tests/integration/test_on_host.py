@@ -26,6 +26,7 @@ import pytest
 
 from aiws.errors import ExitCode
 from aiws.model.catalog import load_catalog
+from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.helpers import snapshot
 from tests.helpers.checks import check_components
@@ -45,6 +46,7 @@ from tests.helpers.hosts import (
     purge_on_host,
 )
 from tests.helpers.resilience import reboot_then_kill_every_service, service_units
+from tests.helpers.width import too_wide
 
 # The full bundle's build for Debian 13 (~4 min on an empty cache) and the whole product.
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -165,6 +167,12 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     # The operator's everyday commands on the host.
     rc, out, err = on_host(sandbox, "status", "--json")
     assert rc == 0 and json.loads(out)["healthy"] is True, (out[-2000:], err[-1000:])
+    # ... and as a human reads it in an 80-column terminal: no line wider, no address cut.
+    shown = host.run_in(sandbox, ["env", "COLUMNS=80", HOST_AIWS, "status"], timeout=120)
+    assert shown.returncode == 0 and too_wide(shown.stdout) == [], shown.stdout
+    for row in json.loads(out)["hosts"][0]["components"]:
+        assert any(row["address"] in line and row["name"] in line
+                   for line in shown.stdout.splitlines()), (row, shown.stdout)  # fmt: skip
     rc, out, err = on_host(sandbox, "doctor", "--acp", "--json")
     found = json.loads(out)
     assert rc == 0 and found["worst"] == "ok", [c for c in found["checks"] if c["severity"] != "ok"]

@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from aiws.ansible.driver import run_module
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.sandbox.inventory import leader_start
 
 pytestmark = pytest.mark.integration
 
 
-def inventory(tmp_path: Path, start: str) -> Target:
+def inventory(tmp_path: Path, start: str) -> Hosts:
     """This test's own process stands in for a sandbox's leader (nsenter into one's own
     namespaces is a no-op), so no container is needed to check the identity test."""
     host = {
@@ -26,7 +26,7 @@ def inventory(tmp_path: Path, start: str) -> Target:
     }
     path = tmp_path / "inventory.yml"
     path.write_text(yaml.safe_dump({"all": {"hosts": {"box": host}}}))
-    return Target(path)
+    return Hosts(path)
 
 
 def test_the_leader_it_was_given_is_entered(tmp_path: Path) -> None:

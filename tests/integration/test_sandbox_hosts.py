@@ -15,7 +15,7 @@ import yaml
 
 from aiws.ansible.driver import run_playbook
 from aiws.errors import AiwsError
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.sandbox import host, image, system
 from aiws.sandbox.state import SandboxState, unique_name
 
@@ -52,7 +52,7 @@ def assert_nothing_left(sandbox: SandboxState) -> None:
 
 def test_play_converges_a_unit_then_destroy_leaves_nothing(make_sandbox: MakeSandbox) -> None:
     sandbox = make_sandbox()
-    target = Target(inventory=sandbox.inventory)
+    target = Hosts(inventory=sandbox.inventory)
     playbook = FIXTURES / "playbooks" / "sandbox_unit.yml"
     extravars = {"sandbox_unit_port": DEMO_PORT}
 

@@ -22,7 +22,7 @@ from aiws.commands.summary import (
     render_summary,
 )
 from aiws.model.catalog import Catalog, Listen, load_catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.timing import PhaseTime
 from tests.helpers.paths import FIXTURE_PLAYBOOKS
 
@@ -66,7 +66,7 @@ def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
     catalog = catalog_for(tmp_path, bridge_port)
     run = driver.run_playbook(
         FIXTURE_PLAYBOOKS / "ledger_demo.yml",
-        Target(),
+        Hosts(),
         {
             "demo_dest": str(tmp_path / "demo"),
             "ledger_path": catalog.paths.ledger,
@@ -85,7 +85,7 @@ def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
         },
     )
     assert run.ok, run.failures
-    status = probe(Target(), catalog)
+    status = probe(Hosts(), catalog)
     return build_summary(
         catalog=catalog,
         mode="local",

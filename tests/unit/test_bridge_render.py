@@ -12,7 +12,7 @@ from typing import Any
 from aiws.ansible.driver import run_playbook
 from aiws.model.catalog import load_catalog
 from aiws.model.config import TEST_MODELS, OperatorConfig
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
 
 CATALOG = load_catalog()
@@ -53,7 +53,7 @@ def render(
         },
         "out": str(out),
     }
-    result = run_playbook(playbook, Target(), extravars, keep_logs=False)
+    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
     assert result.ok, [f.line for f in result.failures]
     return json.loads(out.read_text())
 

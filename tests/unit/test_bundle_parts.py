@@ -16,7 +16,7 @@ from aiws import concurrency
 from aiws.bundle import build as build_module
 from aiws.bundle.cache import DownloadCache
 from aiws.bundle.manifest import ArtifactEntry
-from aiws.bundle.recipes import APT, CONTROLLER, Artifact, Plan, plan
+from aiws.bundle.recipes import APT, CONTROLLER, Artifact, BundlePlan, plan
 from aiws.bundle.sources import UnavailableOnTarget
 from aiws.bundle.sources.apt import (
     host_mirrors,
@@ -242,7 +242,7 @@ def test_artifacts_build_side_by_side_and_keep_the_plans_order(
 
     monkeypatch.setattr(build_module, "_build_artifact", fake_build)
     monkeypatch.setattr(concurrency, "load_average", lambda: 0.0)
-    the_plan = Plan(artifacts, {})
+    the_plan = BundlePlan(artifacts, {})
     request = SimpleNamespace(explicit=False)
     entries, phases = build_module._build_artifacts(
         object(),  # type: ignore[arg-type]
@@ -260,7 +260,7 @@ def test_artifacts_build_side_by_side_and_keep_the_plans_order(
     with pytest.raises(UnavailableOnTarget):
         build_module._build_artifacts(
             object(),  # type: ignore[arg-type]
-            Plan(artifacts, {}),
+            BundlePlan(artifacts, {}),
             tmp_path,
             SimpleNamespace(explicit=True),  # type: ignore[arg-type]
             lambda _: None,

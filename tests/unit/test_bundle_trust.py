@@ -20,7 +20,7 @@ from aiws.bundle import build as build_module
 from aiws.bundle import signing
 from aiws.bundle.build import write_artifact
 from aiws.bundle.recipes import Artifact
-from aiws.bundle.target import Target, parse_target
+from aiws.bundle.target import BundleTarget, parse_target
 from aiws.bundle.verify import open_package, verify_bundle
 from aiws.cli.main import app
 from aiws.errors import AiwsError, UsageError
@@ -38,7 +38,7 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def target() -> Target:
+def target() -> BundleTarget:
     return parse_target("debian-12-amd64", load_catalog())
 
 
@@ -47,7 +47,7 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
     return signing.keygen(tmp_path / "keys")
 
 
-def signed_bundle(tmp_path: Path, target: Target, private: Path) -> Path:
+def signed_bundle(tmp_path: Path, target: BundleTarget, private: Path) -> Path:
     package = small_bundle(tmp_path, target)
     digest = package.with_name(package.name + ".sha256").read_text().split()[0]
     signing.write_signature(package, digest, signing.load_private_key(private))
@@ -104,7 +104,7 @@ def test_keygen_refuses_when_only_the_public_key_is_there(tmp_path: Path) -> Non
 
 
 def test_a_signed_bundle_verifies_with_its_key(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = signed_bundle(tmp_path, target, keys[0])
     trust = pins.load_trust(keys[1], None)
@@ -113,7 +113,7 @@ def test_a_signed_bundle_verifies_with_its_key(
 
 
 def test_a_substituted_bundle_passes_its_sha256_but_not_the_key(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = signed_bundle(tmp_path, target, keys[0])
     # another bundle, consistent in every layer, put in its place with its own .sha256
@@ -128,7 +128,7 @@ def test_a_substituted_bundle_passes_its_sha256_but_not_the_key(
 
 
 def test_an_unsigned_bundle_is_refused_when_a_key_is_pinned(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = small_bundle(tmp_path, target)
     dest = tmp_path / "unpacked"
@@ -138,7 +138,7 @@ def test_an_unsigned_bundle_is_refused_when_a_key_is_pinned(
 
 
 def test_a_bundle_signed_by_another_key_is_refused(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = signed_bundle(tmp_path, target, keys[0])
     _, other = signing.keygen(tmp_path / "other")
@@ -147,7 +147,7 @@ def test_a_bundle_signed_by_another_key_is_refused(
 
 
 def test_a_garbled_signature_is_refused_in_one_line(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = signed_bundle(tmp_path, target, keys[0])
     signing.signature_path(package).write_bytes(b"\xff\x00 not base64\n")
@@ -157,7 +157,7 @@ def test_a_garbled_signature_is_refused_in_one_line(
 
 
 def test_the_signature_is_over_the_documented_statement(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     """docs/bundle.md: Ed25519 over `aiws-bundle-sha256 <hex>\\n`, base64 in `<bundle>.sig`:
     checkable by hand with base64 and openssl."""
@@ -180,7 +180,7 @@ def test_the_pinned_key_must_be_an_ed25519_public_key(
 
 
 def test_a_pinned_sha256_accepts_the_package_even_without_its_sha256_file(
-    tmp_path: Path, target: Target
+    tmp_path: Path, target: BundleTarget
 ) -> None:
     package = small_bundle(tmp_path, target)
     checksum = package.with_name(package.name + ".sha256")
@@ -191,7 +191,7 @@ def test_a_pinned_sha256_accepts_the_package_even_without_its_sha256_file(
 
 
 def test_a_pin_is_compared_with_the_real_hash_even_when_it_was_remembered(
-    tmp_path: Path, target: Target
+    tmp_path: Path, target: BundleTarget
 ) -> None:
     package = small_bundle(tmp_path, target)
     pinned = package.with_name(package.name + ".sha256").read_text().split()[0]
@@ -215,7 +215,7 @@ def test_a_malformed_sha256_pin_is_a_usage_error(value: str) -> None:
 
 
 def test_bundle_verify_with_a_key_refuses_an_unsigned_bundle_in_one_line(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = small_bundle(tmp_path, target)
     args = ["bundle", "verify", str(package), "--dest", str(tmp_path / "u")]
@@ -235,7 +235,7 @@ def test_bundle_verify_with_a_key_refuses_an_unsigned_bundle_in_one_line(
 
 
 def test_bundle_verify_with_a_wrong_sha256_refuses_in_one_line(
-    tmp_path: Path, target: Target
+    tmp_path: Path, target: BundleTarget
 ) -> None:
     package = small_bundle(tmp_path, target)
     result = aiws("bundle", "verify", str(package), "--sha256", "ab" * 32)
@@ -247,7 +247,7 @@ def test_bundle_verify_with_a_wrong_sha256_refuses_in_one_line(
 
 
 def test_preflight_with_a_key_refuses_an_unsigned_bundle_before_any_host_check(
-    tmp_path: Path, target: Target, keys: tuple[Path, Path]
+    tmp_path: Path, target: BundleTarget, keys: tuple[Path, Path]
 ) -> None:
     package = small_bundle(tmp_path, target)
     result = aiws(
@@ -267,7 +267,7 @@ def test_preflight_pins_need_a_bundle(keys: tuple[Path, Path]) -> None:
 @pytest.mark.parametrize("pin", ["key", "sha256"])
 def test_install_refuses_before_touching_any_host(
     tmp_path: Path,
-    target: Target,
+    target: BundleTarget,
     keys: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,
     pin: str,

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from aiws.bundle.build import write_checksum
 from aiws.bundle.inspect import inspect_bundle
 from aiws.bundle.manifest import ArtifactEntry
-from aiws.bundle.target import Target, parse_target
+from aiws.bundle.target import BundleTarget, parse_target
 from aiws.bundle.verify import read_target, verify_bundle
 from aiws.cli.main import app
 from aiws.errors import AiwsError, UsageError
@@ -35,11 +35,13 @@ from tests.helpers.cli import aiws
 
 
 @pytest.fixture
-def target() -> Target:
+def target() -> BundleTarget:
     return parse_target("debian-12-amd64", load_catalog())
 
 
-def test_a_sound_bundle_verifies_and_names_its_tarballs(tmp_path: Path, target: Target) -> None:
+def test_a_sound_bundle_verifies_and_names_its_tarballs(
+    tmp_path: Path, target: BundleTarget
+) -> None:
     bundle = verify_bundle(small_bundle(tmp_path, target), tmp_path / "unpacked")
     assert (bundle.platform, bundle.arch) == ("debian-12", "amd64")
     assert bundle.versions == {"node": "24.21.0", "vault": "2.7.2"}
@@ -49,7 +51,7 @@ def test_a_sound_bundle_verifies_and_names_its_tarballs(tmp_path: Path, target: 
     )
 
 
-def test_inner_sha256sums_work_with_sha256sum(tmp_path: Path, target: Target) -> None:
+def test_inner_sha256sums_work_with_sha256sum(tmp_path: Path, target: BundleTarget) -> None:
     bundle = verify_bundle(small_bundle(tmp_path, target), tmp_path / "unpacked")
     unpacked = tmp_path / "node-unpacked"
     with tarfile.open(bundle.for_component("node").tarball) as tar:
@@ -66,7 +68,9 @@ def test_inner_sha256sums_work_with_sha256sum(tmp_path: Path, target: Target) ->
     assert (unpacked / "bin" / "nodejs").readlink() == Path("node")
 
 
-def test_one_flipped_byte_names_the_component_and_the_file(tmp_path: Path, target: Target) -> None:
+def test_one_flipped_byte_names_the_component_and_the_file(
+    tmp_path: Path, target: BundleTarget
+) -> None:
     package = small_bundle(tmp_path, target)
 
     def flip(root: Path) -> None:
@@ -81,7 +85,7 @@ def test_one_flipped_byte_names_the_component_and_the_file(tmp_path: Path, targe
     assert "file bin/bao: SHA256" in failure.value.problem
 
 
-def test_an_added_file_is_reported(tmp_path: Path, target: Target) -> None:
+def test_an_added_file_is_reported(tmp_path: Path, target: BundleTarget) -> None:
     package = small_bundle(tmp_path, target)
     repack(
         package,
@@ -92,7 +96,7 @@ def test_an_added_file_is_reported(tmp_path: Path, target: Target) -> None:
         verify_bundle(package, tmp_path / "unpacked")
 
 
-def test_a_lost_exec_bit_is_reported(tmp_path: Path, target: Target) -> None:
+def test_a_lost_exec_bit_is_reported(tmp_path: Path, target: BundleTarget) -> None:
     package = small_bundle(tmp_path, target)
     repack(
         package,
@@ -104,7 +108,7 @@ def test_a_lost_exec_bit_is_reported(tmp_path: Path, target: Target) -> None:
 
 
 def test_a_truncated_package_fails_before_anything_is_unpacked(
-    tmp_path: Path, target: Target
+    tmp_path: Path, target: BundleTarget
 ) -> None:
     package = small_bundle(tmp_path, target)
     with package.open("r+b") as stream:
@@ -117,7 +121,7 @@ def test_a_truncated_package_fails_before_anything_is_unpacked(
     assert not dest.exists()
 
 
-def test_a_missing_checksum_file_is_an_error(tmp_path: Path, target: Target) -> None:
+def test_a_missing_checksum_file_is_an_error(tmp_path: Path, target: BundleTarget) -> None:
     package = small_bundle(tmp_path, target)
     package.with_name(package.name + ".sha256").unlink()
     with pytest.raises(AiwsError, match=r"\.sha256: missing"):
@@ -125,7 +129,7 @@ def test_a_missing_checksum_file_is_an_error(tmp_path: Path, target: Target) -> 
 
 
 def test_read_target_and_inspect_read_only_the_aggregate_manifest(
-    tmp_path: Path, target: Target
+    tmp_path: Path, target: BundleTarget
 ) -> None:
     package = small_bundle(tmp_path, target)
     assert read_target(package) == ("debian-12", "amd64")
@@ -143,7 +147,7 @@ def test_read_target_of_something_else_names_the_file(tmp_path: Path) -> None:
         read_target(other)
 
 
-def test_cli_verify_json_and_exit_codes(tmp_path: Path, target: Target) -> None:
+def test_cli_verify_json_and_exit_codes(tmp_path: Path, target: BundleTarget) -> None:
     package = small_bundle(tmp_path, target)
     runner = CliRunner()
     ok = runner.invoke(
@@ -300,7 +304,7 @@ def test_the_manifest_model_takes_names_and_versions_as_one_path_component(
         ArtifactEntry.model_validate({**fields, **unsafe})
 
 
-def test_bundle_versions_must_be_safe_path_components(tmp_path: Path, target: Target) -> None:
+def test_bundle_versions_must_be_safe_path_components(tmp_path: Path, target: BundleTarget) -> None:
     package = reseal_manifest(
         small_bundle(tmp_path, target),
         lambda m: json.dumps({**m, "versions": {**m["versions"], "vault": "../.."}}).encode(),
@@ -423,7 +427,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 @pytest.mark.usefixtures("private_cache")
 def test_a_malformed_bundle_is_one_line_naming_the_file(
-    tmp_path: Path, target: Target, case: str
+    tmp_path: Path, target: BundleTarget, case: str
 ) -> None:
     package = small_bundle(tmp_path, target)
     expected = MALFORMED[case](package)
@@ -440,7 +444,7 @@ def test_a_malformed_bundle_is_one_line_naming_the_file(
 @pytest.mark.parametrize("case", ["manifest not JSON", "newer manifest schema", "not a tar file"])
 @pytest.mark.usefixtures("private_cache")
 def test_inspect_and_preflight_name_a_malformed_manifest_in_one_line(
-    tmp_path: Path, target: Target, case: str
+    tmp_path: Path, target: BundleTarget, case: str
 ) -> None:
     package = small_bundle(tmp_path, target)
     expected = MALFORMED[case](package)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from aiws.commands import hostfacts
-from aiws.commands.install import Plan, _offers_token
+from aiws.commands.install import InstallPlan, _offers_token
 from aiws.guard.checks import HostFacts
 from aiws.model.catalog import Catalog, load_catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.request import InstallRequest, request_from_cli
 from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_bridge_tokens, aiws_host_facts
@@ -34,10 +34,10 @@ def facts(has_token: bool) -> HostFacts:
     return host_facts(bridge_has_token=has_token)
 
 
-def plan(*hosts: HostFacts, selection: list[str] | None = None) -> Plan:
+def plan(*hosts: HostFacts, selection: list[str] | None = None) -> InstallPlan:
     chosen = selection if selection is not None else list(CATALOG.modes["all-in-one"].components)
     by_host = {f"host{i}": f for i, f in enumerate(hosts)}
-    return Plan(CATALOG, chosen, None, by_host, [])  # type: ignore[arg-type]  # no bundle needed
+    return InstallPlan(CATALOG, chosen, None, by_host, [])  # type: ignore[arg-type]  # no bundle needed
 
 
 def request(check: bool = False) -> InstallRequest:
@@ -73,12 +73,12 @@ def test_the_facts_read_the_catalogs_tokens_file(monkeypatch: pytest.MonkeyPatch
     assert hostfacts.bridge_tokens_file(CATALOG) == wanted
     seen: dict[str, Any] = {}
 
-    def call(target: Target, module: str, params: dict[str, Any]) -> dict[str, Any]:
+    def call(target: Hosts, module: str, params: dict[str, Any]) -> dict[str, Any]:
         seen.update(params)
         return {"h": aiws_host_facts.run(params)}
 
     monkeypatch.setattr(hostfacts, "call_module", call)
-    hostfacts.gather(Target(inventory=None), CATALOG)
+    hostfacts.gather(Hosts(inventory=None), CATALOG)
     assert seen["bridge_tokens"] == wanted
 
 
@@ -90,7 +90,7 @@ def test_bridge_has_token_follows_the_tokens_file(tmp_path: Path) -> None:
     tokens.parent.mkdir()
 
     def gathered() -> bool:
-        (host_facts,) = hostfacts.gather(Target(inventory=None), catalog).values()
+        (host_facts,) = hostfacts.gather(Hosts(inventory=None), catalog).values()
         return host_facts.bridge_has_token
 
     assert not gathered()
@@ -105,7 +105,7 @@ def test_bridge_has_token_follows_the_tokens_file(tmp_path: Path) -> None:
     assert aiws_bridge_tokens.run({**first, "sha256": DIGEST})["changed"]
     assert gathered()
     assert (
-        _offers_token(request(), plan(*hostfacts.gather(Target(inventory=None), catalog).values()))
+        _offers_token(request(), plan(*hostfacts.gather(Hosts(inventory=None), catalog).values()))
         is False
     )
     assert aiws_bridge_tokens.run({**first, "state": "revoke"})["changed"]

@@ -15,7 +15,7 @@ import yaml
 from aiws.ansible.driver import run_playbook
 from aiws.model.catalog import load_catalog
 from aiws.model.config import parse_config
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
 
 PLAY = """
@@ -51,7 +51,7 @@ def render(tmp_path: Path, config_text: str) -> dict[str, str]:
         "aiws_run": {"config": config.model_dump(mode="json")},
         "out": str(out),
     }
-    result = run_playbook(playbook, Target(), extravars, keep_logs=False)
+    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
     assert result.ok, [f.line for f in result.failures]
     return {Path(f["dest"]).name: f["content"] for f in json.loads(out.read_text())}
 

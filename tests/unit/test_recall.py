@@ -13,13 +13,13 @@ from aiws.commands.recall import complete, merge
 from aiws.errors import UsageError
 from aiws.guard.checks import HostFacts
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.request import InstallRequest, request_from_cli
 from aiws.modules.aiws_host_facts import last_install
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
-TARGET = Target(inventory=None)
+TARGET = Hosts(inventory=None)
 AGENTS_HOST = ["base", "litellm", "node", "codex", "bridge", "caddy"]
 RECORD = {
     "mode": "all-in-one",
@@ -119,7 +119,7 @@ def test_hosts_that_disagree_are_refused_naming_the_flag() -> None:
 
 
 def test_hosts_are_read_only_when_something_is_left_to_them(tmp_path: Path) -> None:
-    def unreachable(target: Target, catalog: object) -> dict[str, HostFacts]:
+    def unreachable(target: Hosts, catalog: object) -> dict[str, HostFacts]:
         raise AssertionError("the hosts were read")
 
     config = tmp_path / "aiws.yml"
@@ -128,7 +128,7 @@ def test_hosts_are_read_only_when_something_is_left_to_them(tmp_path: Path) -> N
     assert complete(said, CATALOG, TARGET, unreachable).unset == frozenset()
     read: list[int] = []
 
-    def recorded(target: Target, catalog: object) -> dict[str, HostFacts]:
+    def recorded(target: Hosts, catalog: object) -> dict[str, HostFacts]:
         read.append(1)
         return dict(hosts(facts()))
 

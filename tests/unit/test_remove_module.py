@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiws.commands.install import controller_paths
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.modules import aiws_remove
 
 
@@ -192,8 +192,8 @@ def test_a_purge_on_the_host_keeps_the_whole_bootstrapped_controller(
     runtime = tmp_path / "opt-aiws"
     monkeypatch.setenv("AIWS_LOG_DIR", str(tmp_path / "logs"))
     monkeypatch.setattr(sys, "prefix", str(runtime / "controller" / "venv"))
-    kept = controller_paths(Target(), str(runtime))
+    kept = controller_paths(Hosts(), str(runtime))
     assert kept == [str(tmp_path / "logs"), str(runtime / "controller")]
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "dev" / ".venv"))
-    assert controller_paths(Target(), str(runtime))[1] == str(tmp_path / "dev" / ".venv")
-    assert controller_paths(Target(tmp_path / "hosts.ini"), str(runtime)) == []
+    assert controller_paths(Hosts(), str(runtime))[1] == str(tmp_path / "dev" / ".venv")
+    assert controller_paths(Hosts(tmp_path / "hosts.ini"), str(runtime)) == []

@@ -15,7 +15,7 @@ import pytest
 from aiws.ansible.driver import run_playbook
 from aiws.model.catalog import load_catalog
 from aiws.model.config import OperatorConfig
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
 
 CATALOG = load_catalog()
@@ -56,7 +56,7 @@ def test_the_render_hook_renders(component: str, tmp_path: Path) -> None:
         "component": component,
         "out": str(out),
     }
-    result = run_playbook(playbook, Target(), extravars, keep_logs=False)
+    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
     assert result.ok, [f.line for f in result.failures]
     roots = (RESOLVED["paths"]["runtime"], RESOLVED["paths"]["config"], "/etc/", "/usr/")
     for rendered in json.loads(out.read_text()):

@@ -25,7 +25,7 @@ import ansible_runner
 from aiws import resources
 from aiws.ansible import runlock, tally
 from aiws.ansible.tally import RunTally
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.modules.aiws_host_facts import ANSIBLE_REMOTE_TMP
 from aiws.timing import PhaseTime
 
@@ -262,7 +262,7 @@ def new_run_id() -> str:
 
 def run_playbook(
     playbook: Path,
-    target: Target,
+    target: Hosts,
     extravars: dict[str, Any] | None = None,
     *,
     check: bool = False,
@@ -286,7 +286,7 @@ def run_playbook(
 
 
 def run_module(
-    module: str, args: dict[str, Any], target: Target, *, check: bool = False, timeout: int = 300
+    module: str, args: dict[str, Any], target: Hosts, *, check: bool = False, timeout: int = 300
 ) -> RunResult:
     """Run one module ad hoc on every host of `target` (used for facts and probes)."""
     return _run(
@@ -302,7 +302,7 @@ def run_module(
 
 
 def _run(
-    target: Target,
+    target: Hosts,
     job: dict[str, Any],
     *,
     name: str,

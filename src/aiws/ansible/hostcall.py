@@ -11,13 +11,13 @@ from typing import Any
 
 from aiws.ansible import driver
 from aiws.errors import AiwsError
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 
 LOCAL_HOST = "localhost"
 
 
 def call_module(
-    target: Target, module: str, params: dict[str, Any], *, check: bool = False
+    target: Hosts, module: str, params: dict[str, Any], *, check: bool = False
 ) -> dict[str, dict[str, Any]]:
     """Return each host's module result; an unreachable or failed host raises AiwsError."""
     if target.is_local:

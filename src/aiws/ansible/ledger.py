@@ -15,7 +15,7 @@ from aiws import __version__
 from aiws.ansible.driver import RunResult
 from aiws.ansible.hostcall import call_module
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.timing import PhaseTime
 
 
@@ -78,7 +78,7 @@ def run_record(
     )
 
 
-def record_run(target: Target, catalog: Catalog, record: RunRecord) -> None:
+def record_run(target: Hosts, catalog: Catalog, record: RunRecord) -> None:
     """Append a run to every host's history (bookkeeping, after the run itself)."""
     call_module(
         target,

@@ -26,7 +26,7 @@ from aiws.bundle.manifest import (
     TargetInfo,
     dump,
 )
-from aiws.bundle.recipes import APT, Artifact, Builder, Plan, plan
+from aiws.bundle.recipes import APT, Artifact, Builder, BundlePlan, plan
 from aiws.bundle.signing import signature_path, write_signature
 from aiws.bundle.sources import UnavailableOnTarget
 from aiws.bundle.sources.apt import snapshot_id, upstream_version
@@ -39,7 +39,7 @@ from aiws.bundle.tarball import (
     sha256sums,
     write_tarball,
 )
-from aiws.bundle.target import Target
+from aiws.bundle.target import BundleTarget
 from aiws.concurrency import run_bounded
 from aiws.errors import AiwsError
 from aiws.model.catalog import Catalog
@@ -50,7 +50,7 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class BuildRequest:
     catalog: Catalog  # with the run's --set overrides applied
-    target: Target
+    target: BundleTarget
     selection: list[str]  # catalog components and/or "controller"
     explicit: bool  # the user chose the selection (then unsupported ones are an error)
     out_dir: Path
@@ -84,7 +84,7 @@ def project_dir() -> Path:
     return root
 
 
-def package_name(target: Target) -> str:
+def package_name(target: BundleTarget) -> str:
     return f"aiws-bundle-{target.name}-{__version__}.tar"
 
 
@@ -131,7 +131,7 @@ def build_bundle(request: BuildRequest, progress: Progress = lambda _: None) -> 
 
 
 def _build_artifacts(
-    builder: Builder, the_plan: Plan, staging: Path, request: BuildRequest, progress: Progress
+    builder: Builder, the_plan: BundlePlan, staging: Path, request: BuildRequest, progress: Progress
 ) -> tuple[list[ArtifactEntry], dict[str, float]]:
     """Every runtime tarball, and how many seconds each took (download to gzip).
 
@@ -177,7 +177,11 @@ def _build_artifact(builder: Builder, artifact: Artifact, tarballs: Path) -> Art
 
 
 def write_artifact(
-    payload: Path, artifact: Artifact, resolved: list[Resolved], target: Target, tarballs: Path
+    payload: Path,
+    artifact: Artifact,
+    resolved: list[Resolved],
+    target: BundleTarget,
+    tarballs: Path,
 ) -> ArtifactEntry:
     """One runtime tarball: manifest.json and SHA256SUMS first, then the payload."""
     files = scan_tree(payload)
@@ -251,7 +255,7 @@ def _path_of(line: str) -> str:
     return line.split("  ", 1)[1]
 
 
-def target_info(target: Target) -> TargetInfo:
+def target_info(target: BundleTarget) -> TargetInfo:
     return TargetInfo(
         name=target.name,
         platform=target.platform,

@@ -15,7 +15,7 @@ from aiws.bundle.cache import DownloadCache
 from aiws.bundle.manifest import Resolved
 from aiws.bundle.sources import apt, npm, pypi
 from aiws.bundle.tarball import sha256_file
-from aiws.bundle.target import Target
+from aiws.bundle.target import BundleTarget
 from aiws.errors import AiwsError, UsageError
 from aiws.model.catalog import Catalog, Component, PlaceBinary
 
@@ -62,12 +62,14 @@ class Artifact:
 
 
 @dataclass(frozen=True)
-class Plan:
+class BundlePlan:
     artifacts: list[Artifact]
     skipped: dict[str, str]  # component -> why it is not in this bundle
 
 
-def plan(catalog: Catalog, target: Target, selection: list[str], explicit: bool) -> Plan:
+def plan(
+    catalog: Catalog, target: BundleTarget, selection: list[str], explicit: bool
+) -> BundlePlan:
     """The artifacts for `selection` (catalog components, plus 'controller')."""
     artifacts: list[Artifact] = []
     skipped: dict[str, str] = {}
@@ -96,14 +98,14 @@ def plan(catalog: Catalog, target: Target, selection: list[str], explicit: bool)
     if apt_packages:
         apt_artifact = Artifact(APT, APT, "", apt_components, sorted(set(apt_packages)))
         artifacts.insert(0, apt_artifact)
-    return Plan(artifacts, skipped)
+    return BundlePlan(artifacts, skipped)
 
 
-def _for(catalog: Catalog, name: str, target: Target) -> Component:
+def _for(catalog: Catalog, name: str, target: BundleTarget) -> Component:
     return catalog.component(name).for_platform(target.platform)
 
 
-def aiws_unsupported(target: Target) -> str | None:
+def aiws_unsupported(target: BundleTarget) -> str | None:
     """Why aiws itself cannot run on the target's Python, or None."""
     floor = (metadata("aiws")["Requires-Python"] or "").removeprefix(">=")
     if floor and _version_tuple(target.python) < _version_tuple(floor):
@@ -121,7 +123,7 @@ def _recipe(component: Component) -> str:
     return component.bundle.recipe
 
 
-def _component_artifact(component: Component, target: Target) -> Artifact:
+def _component_artifact(component: Component, target: BundleTarget) -> Artifact:
     assert component.bundle is not None
     return Artifact(
         name=component.name,
@@ -139,7 +141,7 @@ def _component_artifact(component: Component, target: Target) -> Artifact:
     )
 
 
-def _for_cpu(place: PlaceBinary | None, target: Target) -> PlaceBinary | None:
+def _for_cpu(place: PlaceBinary | None, target: BundleTarget) -> PlaceBinary | None:
     if place is None:
         return None
     candidates = [c.format(cpu=target.npm_cpu) for c in place.candidates]
@@ -151,7 +153,7 @@ def _controller_artifact(catalog: Catalog) -> Artifact:
     return Artifact(CONTROLLER, CONTROLLER, __version__, {}, sources, ["bootstrap.sh"])
 
 
-def pinned_specs(component: Component, target: Target) -> list[str]:
+def pinned_specs(component: Component, target: BundleTarget) -> list[str]:
     """The component's sources; the first one pinned to the component's version."""
     specs = []
     for index, source in enumerate(component.source_specs()):
@@ -170,7 +172,12 @@ class Builder:
     """Fills each artifact's payload directory through the download cache."""
 
     def __init__(
-        self, target: Target, cache: DownloadCache, project_dir: Path, workdir: Path, node: str
+        self,
+        target: BundleTarget,
+        cache: DownloadCache,
+        project_dir: Path,
+        workdir: Path,
+        node: str,
     ):
         self.target = target
         self.cache = cache

@@ -13,7 +13,7 @@ _OLDEST_MANYLINUX_GLIBC = 17  # manylinux2014
 
 
 @dataclass(frozen=True)
-class Target:
+class BundleTarget:
     platform: str  # debian-12
     arch: str  # amd64 | arm64
     info: Platform
@@ -51,12 +51,12 @@ class Target:
         return tags + [f"{tag}_{arch}" for tag in legacy]
 
 
-def parse_target(name: str, catalog: Catalog) -> Target:
-    """`debian-12-amd64` -> Target; a name the catalog does not know is a usage error."""
+def parse_target(name: str, catalog: Catalog) -> BundleTarget:
+    """`debian-12-amd64` -> BundleTarget; a name the catalog does not know is a usage error."""
     platform, _, arch = name.strip().rpartition("-")
     if platform not in catalog.platforms or arch not in catalog.architectures:
         targets = [f"{p}-{a}" for p in catalog.platforms for a in catalog.architectures]
         raise UsageError(f"unknown bundle target '{name}'", f"choose from: {', '.join(targets)}")
     if arch not in _NPM_CPU:
         raise UsageError(f"no bundle recipe for arch '{arch}'", "use amd64 or arm64")
-    return Target(platform, arch, catalog.platforms[platform])
+    return BundleTarget(platform, arch, catalog.platforms[platform])

@@ -10,7 +10,7 @@ from aiws.cli.options import InventoryOpt, JsonOpt
 from aiws.cli.output import Output
 from aiws.commands import bridge as bridge_logic
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import require_root, resolve_target
+from aiws.model.hosts import require_root, resolve_hosts
 
 app = typer.Typer(help="The Bridge: its access tokens.", no_args_is_help=True)
 tokens = typer.Typer(
@@ -24,7 +24,7 @@ app.add_typer(tokens, name="tokens")
 def list_command(inventory: InventoryOpt = None, json_output: JsonOpt = False) -> None:
     """Every token's name and creation time (never a value or a digest)."""
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws bridge tokens list")
     found = bridge_logic.list_tokens(target, load_catalog())
     if json_output:
@@ -46,7 +46,7 @@ def add_command(
 ) -> None:
     """Make a token; it is printed this once (stored hashed, it cannot be shown again)."""
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws bridge tokens add")
     token = bridge_logic.add_token(target, load_catalog(), name)
     if json_output:
@@ -63,7 +63,7 @@ def revoke_command(
 ) -> None:
     """Revoke a token: the Bridge refuses it from now on (no restart)."""
     out = Output()
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws bridge tokens revoke")
     bridge_logic.revoke_token(target, load_catalog(), name)
     out.print(f"revoked {escape(name)}")

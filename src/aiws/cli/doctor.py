@@ -10,7 +10,7 @@ from aiws.cli.options import ConfigOpt, InventoryOpt, JsonOpt
 from aiws.cli.output import Output
 from aiws.commands import doctor as doctor_logic
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import require_root, resolve_target
+from aiws.model.hosts import require_root, resolve_hosts
 
 COLOURS = {"ok": "green", "warning": "yellow", "error": "red"}
 
@@ -34,7 +34,7 @@ def doctor(
     error.
     """
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws doctor")
     report = doctor_logic.diagnose(target, load_catalog(), config, acp, timeout)
     if json_output:

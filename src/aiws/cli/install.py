@@ -27,7 +27,7 @@ from aiws.cli.progress import LineProgress, RunProgress
 from aiws.commands import install as install_logic
 from aiws.commands.summary import render_summary
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import resolve_target
+from aiws.model.hosts import resolve_hosts
 from aiws.model.request import request_from_cli
 
 
@@ -72,7 +72,7 @@ def install(
         config=config,
         check=check,
     )
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     request = install_logic.prepare(request, catalog, target, out.info)
     outcome = install_logic.install(
         request,

@@ -22,6 +22,7 @@ from aiws.cli import (
     uninstall,
     versions,
 )
+from aiws.cli.helptext import tidy
 from aiws.cli.output import Output
 from aiws.errors import AiwsError, ExitCode
 
@@ -63,6 +64,7 @@ app.add_typer(bundle.app, name="bundle")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(config.app, name="config")
 app.add_typer(bridge.app, name="bridge")
+tidy(app)
 
 
 def run() -> None:

@@ -27,7 +27,7 @@ from aiws.commands import hostfacts, recall
 from aiws.errors import ExitCode
 from aiws.guard import checks as guard
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import resolve_target
+from aiws.model.hosts import resolve_hosts
 from aiws.model.request import request_from_cli
 from aiws.model.trust import Trust
 
@@ -69,7 +69,7 @@ def preflight(
     )
     catalog = catalog.with_overrides(request.component_overrides)
     bundle_target = _bundle_target(request.bundle, request.trust)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     early = recall.early_report(request, catalog)
     if early is None or early.ok:
         request = recall.complete(request, catalog, target)

@@ -15,7 +15,7 @@ from aiws.cli.output import Output
 from aiws.commands import secrets as secrets_logic
 from aiws.errors import UsageError
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import require_root, resolve_target
+from aiws.model.hosts import require_root, resolve_hosts
 
 app = typer.Typer(
     help="aiws's secrets (one per purpose): list them, show one, set one you bring.",
@@ -27,7 +27,7 @@ app = typer.Typer(
 def list_command(inventory: InventoryOpt = None, json_output: JsonOpt = False) -> None:
     """Every secret aiws generated: name, file, the run that created it. No values."""
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws secrets list")
     records = secrets_logic.list_secrets(target, load_catalog())
     if json_output:
@@ -56,7 +56,7 @@ def show_command(
 ) -> None:
     """Print one secret's value on stdout (with several hosts: one `host: value` line each)."""
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws secrets show")
     values = secrets_logic.show_secret(target, load_catalog(), name)
     if json_output:
@@ -80,7 +80,7 @@ def set_command(
     """Store a secret you bring (a model provider's API key): read from stdin or a file,
     never echoed, 0600 root, mirrored into Vault's KV and used by the next `aiws install`."""
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws secrets set")
     if from_file is not None:
         try:

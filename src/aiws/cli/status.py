@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
@@ -11,7 +12,7 @@ from aiws.cli.output import Output
 from aiws.commands import status as status_logic
 from aiws.errors import ExitCode
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import require_root, resolve_target
+from aiws.model.hosts import require_root, resolve_hosts
 
 
 def status(
@@ -27,7 +28,7 @@ def status(
     Exit 0 when every installed component is healthy, 1 otherwise.
     """
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     require_root(target, "aiws status")
     report = status_logic.probe(target, load_catalog(), timeout)
     if json_output:
@@ -54,11 +55,16 @@ def status(
 
 
 def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> None:
+    """One table per host that fits an 80-column terminal (no cell wraps: an address or a
+    version is never cut), then each component's details on a line of their own."""
     for host in report.hosts:
         rows = host.components if show_all else host.installed
-        table = Table(title=escape(host.host), title_justify="left")
-        for column in ("component", "state", "address", "health", "version", "detail"):
-            table.add_column(column)
+        if not rows:
+            out.print(f"{escape(host.host)}: nothing installed by aiws")
+            continue
+        table = Table(title=escape(host.host), title_justify="left", box=box.SIMPLE_HEAD)
+        for column in ("component", "state", "address", "health", "version"):
+            table.add_column(column, no_wrap=True)
         for c in rows:
             colour = {"healthy": "green", "unhealthy": "red"}.get(c.health, "dim")
             table.add_row(
@@ -67,12 +73,16 @@ def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> N
                 escape(c.address or "-"),
                 f"[{colour}]{escape(c.health)}[/]",
                 escape(c.version or "-"),
-                escape(_detail(c)),
             )
-        if rows:
-            out.print(table)
-        else:
-            out.print(f"{escape(host.host)}: nothing installed by aiws")
+        out.print(table)
+        details = Table.grid(padding=(0, 2))
+        details.add_column(no_wrap=True)
+        details.add_column(overflow="fold")
+        for c in rows:
+            if detail := _detail(c):
+                details.add_row(f"  {c.name}", escape(detail))
+        if details.row_count:
+            out.print(details)
     verdict = "[green]healthy[/]" if report.healthy else "[red]unhealthy[/]"
     out.print(f"status: {verdict} ({report.seconds:.2f}s)")
 

@@ -11,7 +11,7 @@ from aiws.cli.output import Output
 from aiws.commands import uninstall as uninstall_logic
 from aiws.errors import ExitCode, UsageError
 from aiws.model.catalog import load_catalog
-from aiws.model.hosts import resolve_target
+from aiws.model.hosts import resolve_hosts
 
 # How each path status of aiws_remove is shown ("kept": the running controller uses it).
 _STATUS_STYLE = {"removed": "green", "absent": "dim", "would remove": "yellow", "kept": "cyan"}
@@ -37,7 +37,7 @@ def uninstall(
     One install or uninstall runs at a time on this machine; a second one waits (--wait).
     """
     out = Output(json_mode=json_output)
-    target = resolve_target(inventory)
+    target = resolve_hosts(inventory)
     if purge and not dry_run and not yes:
         _confirm_purge(out, target.label)
     command = "aiws uninstall" + (" --purge" if purge else "") + (" --dry-run" if dry_run else "")

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiws.errors import AiwsError, UsageError
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_bridge_tokens
 
@@ -18,7 +18,7 @@ from aiws.modules import aiws_bridge_tokens
 _MODULE_RUN: Callable[[dict[str, Any]], dict[str, Any]] = aiws_bridge_tokens.run
 
 
-def _run(target: Target, catalog: Catalog, **params: Any) -> dict[str, Any]:
+def _run(target: Hosts, catalog: Catalog, **params: Any) -> dict[str, Any]:
     if not target.is_local:
         raise UsageError(
             "aiws bridge tokens works on the Bridge's host only",
@@ -33,14 +33,14 @@ def _run(target: Target, catalog: Catalog, **params: Any) -> dict[str, Any]:
     return result
 
 
-def list_tokens(target: Target, catalog: Catalog) -> list[dict[str, str]]:
+def list_tokens(target: Hosts, catalog: Catalog) -> list[dict[str, str]]:
     return list(_run(target, catalog)["tokens"])
 
 
-def add_token(target: Target, catalog: Catalog, name: str) -> str:
+def add_token(target: Hosts, catalog: Catalog, name: str) -> str:
     """A new token named `name`; its value is returned this once."""
     return str(_run(target, catalog, state="add", name=name)["token"])
 
 
-def revoke_token(target: Target, catalog: Catalog, name: str) -> None:
+def revoke_token(target: Hosts, catalog: Catalog, name: str) -> None:
     _run(target, catalog, state="revoke", name=name)

@@ -27,7 +27,7 @@ from aiws.bundle.build import (
     project_dir,
 )
 from aiws.bundle.recipes import CONTROLLER
-from aiws.bundle.target import Target, parse_target
+from aiws.bundle.target import BundleTarget, parse_target
 from aiws.errors import UsageError
 from aiws.guard.checks import HostFacts
 from aiws.model.catalog import Catalog
@@ -68,7 +68,7 @@ def bundle_for(
 
 def build_into_cache(
     catalog: Catalog,
-    target: Target,
+    target: BundleTarget,
     selection: list[str],
     source: Path,
     progress: Callable[[str], None] = lambda _: None,
@@ -97,7 +97,9 @@ def with_controller(selection: list[str]) -> list[str]:
     return [*[name for name in selection if name != CONTROLLER], CONTROLLER]
 
 
-def cached_package(catalog: Catalog, target: Target, selection: list[str], source: Path) -> Path:
+def cached_package(
+    catalog: Catalog, target: BundleTarget, selection: list[str], source: Path
+) -> Path:
     """Where the connected install keeps (and looks for) the bundle of `selection`."""
     key = cache_key(catalog, target.name, selection, source)
     return cache_root() / "bundles" / f"{target.name}-{key[:16]}" / package_name(target)

@@ -32,7 +32,7 @@ from aiws.commands.status import ComponentStatus, StatusReport, probe
 from aiws.errors import ExitCode, UsageError
 from aiws.guard import checks as guard
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.request import InstallRequest, request_from_cli
 from aiws.model.resolve import resolve_component
 
@@ -72,7 +72,7 @@ class DoctorReport(BaseModel):
 
 
 def diagnose(
-    target: Target,
+    target: Hosts,
     catalog: Catalog,
     config: Path | None = None,
     acp: bool = False,

@@ -8,12 +8,12 @@ from aiws import __version__
 from aiws.ansible.hostcall import call_module
 from aiws.guard.checks import HostFacts
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolve_layout
 
 
 def gather(
-    target: Target, catalog: Catalog, artifacts: list[dict[str, Any]] | None = None
+    target: Hosts, catalog: Catalog, artifacts: list[dict[str, Any]] | None = None
 ) -> dict[str, HostFacts]:
     """Each host's facts; `artifacts` ({name, dest}) also reads their unpack markers."""
     params = {

@@ -28,7 +28,7 @@ from aiws.commands.summary import BundleIdentity, DeploySummary, FirstToken, bui
 from aiws.errors import AiwsError, ExitCode, UsageError
 from aiws.guard import checks as guard
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.request import InstallRequest
 from aiws.model.resolve import resolved_catalog
 from aiws.timing import Timer
@@ -62,7 +62,7 @@ class InstallOutcome:
 
 
 @dataclass(frozen=True)
-class Plan:
+class InstallPlan:
     """What one install run does, decided on the controller before any host changes."""
 
     catalog: Catalog  # pinned to the bundle's versions
@@ -75,7 +75,7 @@ class Plan:
 def prepare(
     request: InstallRequest,
     catalog: Catalog,
-    target: Target,
+    target: Hosts,
     progress: Callable[[str], None] = lambda _: None,
 ) -> InstallRequest:
     """The request completed from the hosts' record (aiws.commands.recall), after what it already
@@ -119,7 +119,7 @@ def check_request(
 def check_hosts(
     request: InstallRequest,
     catalog: Catalog,
-    target: Target,
+    target: Hosts,
     bundle: guard.BundleTarget | None = None,
     artifacts: list[dict[str, Any]] | None = None,
 ) -> tuple[dict[str, guard.HostFacts], list[str]]:
@@ -175,10 +175,10 @@ def runtime_dir(catalog: Catalog, artifact: ArtifactEntry) -> str:
 def plan(
     request: InstallRequest,
     catalog: Catalog,
-    target: Target,
+    target: Hosts,
     timer: Timer,
     report: guard.GuardReport,
-) -> Plan:
+) -> InstallPlan:
     """The run's plan, after the request passed the guard (`report`)."""
     selection = list(report.components)
     assert request.bundle is not None
@@ -201,10 +201,10 @@ def plan(
         "verify", lambda: verify_tarballs(package, digest, manifest, only=missing, files=False)
     )
     warnings = [finding.line for finding in report.warnings] + warnings
-    return Plan(catalog, selection, bundle, facts, warnings)
+    return InstallPlan(catalog, selection, bundle, facts, warnings)
 
 
-def bundle_vars(plan: Plan, target: Target) -> dict[str, Any]:
+def bundle_vars(plan: InstallPlan, target: Hosts) -> dict[str, Any]:
     """What the roles get as `aiws_bundle`: where each needed runtime tree is, and which
     tarballs the hosts still lack (only those were verified file by file)."""
     bundle, catalog = plan.bundle, plan.catalog
@@ -239,7 +239,7 @@ def bundle_vars(plan: Plan, target: Target) -> dict[str, Any]:
     }
 
 
-def controller_paths(target: Target, runtime_root: str) -> list[str]:
+def controller_paths(target: Hosts, runtime_root: str) -> list[str]:
     """What the running controller itself uses on a local target: its run logs, and its
     installation (its venv; when it was bootstrapped under the runtime root, the whole
     directory there that holds it, e.g. /opt/aiws/controller with the bundle's controller
@@ -253,7 +253,7 @@ def controller_paths(target: Target, runtime_root: str) -> list[str]:
     return [str(driver.log_root()), str(installation)]
 
 
-def mirror_after(plan: Plan) -> bool:
+def mirror_after(plan: InstallPlan) -> bool:
     """Whether secrets made after Vault's own start need mirroring: Vault mirrors what is
     recorded when it starts, so only components after it in this run (or a run without
     Vault, when an earlier run installed it) leave something to mirror."""
@@ -268,7 +268,7 @@ def mirror_after(plan: Plan) -> bool:
 
 
 def run_vars(
-    request: InstallRequest, plan: Plan, target: Target, run_id: str, timer: Timer
+    request: InstallRequest, plan: InstallPlan, target: Hosts, run_id: str, timer: Timer
 ) -> dict[str, Any]:
     installed = {name for f in plan.facts.values() for name in f.installed}
     started = datetime.now(UTC)
@@ -314,7 +314,7 @@ def run_vars(
 def install(
     request: InstallRequest,
     catalog: Catalog,
-    target: Target,
+    target: Hosts,
     progress_factory: Callable[[list[str]], Any] | None = None,
     lock: AbstractContextManager[object] | None = None,
 ) -> InstallOutcome:
@@ -329,7 +329,7 @@ def install(
 def _install(
     request: InstallRequest,
     catalog: Catalog,
-    target: Target,
+    target: Hosts,
     progress_factory: Callable[[list[str]], Any] | None,
     timer: Timer,
     report: guard.GuardReport,
@@ -383,7 +383,7 @@ def _install(
 
 
 def remember_run(
-    request: InstallRequest, plan: Plan, result: driver.RunResult, timer: Timer
+    request: InstallRequest, plan: InstallPlan, result: driver.RunResult, timer: Timer
 ) -> list[str]:
     """Add this run to the controller's history (`aiws report`); a warning if it cannot."""
     bundle = plan.bundle
@@ -437,7 +437,7 @@ class FirstTokenOffer:
         ]
 
 
-def _offers_token(request: InstallRequest, chosen: Plan) -> bool:
+def _offers_token(request: InstallRequest, chosen: InstallPlan) -> bool:
     """Whether this run offers the Bridge a first token: when it installs the Bridge and a
     host still has none (the host facts read its tokens file), so a rerun makes no token and
     the Bridge's role calls no module for it."""
@@ -454,7 +454,7 @@ def recorded_in_play(result: driver.RunResult) -> bool:
     )
 
 
-def health(result: driver.RunResult, target: Target, catalog: Catalog) -> StatusReport:
+def health(result: driver.RunResult, target: Hosts, catalog: Catalog) -> StatusReport:
     """What the run's last task probed; probed again only when the run ended before it."""
     reports = {host: facts.get("aiws_status") for host, facts in result.facts.items()}
     if result.ok and reports and all(reports.values()):
@@ -463,7 +463,7 @@ def health(result: driver.RunResult, target: Target, catalog: Catalog) -> Status
 
 
 def _converge(
-    extravars: dict[str, Any], target: Target, check: bool, progress: Any, run_id: str
+    extravars: dict[str, Any], target: Hosts, check: bool, progress: Any, run_id: str
 ) -> driver.RunResult:
     with progress if progress is not None else nullcontext():
         return driver.run_playbook(

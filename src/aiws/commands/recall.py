@@ -23,16 +23,16 @@ from aiws.guard import checks as guard
 from aiws.guard.checks import HostFacts, LastInstall
 from aiws.model.catalog import Catalog
 from aiws.model.config import LoadedConfig, OperatorConfig, recorded_config
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.request import InstallRequest
 
-Gather = Callable[[Target, Catalog], Mapping[str, HostFacts]]
+Gather = Callable[[Hosts, Catalog], Mapping[str, HostFacts]]
 
 
 def complete(
     request: InstallRequest,
     catalog: Catalog,
-    target: Target,
+    target: Hosts,
     gather: Gather = hostfacts.gather,
 ) -> InstallRequest:
     """The request with every unset choice filled from the hosts' record (read only when

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from aiws.ansible.hostcall import call_module
 from aiws.errors import UsageError
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 
 
 class SecretRecord(BaseModel):
@@ -28,7 +28,7 @@ class SecretRecord(BaseModel):
     exists: bool
 
 
-def list_secrets(target: Target, catalog: Catalog) -> list[SecretRecord]:
+def list_secrets(target: Hosts, catalog: Catalog) -> list[SecretRecord]:
     results = call_module(target, "aiws_secret", {"state": "list", "ledger": catalog.paths.ledger})
     return [
         SecretRecord(host=host, **item)
@@ -37,7 +37,7 @@ def list_secrets(target: Target, catalog: Catalog) -> list[SecretRecord]:
     ]
 
 
-def show_secret(target: Target, catalog: Catalog, name: str) -> dict[str, str]:
+def show_secret(target: Hosts, catalog: Catalog, name: str) -> dict[str, str]:
     """host -> the value of secret `name`; a name that no host recorded is a usage error."""
     known = {record.name for record in list_secrets(target, catalog)}
     if name not in known:
@@ -53,7 +53,7 @@ def show_secret(target: Target, catalog: Catalog, name: str) -> dict[str, str]:
 MAX_BYTES = 65536
 
 
-def set_secret(target: Target, catalog: Catalog, name: str, value: str) -> bool:
+def set_secret(target: Hosts, catalog: Catalog, name: str, value: str) -> bool:
     """Store an operator's secret on this host; True when it changed.
 
     Over an inventory the value would travel as an ad hoc module argument: refused until a

@@ -11,7 +11,7 @@ from aiws.ansible.hostcall import call_module
 from aiws.ansible.ledger import Ledger, parse_ledger
 from aiws.model.catalog import Catalog, Component
 from aiws.model.config import served_models
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import health_spec
 
 
@@ -79,7 +79,7 @@ def probe_specs(catalog: Catalog) -> list[dict[str, Any]]:
     return [probe_spec(c) for c in catalog.components.values()]
 
 
-def probe(target: Target, catalog: Catalog, timeout: float = 3.0) -> StatusReport:
+def probe(target: Hosts, catalog: Catalog, timeout: float = 3.0) -> StatusReport:
     started = time.monotonic()
     params = {
         "ledger": catalog.paths.ledger,

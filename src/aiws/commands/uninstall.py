@@ -18,7 +18,7 @@ from aiws.commands import hostfacts
 from aiws.commands.install import controller_paths
 from aiws.errors import AiwsError
 from aiws.model.catalog import Catalog
-from aiws.model.hosts import Target
+from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
 
 
@@ -46,7 +46,7 @@ class UninstallOutcome:
         }
 
 
-def recorded(target: Target, catalog: Catalog) -> tuple[list[str], bool, str | None]:
+def recorded(target: Hosts, catalog: Catalog) -> tuple[list[str], bool, str | None]:
     """Components recorded on any host in reverse install order, whether any ledger exists,
     and the hosts' platform (e.g. debian-12) when they share one."""
     installed: set[str] = set()
@@ -60,7 +60,7 @@ def recorded(target: Target, catalog: Catalog) -> tuple[list[str], bool, str | N
 
 
 def uninstall(
-    target: Target, catalog: Catalog, *, purge: bool, dry_run: bool, progress: Any = None
+    target: Hosts, catalog: Catalog, *, purge: bool, dry_run: bool, progress: Any = None
 ) -> UninstallOutcome:
     components, has_ledger, platform = recorded(target, catalog)
     missing = [c for c in components if not resources.has_role(c)]

@@ -13,7 +13,7 @@ LOCAL_PYTHON = "/usr/bin/python3"
 
 
 @dataclass(frozen=True)
-class Target:
+class Hosts:
     inventory: Path | None = None  # None: this host, over the local connection
 
     @property
@@ -40,18 +40,18 @@ class Target:
         }
 
 
-def resolve_target(inventory: Path | None) -> Target:
+def resolve_hosts(inventory: Path | None) -> Hosts:
     if inventory is None:
-        return Target()
+        return Hosts()
     if not inventory.is_file():
         raise UsageError(
             f"inventory {inventory} does not exist",
             "pass an Ansible inventory file, or omit --inventory to target this host",
         )
-    return Target(inventory.resolve())
+    return Hosts(inventory.resolve())
 
 
-def require_root(target: Target, command: str) -> None:
+def require_root(target: Hosts, command: str) -> None:
     """On this host, `command` reads aiws's ledger and secrets, which are root's alone: run by
     another user it could only fail or, worse, report nothing installed. Refuse at once.
     Over an inventory the remote user's rights decide, on each host."""

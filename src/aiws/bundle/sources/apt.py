@@ -19,7 +19,7 @@ from pathlib import Path
 from aiws.bundle.manifest import Resolved
 from aiws.bundle.sources import run_tool
 from aiws.bundle.tarball import sha256_file
-from aiws.bundle.target import Target
+from aiws.bundle.target import BundleTarget
 from aiws.errors import AiwsError
 
 APT_TIMEOUT = 900
@@ -104,7 +104,7 @@ def _one_line(text: str) -> list[dict[str, str]]:
 class PrivateApt:
     """apt-get/apt-cache bound to a private state directory for one target."""
 
-    def __init__(self, state: Path, target: Target, mirrors: list[Mirror]):
+    def __init__(self, state: Path, target: BundleTarget, mirrors: list[Mirror]):
         self.state = state
         self.target = target
         for sub in ("lists/partial", "archives/partial", "etc/sources.list.d"):
@@ -217,7 +217,7 @@ def _older(left: str, right: str) -> bool:
     return done.returncode == 0
 
 
-def fill_repo(payload: Path, packages: list[str], target: Target, state: Path) -> None:
+def fill_repo(payload: Path, packages: list[str], target: BundleTarget, state: Path) -> None:
     """payload/*.deb + Packages + Release: the closure of `packages` over minbase."""
     apt = PrivateApt(state, target, host_mirrors())
     apt.update()
@@ -251,7 +251,7 @@ def _copy_deb(archives: Path, payload: Path, stanza: str) -> str:
     return re.sub(r"^Filename: \S+$", f"Filename: ./{name}", stanza, flags=re.MULTILINE)
 
 
-def _release(packages: Path, target: Target) -> str:
+def _release(packages: Path, target: BundleTarget) -> str:
     size = packages.stat().st_size
     return (
         f"Origin: aiws\nLabel: aiws offline bundle\nSuite: aiws\n"

