@@ -4,20 +4,18 @@ configuration and launcher as rendered for a run, and the catalog facts they rel
 from __future__ import annotations
 
 import json
-import os
 import tomllib
 from pathlib import Path
-from typing import Any
 
-import jinja2
-import jinja2.nativetypes
 import pytest
 import yaml
 
 from aiws.model.catalog import load_catalog
+from aiws.model.config import OperatorConfig
 from aiws.model.resolve import resolved_catalog
+from tests.helpers.render import Rendered
+from tests.helpers.render import render as render_agents
 
-ROLES = Path(__file__).resolve().parents[2] / "roles"
 CATALOG = resolved_catalog(load_catalog(), "debian-12")
 MODEL = {"name": "gpt", "model": "gpt-4.1", "provider": "openai", "api_key_secret": "k"}
 WITH_MODELS = {"models": [MODEL, {**MODEL, "name": "other"}], "litellm": {"test_models": True}}
@@ -32,37 +30,25 @@ REQUIRED_IN_CODEX_CATALOG = {
 }  # fmt: skip
 
 
-def filters(env: jinja2.Environment) -> None:
-    env.filters["basename"] = os.path.basename
-    env.filters["dirname"] = os.path.dirname
-    env.filters["bool"] = bool
-    env.filters["to_json"] = json.dumps
-    env.filters["to_nice_json"] = lambda value, indent=4: json.dumps(
-        value, indent=indent, sort_keys=True
-    )
+AGENTS = ["codex", "opencode", "gemini", "hermes"]
+CONFIGS = {"WITH_MODELS": WITH_MODELS, "MOCK_ONLY": MOCK_ONLY, "NOTHING": NOTHING}
 
 
-def render_defaults(role: str, config: dict[str, Any]) -> dict[str, Any]:
-    """The role's defaults as Ansible resolves them for a run with `config` (native types)."""
-    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
-    filters(env)
-    values: dict[str, Any] = {
-        "aiws_catalog": CATALOG,
-        "aiws_run": {"config": config},
-        "aiws_endpoints": {"litellm": {"url": "http://127.0.0.1:4000"}},
-        "ansible_managed": "Ansible managed",
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Rendered]]:
+    """The agents as the skeleton renders them (real Ansible), for each configuration."""
+    return {
+        key: render_agents(
+            tmp_path_factory.mktemp(key), AGENTS, OperatorConfig.model_validate(config)
+        )
+        for key, config in CONFIGS.items()
     }
-    raw = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text())
-    for name, value in raw.items():  # in order: later defaults use earlier ones
-        values[name] = env.from_string(value).render(values) if isinstance(value, str) else value
-    return values
 
 
-def render(role: str, template: str, config: dict[str, Any]) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    filters(env)
-    source = (ROLES / role / "templates" / template).read_text()
-    return env.from_string(source).render(render_defaults(role, config))
+def file_of(rendered: dict[str, dict[str, Rendered]], config: str, name: str, what: str) -> str:
+    """The text of one of the agent's files: a layout name (settings, models, launcher)."""
+    agent = rendered[config][name]
+    return agent.text(CATALOG["components"][name]["layout"][what])
 
 
 def test_the_agents_exec_their_platform_binaries_from_the_bundle_trees() -> None:
@@ -85,16 +71,16 @@ def test_the_agents_exec_their_platform_binaries_from_the_bundle_trees() -> None
 @pytest.mark.parametrize(
     ("config", "model", "catalog"),
     [
-        (WITH_MODELS, "gpt", ["gpt", "other", "aiws-mock"]),
-        (MOCK_ONLY, "aiws-mock", ["aiws-mock"]),
-        (NOTHING, None, []),
+        ("WITH_MODELS", "gpt", ["gpt", "other", "aiws-mock"]),
+        ("MOCK_ONLY", "aiws-mock", ["aiws-mock"]),
+        ("NOTHING", None, []),
     ],
     ids=["the operator's first model", "the offline mock", "no model at all"],
 )
 def test_codex_is_given_the_first_model_and_a_catalog_of_all(
-    config: dict[str, Any], model: str | None, catalog: list[str]
+    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None, catalog: list[str]
 ) -> None:
-    settings = tomllib.loads(render("codex", "config.toml.j2", config))
+    settings = tomllib.loads(file_of(rendered, config, "codex", "settings"))
     assert settings.get("model") == model
     provider = settings["model_providers"][settings["model_provider"]]
     assert provider == {
@@ -107,15 +93,17 @@ def test_codex_is_given_the_first_model_and_a_catalog_of_all(
     }
     layout = CATALOG["components"]["codex"]["layout"]
     assert settings["model_catalog_json"] == layout["models"]
-    models = json.loads(render("codex", "models.json.j2", config))["models"]
+    models = json.loads(file_of(rendered, config, "codex", "models"))["models"]
     assert [entry["slug"] for entry in models] == catalog
     for entry in models:
         assert set(entry) >= REQUIRED_IN_CODEX_CATALOG
         assert entry["context_window"] == 128000
 
 
-def test_codex_checks_no_update_and_sends_no_analytics_or_telemetry() -> None:
-    settings = tomllib.loads(render("codex", "config.toml.j2", MOCK_ONLY))
+def test_codex_checks_no_update_and_sends_no_analytics_or_telemetry(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    settings = tomllib.loads(file_of(rendered, "MOCK_ONLY", "codex", "settings"))
     assert settings["check_for_update_on_startup"] is False
     assert settings["analytics"] == {"enabled": False}
     assert settings["otel"] == {"exporter": "none"}
@@ -124,16 +112,16 @@ def test_codex_checks_no_update_and_sends_no_analytics_or_telemetry() -> None:
 @pytest.mark.parametrize(
     ("config", "model", "models"),
     [
-        (WITH_MODELS, "aiws/gpt", ["gpt", "other", "aiws-mock"]),
-        (MOCK_ONLY, "aiws/aiws-mock", ["aiws-mock"]),
-        (NOTHING, None, []),
+        ("WITH_MODELS", "aiws/gpt", ["gpt", "other", "aiws-mock"]),
+        ("MOCK_ONLY", "aiws/aiws-mock", ["aiws-mock"]),
+        ("NOTHING", None, []),
     ],
     ids=["the operator's first model", "the offline mock", "no model at all"],
 )
 def test_opencode_is_given_litellm_as_its_only_provider(
-    config: dict[str, Any], model: str | None, models: list[str]
+    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None, models: list[str]
 ) -> None:
-    settings = json.loads(render("opencode", "opencode.json.j2", config))
+    settings = json.loads(file_of(rendered, config, "opencode", "settings"))
     assert settings.get("model") == model and settings.get("small_model") == model
     assert settings["enabled_providers"] == ["aiws"]
     provider = settings["provider"]["aiws"]
@@ -155,8 +143,10 @@ def launcher_checks(text: str, name: str) -> None:
     assert "umask 077" in text
 
 
-def test_the_codex_launcher_runs_codex_acp_as_its_account_with_its_home() -> None:
-    text = render("codex", "launcher.sh.j2", MOCK_ONLY)
+def test_the_codex_launcher_runs_codex_acp_as_its_account_with_its_home(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    text = file_of(rendered, "MOCK_ONLY", "codex", "launcher")
     launcher_checks(text, "codex")
     codex = CATALOG["components"]["codex"]
     home, layout = codex["paths"]["state"], codex["layout"]
@@ -165,8 +155,10 @@ def test_the_codex_launcher_runs_codex_acp_as_its_account_with_its_home() -> Non
     assert text.rstrip().endswith(f'exec "{layout["binary"]}" "$@"')
 
 
-def test_the_opencode_launcher_gives_it_aiws_config_dir_read_only_and_every_switch() -> None:
-    text = render("opencode", "launcher.sh.j2", MOCK_ONLY)
+def test_the_opencode_launcher_gives_it_aiws_config_dir_read_only_and_every_switch(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    text = file_of(rendered, "MOCK_ONLY", "opencode", "launcher")
     launcher_checks(text, "opencode")
     opencode = CATALOG["components"]["opencode"]
     config = opencode["paths"]["config"]
@@ -181,28 +173,32 @@ def test_the_opencode_launcher_gives_it_aiws_config_dir_read_only_and_every_swit
 
 @pytest.mark.parametrize(
     ("config", "model"),
-    [(WITH_MODELS, "gpt"), (MOCK_ONLY, "aiws-mock-gemini"), (NOTHING, None)],
+    [("WITH_MODELS", "gpt"), ("MOCK_ONLY", "aiws-mock-gemini"), ("NOTHING", None)],
     ids=["the operator's first model", "LiteLLM's mock for the Gemini routes", "no model"],
 )
 def test_gemini_is_given_the_first_model_else_the_gemini_route_mock(
-    config: dict[str, Any], model: str | None
+    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None
 ) -> None:
-    settings = json.loads(render("gemini", "settings.json.j2", config))
+    settings = json.loads(file_of(rendered, config, "gemini", "settings"))
     assert settings.get("model", {}).get("name") == model
     # The gateway authentication follows from the launcher's GOOGLE_GEMINI_BASE_URL; as a
     # setting, gemini 0.61 refuses it at start ("Invalid auth method selected").
     assert "security" not in settings
 
 
-def test_gemini_updates_nothing_and_sends_no_statistics_or_telemetry() -> None:
-    settings = json.loads(render("gemini", "settings.json.j2", MOCK_ONLY))
+def test_gemini_updates_nothing_and_sends_no_statistics_or_telemetry(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    settings = json.loads(file_of(rendered, "MOCK_ONLY", "gemini", "settings"))
     assert settings["general"] == {"enableAutoUpdate": False, "enableAutoUpdateNotification": False}
     assert settings["privacy"] == {"usageStatisticsEnabled": False}
     assert settings["telemetry"] == {"enabled": False}
 
 
-def test_the_gemini_launcher_runs_the_bundle_node_with_aiws_settings_as_system_settings() -> None:
-    text = render("gemini", "launcher.sh.j2", MOCK_ONLY)
+def test_the_gemini_launcher_runs_the_bundle_node_with_aiws_settings_as_system_settings(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    text = file_of(rendered, "MOCK_ONLY", "gemini", "launcher")
     gemini, node = CATALOG["components"]["gemini"], CATALOG["components"]["node"]
     layout, config = gemini["layout"], gemini["paths"]["config"]
     assert text.startswith("#!/bin/sh\n")
@@ -211,7 +207,77 @@ def test_the_gemini_launcher_runs_the_bundle_node_with_aiws_settings_as_system_s
     assert f'GEMINI_CLI_SYSTEM_SETTINGS_PATH="{layout["settings"]}"' in text
     # Gemini's gateway: LiteLLM's root URL (its Gemini routes are /v1beta/...), its own key.
     assert 'GOOGLE_GEMINI_BASE_URL="http://127.0.0.1:4000"' in text
-    assert f'GEMINI_API_KEY="$(cat "{config}/litellm.key")"' in text
+    assert f'AIWS_LITELLM_KEY="$(cat "{config}/litellm.key")"' in text
+    assert 'GEMINI_API_KEY="$AIWS_LITELLM_KEY"' in text
     runs = f'exec "{node["layout"]["binary"]}" "{layout["entry"]}" --acp "$@"'
     assert text.rstrip().endswith(runs)
     assert gemini["requires"] == ["node", "litellm"]
+
+
+@pytest.mark.parametrize(
+    ("config", "model"),
+    [("WITH_MODELS", "gpt"), ("MOCK_ONLY", "aiws-mock"), ("NOTHING", None)],
+    ids=["the operator's first model", "the offline mock", "no model at all"],
+)
+def test_hermes_is_given_the_first_model_else_the_mock(
+    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None
+) -> None:
+    settings = yaml.safe_load(file_of(rendered, config, "hermes", "settings"))
+    assert settings["model"].get("default") == model
+    assert settings["model"]["provider"] == "custom"
+    assert settings["model"]["base_url"] == "http://127.0.0.1:4000/v1"
+    # Filled in on the host from LiteLLM's secret for the hermes consumer.
+    assert settings["model"]["api_key"] == "@AIWS_SECRET(litellm-key-hermes)@"
+    # Hermes refuses less than 64000 tokens and looks the length up online without it.
+    assert settings["model"]["context_length"] >= 64000
+
+
+def test_hermes_reaches_nothing_on_the_internet_by_itself(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    settings = yaml.safe_load(file_of(rendered, "MOCK_ONLY", "hermes", "settings"))
+    assert settings["model_catalog"]["enabled"] is False
+    assert settings["lsp"]["enabled"] is False
+    assert settings["curator"]["enabled"] is False
+    assert settings["security"] == {"allow_lazy_installs": False, "tirith_enabled": False}
+
+
+def test_the_hermes_launcher_runs_hermes_acp_as_its_account_with_its_home(
+    rendered: dict[str, dict[str, Rendered]],
+) -> None:
+    text = file_of(rendered, "NOTHING", "hermes", "launcher")
+    launcher_checks(text, "hermes")
+    hermes = CATALOG["components"]["hermes"]
+    layout, home = hermes["layout"], hermes["paths"]["state"]
+    assert f'HERMES_HOME="{home}"' in text and 'HOME="$HERMES_HOME"' in text
+    assert f'install -m 0600 "{layout["settings"]}" "$HERMES_HOME/config.yaml"' in text
+    assert text.rstrip().endswith(f'exec "{layout["venv"]}/bin/hermes" acp "$@"')
+    assert layout["launcher"] == f"{hermes['runtime_root']}/{hermes['version']}/bin/aiws-hermes-acp"
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_every_agent_gets_the_skeleton_s_key_file_launcher_and_directory(
+    rendered: dict[str, dict[str, Rendered]], name: str
+) -> None:
+    """What the skeleton gives each agent, whatever its role says: its LiteLLM key file
+    (0640, its group), its launcher (0755) in a root-owned directory, both in its record."""
+    agent = rendered["MOCK_ONLY"][name]
+    component = CATALOG["components"][name]
+    key = agent.files[f"{component['paths']['config']}/litellm.key"]
+    assert key["content"] == f"@AIWS_SECRET(litellm-key-{name})@\n"
+    assert (key["mode"], key["group"]) == ("0640", component["user"])
+    launcher = component["layout"]["launcher"]
+    assert agent.files[launcher]["mode"] == "0755"
+    assert {"path": str(Path(launcher).parent), "owner": "root", "group": "root",
+            "mode": "0755"} in agent.directories  # fmt: skip
+    assert set(agent.record["files"]) == set(agent.files)
+    assert agent.unit is None and agent.units == []
+
+
+def test_only_hermes_of_the_agents_builds_a_venv(rendered: dict[str, dict[str, Rendered]]) -> None:
+    """The venv step comes from the catalog's layout (a wheelhouse), not from the role."""
+    steps = {name: agent.init for name, agent in rendered["NOTHING"].items()}
+    venv = CATALOG["components"]["hermes"]["layout"]["venv"]
+    assert [step["creates"] for step in steps.pop("hermes")] == [
+        f"{venv}/pyvenv.cfg", f"{venv}/.aiws-installed"]  # fmt: skip
+    assert all(step == [] for step in steps.values()), steps

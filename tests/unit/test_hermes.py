@@ -1,92 +1,19 @@
-"""Hermes's role and what an agent adds to the skeleton: the model it is given, its
-configuration and launcher as rendered, the status of an agent (no unit, no probe: its
-files), and records that gained the `files` list."""
+"""What an agent adds to the skeleton's status and records: an agent's status (no unit, no
+probe: its files), and records that gained the `files` list. (Hermes's rendered files:
+tests/unit/test_agents.py.)"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-
-import jinja2
-import jinja2.nativetypes
-import pytest
-import yaml
 
 from aiws.model.catalog import load_catalog
 from aiws.model.resolve import resolved_catalog
 from aiws.module_utils.aiws_common import merge_record
 from aiws.modules import aiws_status
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "hermes"
 CATALOG = resolved_catalog(load_catalog(), "debian-12")
 HERMES = CATALOG["components"]["hermes"]
-MODEL = {"name": "gpt", "model": "gpt-4.1", "provider": "openai", "api_key_secret": "k"}
-
-
-def render_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    """The role's defaults as Ansible resolves them for a run with `config` (native types)."""
-    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
-    env.filters["basename"] = os.path.basename
-    env.filters["bool"] = bool
-    values: dict[str, Any] = {
-        "aiws_catalog": CATALOG,
-        "aiws_run": {"config": config},
-        "aiws_endpoints": {"litellm": {"url": "http://127.0.0.1:4000"}},
-        "ansible_managed": "Ansible managed",
-    }
-    raw = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    for name, value in raw.items():  # in order: later defaults use earlier ones
-        values[name] = env.from_string(value).render(values) if isinstance(value, str) else value
-    return values
-
-
-def render(template: str, config: dict[str, Any]) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return env.from_string((ROLE / "templates" / template).read_text()).render(
-        render_defaults(config)
-    )
-
-
-@pytest.mark.parametrize(
-    ("config", "model"),
-    [
-        ({"models": [MODEL, {**MODEL, "name": "other"}], "litellm": {"test_models": True}}, "gpt"),
-        ({"models": [], "litellm": {"test_models": True}}, "aiws-mock"),
-        ({"models": [], "litellm": {"test_models": False}}, None),
-    ],
-    ids=["the operator's first model", "the offline mock", "no model at all"],
-)
-def test_hermes_is_given_the_first_model_else_the_mock(
-    config: dict[str, Any], model: str | None
-) -> None:
-    settings = yaml.safe_load(render("config.yaml.j2", config))
-    assert settings["model"].get("default") == model
-    assert settings["model"]["provider"] == "custom"
-    assert settings["model"]["base_url"] == "http://127.0.0.1:4000/v1"
-    # Filled in on the host from LiteLLM's secret for the hermes consumer.
-    assert settings["model"]["api_key"] == "@AIWS_SECRET(litellm-key-hermes)@"
-    # Hermes refuses less than 64000 tokens and looks the length up online without it.
-    assert settings["model"]["context_length"] >= 64000
-
-
-def test_everything_that_would_reach_the_internet_is_off() -> None:
-    settings = yaml.safe_load(render("config.yaml.j2", {"litellm": {"test_models": True}}))
-    assert settings["model_catalog"]["enabled"] is False
-    assert settings["lsp"]["enabled"] is False
-    assert settings["curator"]["enabled"] is False
-    assert settings["security"] == {"allow_lazy_installs": False, "tirith_enabled": False}
-
-
-def test_the_launcher_runs_hermes_acp_as_its_account_with_its_home() -> None:
-    text = render("launcher.sh.j2", {"models": [], "litellm": {"test_models": False}})
-    layout, home = HERMES["layout"], HERMES["paths"]["state"]
-    assert text.startswith("#!/bin/sh\n")
-    assert f'[ "$(id -un)" != "{HERMES["user"]}" ]' in text
-    assert f'HERMES_HOME="{home}"' in text and 'HOME="$HERMES_HOME"' in text
-    assert f'install -m 0600 "{layout["settings"]}" "$HERMES_HOME/config.yaml"' in text
-    assert text.rstrip().endswith(f'exec "{layout["venv"]}/bin/hermes" acp "$@"')
-    assert layout["launcher"] == f"{HERMES['runtime_root']}/{HERMES['version']}/bin/aiws-hermes-acp"
 
 
 def agent_spec() -> dict[str, Any]:

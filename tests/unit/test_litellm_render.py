@@ -7,27 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from aiws.ansible.driver import run_playbook
-from aiws.model.catalog import load_catalog
 from aiws.model.config import parse_config
-from aiws.model.hosts import Hosts
-from aiws.model.resolve import resolved_catalog
+from tests.helpers.render import render
 
-PLAY = """
-- hosts: all
-  gather_facts: false
-  tasks:
-    - ansible.builtin.include_role: {name: litellm, tasks_from: render.yml, public: true}
-    - ansible.builtin.copy:
-        content: "{{ litellm_files | to_json }}"
-        dest: "{{ out }}"
-        mode: "0600"
-"""
 CONFIG = """
 models:
   - {name: gpt, model: gpt-4.1, provider: openai, api_key_secret: openai-api-key}
@@ -41,24 +27,16 @@ litellm:
 """
 
 
-def render(tmp_path: Path, config_text: str) -> dict[str, str]:
+def render_litellm(tmp_path: Path, config_text: str) -> dict[str, str]:
+    """LiteLLM's files by their names, through the skeleton (tests/helpers/render)."""
     config = parse_config(config_text.encode(), "aiws.yml")
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(PLAY)
-    out = tmp_path / "files.json"
-    extravars: dict[str, Any] = {
-        "aiws_catalog": resolved_catalog(load_catalog(), "debian-12"),
-        "aiws_run": {"config": config.model_dump(mode="json")},
-        "out": str(out),
-    }
-    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
-    assert result.ok, [f.line for f in result.failures]
-    return {Path(f["dest"]).name: f["content"] for f in json.loads(out.read_text())}
+    rendered = render(tmp_path, ["litellm"], config)["litellm"]
+    return {Path(dest).name: str(f["content"]) for dest, f in rendered.files.items()}
 
 
 @pytest.fixture(scope="module")
 def with_mocks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return render(tmp_path_factory.mktemp("mocks"), CONFIG % "true")
+    return render_litellm(tmp_path_factory.mktemp("mocks"), CONFIG % "true")
 
 
 def test_models_come_from_the_configuration_with_quoted_key_references(
@@ -93,7 +71,7 @@ def test_the_keys_file_leaves_out_revoked_keys_and_carries_limits(
 
 
 def test_no_mock_models_unless_asked(tmp_path: Path) -> None:
-    files = render(tmp_path, CONFIG % "false")
+    files = render_litellm(tmp_path, CONFIG % "false")
     assert "aiws-mock" not in files["config.yaml"]
     assert "custom_provider_map" not in files["config.yaml"]
     assert "mock_slow" not in files["config.yaml"]  # the slow path comes with the mocks only

@@ -7,65 +7,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import jinja2
-import jinja2.nativetypes
 import pytest
-import yaml
 
 from aiws.model.catalog import load_catalog
 from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_component, aiws_status
+from tests.helpers.render import Rendered, render
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = resolved_catalog(load_catalog(), "debian-12")
 NODE = CATALOG["components"]["node"]
 
 
-def skeleton(name: str, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """roles/component's defaults as Ansible resolves them for component `name` (native
-    types); `files` stands for the role's <name>_files."""
-    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
-    own = {f"{name}_files": files or []}
-
-    def lookup(kind: str, key: str, default: Any = None) -> Any:
-        return own.get(key, default) if kind == "vars" else ""
-
-    env.globals["lookup"] = lookup
-    env.filters["bool"] = bool
-    values: dict[str, Any] = {
-        "aiws_catalog": CATALOG,
-        "component_facts": CATALOG["components"][name],
-        "aiws_run": {},
-        "aiws_bundle": {"runtime": {}},
-    }
-    raw = yaml.safe_load((ROOT / "roles" / "component" / "defaults" / "main.yml").read_text())
-    # Set by the playbook; a template lookup; the ledger's query result.
-    given = ("component_facts", "component_unit_file", "component_record")
-    pending = {k: v for k, v in raw.items() if k not in given}
-    while pending:  # Ansible resolves lazily: a default may use one defined after it
-        done = {}
-        for key, value in pending.items():
-            try:
-                done[key] = render(env, value, values)
-            except jinja2.UndefinedError:
-                continue
-        assert done, f"cannot resolve {sorted(pending)}"
-        values.update(done)
-        pending = {k: v for k, v in pending.items() if k not in done}
-    return values
-
-
-def render(env: jinja2.Environment, value: Any, values: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        out = env.from_string(value).render(values)
-        if isinstance(out, jinja2.Undefined):  # a bare {{ name }} renders to it, unraised
-            raise jinja2.UndefinedError(value)
-        return out
-    if isinstance(value, dict):
-        return {k: render(env, v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render(env, v, values) for v in value]
-    return value
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    """Node and Hermes through the skeleton (the real Ansible, tests/helpers/render)."""
+    return render(tmp_path_factory.mktemp("node"), ["node", "hermes"])
 
 
 def test_node_exposes_its_binary_under_its_versioned_runtime_tree() -> None:
@@ -76,24 +33,24 @@ def test_node_exposes_its_binary_under_its_versioned_runtime_tree() -> None:
         assert "node" in CATALOG["components"][name]["requires"], name
 
 
-def test_a_runtime_is_recorded_with_its_binary_and_no_account_or_directories() -> None:
-    values = skeleton("node")
-    assert values["component_has_account"] is False
-    record = {**values["component_record_wanted"], **values["component_agent_record"]}
+def test_a_runtime_is_recorded_with_its_binary_and_no_account_or_directories(
+    rendered: dict[str, Rendered],
+) -> None:
+    node = rendered["node"]
+    assert node.directories == [] and node.files == {}
+    record = node.record
     assert record["paths"] == []  # no config or state directory exists for a runtime
     assert record["runtime"] == [NODE["runtime_root"]]
     assert record["units"] == [] and record["users"] == [] and record["groups"] == []
     assert record["files"] == [NODE["layout"]["binary"]]
 
 
-def test_an_agent_still_records_its_directories_and_files() -> None:
+def test_an_agent_still_records_its_directories_and_files(rendered: dict[str, Rendered]) -> None:
     hermes = CATALOG["components"]["hermes"]
-    values = skeleton("hermes", [{"dest": "/x/launcher"}])
-    assert values["component_record_wanted"]["paths"] == [
-        hermes["paths"]["config"],
-        hermes["paths"]["state"],
-    ]
-    assert values["component_agent_record"]["files"] == ["/x/launcher"]
+    record = rendered["hermes"].record
+    assert record["paths"] == [hermes["paths"]["config"], hermes["paths"]["state"]]
+    assert record["files"] == list(rendered["hermes"].files)
+    assert hermes["layout"]["launcher"] in record["files"]
 
 
 def runtime_spec() -> dict[str, Any]:
@@ -120,23 +77,15 @@ def test_an_uninstalled_runtime_is_not_installed_and_claims_no_kept_data() -> No
     assert (result["installed"], result["detail"]) == (False, "uninstalled")
 
 
-def node_checks() -> list[dict[str, Any]]:
-    """roles/node's render hook: the check the component step runs, rendered as Ansible would."""
-    (task,) = yaml.safe_load((ROOT / "roles/node/tasks/render.yml").read_text())
-    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
-    values = {"node_component": NODE, "node_binary": NODE["layout"]["binary"]}
-    return render(env, task["ansible.builtin.set_fact"]["node_checks"], values)
-
-
-def test_the_node_check_runs_in_the_component_step_not_a_call_of_its_own() -> None:
-    """A rerun costs Node its component call only: no started hook, the check is a
-    <name>_checks of the skeleton's one call."""
+def test_the_node_check_runs_in_the_component_step_not_a_call_of_its_own(
+    rendered: dict[str, Rendered],
+) -> None:
+    """A rerun costs Node its component call only: no started hook, the check is one of the
+    parts (checks) of the skeleton's one call."""
     assert not (ROOT / "roles/node/tasks/started.yml").exists()
     skeleton_tasks = (ROOT / "roles/component/tasks/main.yml").read_text()
-    assert "checks: \"{{ lookup('vars', component_own ~ '_checks', default=[]) }}\"" in (
-        skeleton_tasks
-    )
-    assert node_checks() == [
+    assert 'checks: "{{ component_step.checks }}"' in skeleton_tasks
+    assert rendered["node"].checks == [
         {"argv": [NODE["layout"]["binary"], "--version"], "stdout": f"v{NODE['version']}"}
     ]
 

@@ -155,6 +155,7 @@ def test_the_filter_module_exposes_its_filters() -> None:
         "aiws_placed": filters.aiws_placed,
         "aiws_endpoints": filters.aiws_endpoints,
         "aiws_ip_allow": filters.aiws_ip_allow,
+        "aiws_parts": filters.aiws_parts,
     }
 
 

@@ -1,64 +1,80 @@
-"""Every role's render hook, run by the real Ansible on this machine with a whole run's
-variables (every component selected, the default operator configuration, a domain with the
-internal CA): each renders without an error, and every file it would write has a path under
-aiws's layout or the component's own and some content. A variable a hook cannot resolve
-(e.g. one only defined inside template lookups) fails here instead of on a host."""
+"""Every component through the skeleton's render step (roles/component, tasks/render.yml),
+run by the real Ansible on this machine with a whole run's variables (every component
+selected, test models on, a domain with the internal CA): each renders, every file it would
+write lies under aiws's layout or the component's own paths and has content, and a role's
+parts are held to the skeleton's contract: a part it misspells fails the render by name."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from aiws.ansible.driver import run_playbook
-from aiws.model.catalog import load_catalog
 from aiws.model.config import OperatorConfig
-from aiws.model.hosts import Hosts
+from aiws.model.parts import PARTS, role_parts
 from aiws.model.resolve import resolved_catalog
+from tests.helpers.render import CATALOG, Rendered, RenderFailed, render
 
-CATALOG = load_catalog()
 RESOLVED = resolved_catalog(CATALOG, "debian-12")
-WITH_RENDER = [name for name, c in RESOLVED["components"].items() if c["hooks"]["render"]]
-PLAY = """
-- hosts: all
-  gather_facts: false
-  vars:
-    aiws_endpoints: "{{ aiws_catalog | aiws_endpoints(groups, hostvars, inventory_hostname) }}"
-  tasks:
-    - ansible.builtin.include_role: {name: "{{ component }}", tasks_from: render.yml, public: true}
-    - ansible.builtin.copy:
-        content: "{{ lookup('vars', component ~ '_files', default=[]) | to_json }}"
-        dest: "{{ out }}"
-        mode: "0600"
-"""
+ALL = list(CATALOG.components)
 
 
-def test_every_role_with_a_render_hook_is_covered() -> None:
-    assert {"postgresql", "litellm", "openclaw", "bridge", "caddy"} <= set(WITH_RENDER)
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
+    config = OperatorConfig.model_validate({"litellm": {"test_models": True}})
+    return render(tmp_path_factory.mktemp("all"), ALL, config,
+                  domain="bridge.example.com", internal_ca=True)  # fmt: skip
 
 
-@pytest.mark.parametrize("component", WITH_RENDER)
-def test_the_render_hook_renders(component: str, tmp_path: Path) -> None:
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(PLAY)
-    out = tmp_path / "files.json"
-    extravars: dict[str, Any] = {
-        "aiws_catalog": RESOLVED,
-        "aiws_run": {
-            "components": list(CATALOG.components),
-            "installed": [],
-            "config": OperatorConfig().model_dump(mode="json"),
-            "domain": "bridge.example.com",
-            "internal_ca": True,
-        },
-        "component": component,
-        "out": str(out),
-    }
-    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
-    assert result.ok, [f.line for f in result.failures]
+def test_every_component_has_a_render_hook() -> None:
+    assert [name for name, c in RESOLVED["components"].items() if not c["hooks"]["render"]] == []
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_the_component_renders_inside_its_own_paths(
+    everything: dict[str, Rendered], name: str
+) -> None:
+    rendered = everything[name]
+    assert rendered.files or rendered.checks, name
     roots = (RESOLVED["paths"]["runtime"], RESOLVED["paths"]["config"], "/etc/", "/usr/")
-    for rendered in json.loads(out.read_text()):
-        assert rendered["dest"].startswith(roots), rendered["dest"]
-        assert rendered["content"].strip(), rendered["dest"]
+    for dest, rendered_file in rendered.files.items():
+        assert dest.startswith(roots), dest
+        assert str(rendered_file["content"]).strip(), dest
+    kind = CATALOG.component(name).kind
+    assert (rendered.unit is not None) == (kind == "service"), name
+    assert bool(rendered.parts["launcher"]) == (kind == "agent"), name
+
+
+def _role_with_parts(tmp_path: Path, parts: str) -> Path:
+    """A stand-in for roles/hermes, found first (the playbook's own roles/ directory)."""
+    tasks = tmp_path / "roles" / "hermes" / "tasks"
+    tasks.mkdir(parents=True)
+    (tasks / "render.yml").write_text(
+        f"- ansible.builtin.set_fact:\n    hermes_parts: {parts}\n", encoding="utf-8"
+    )
+    return tmp_path
+
+
+def test_a_misspelt_part_fails_the_render_by_name(tmp_path: Path) -> None:
+    where = _role_with_parts(tmp_path, "{launcher: 'exec true', file: []}")
+    with pytest.raises(RenderFailed, match=r"roles/hermes: hermes_parts: unknown part file"):
+        render(where, ["hermes"])
+
+
+def test_an_agent_without_a_launcher_fails_the_render(tmp_path: Path) -> None:
+    where = _role_with_parts(tmp_path, "{files: []}")
+    with pytest.raises(RenderFailed, match=r"roles/hermes: hermes_parts: an agent needs launcher"):
+        render(where, ["hermes"])
+
+
+def test_the_contract_in_python() -> None:
+    assert role_parts("x", "runtime", {}) == {p: d for p, (_, d) in PARTS.items()}
+    for kind, given, message in [
+        ("service", {}, "a service needs unit"),
+        ("runtime", {"unit": {}}, "unit is only for a service, not a runtime"),
+        ("service", {"unit": {"exec_start": "x"}, "files": {}}, "files must be a list"),
+        ("agent", {"launcher": "x", "restart": "yes"}, "restart must be a bool"),
+        ("agent", [], "must be a mapping of parts"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            role_parts("x", kind, given)

@@ -28,6 +28,7 @@ from aiws.commands.summary import BundleIdentity, DeploySummary, FirstToken, bui
 from aiws.errors import AiwsError, ExitCode, UsageError
 from aiws.guard import checks as guard
 from aiws.model.catalog import Catalog
+from aiws.model.config import TEST_MODELS, OperatorConfig, agent_models
 from aiws.model.hosts import Hosts
 from aiws.model.request import InstallRequest
 from aiws.model.resolve import resolved_catalog
@@ -304,10 +305,20 @@ def run_vars(
         # Every model LiteLLM serves with this configuration (a consumer's own list, where
         # the configuration gives one, narrows it: roles/bridge).
         "served_models": request.config.config.model_names(),
+        "agent_models": agent_models_of(request.config.config, plan.catalog),
         "domain": request.domain or "",
         "internal_ca": request.internal_ca,
         "backends": list(request.backends),
         "aiws_version": __version__,
+    }
+
+
+def agent_models_of(config: OperatorConfig, catalog: Catalog) -> dict[str, list[str]]:
+    """Each agent's models, its default first (the skeleton hands them to its role)."""
+    return {
+        name: agent_models(config, component.test_model or TEST_MODELS[0])
+        for name, component in catalog.components.items()
+        if component.kind == "agent"
     }
 
 

@@ -147,6 +147,9 @@ class Component(Frozen):
     # The host's own Python it runs on (a venv of the host's python3), when it needs a newer
     # one than every platform has: the guard refuses a host whose Python is older.
     min_python: str | None = Field(default=None, pattern=r"^3\.[0-9]+$")
+    # An agent's model when only LiteLLM's offline test models are served: the mock of the
+    # API it speaks (unset: aiws-mock, OpenAI's).
+    test_model: str | None = None
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""

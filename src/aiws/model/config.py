@@ -228,6 +228,13 @@ def recorded_config(effective: dict[str, Any] | None) -> OperatorConfig | None:
         return None
 
 
+def agent_models(config: OperatorConfig, test_model: str) -> list[str]:
+    """The models an agent is offered, its default first: the operator's, then the mock of
+    the API it speaks when the test models are on."""
+    names = [m.name for m in config.models]
+    return [*names, test_model] if config.litellm.test_models else names
+
+
 def served_models(effective: dict[str, Any]) -> list[str]:
     """The model names of a recorded effective configuration (none when it is damaged)."""
     config = recorded_config(effective)

@@ -12,11 +12,16 @@ from typing import Any
 from aiws import resources
 from aiws.errors import AiwsError
 from aiws.model.catalog import Catalog, Component
+from aiws.model.config import TEST_MODELS
 
 _FIELD = re.compile(r"\{(\w+)\}")
 # Task files of a component role the shared skeleton runs, when the role has them.
 HOOKS = ("render", "started")
 READY_SECONDS = 120
+VENV_LAYOUT = {"venv", "pip", "wheels", "requirements"}
+VENV_SECONDS = 1800
+# The variable an agent's launcher holds its LiteLLM key in.
+AGENT_KEY_ENV = "AIWS_LITELLM_KEY"
 
 
 def fill(template: str, values: dict[str, str], where: str) -> str:
@@ -59,6 +64,7 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
     return {
         "name": name,
         "kind": component.kind,
+        "description": component.description,
         "version": component.version,
         "flavour": component.flavour,
         "group": component.group,
@@ -96,6 +102,54 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
         ],
         "egress": component.egress,
         "hooks": {hook: resources.has_tasks(name, hook) for hook in HOOKS},
+        "venv": venv_steps(layout),
+        "agent": _agent(catalog, component, paths, layout) if component.kind == "agent" else None,
+    }
+
+
+def venv_steps(layout: dict[str, str]) -> list[dict[str, Any]]:
+    """The host-side step of a Python component (recipe wheelhouse or project): its venv,
+    made once per version from the bundle's wheels, no index, no network; marked complete
+    only when pip succeeded. Empty for a component without a venv in its layout."""
+    if not layout.keys() >= VENV_LAYOUT:
+        return []
+    venv = layout["venv"]
+    return [
+        {
+            "argv": ["/usr/bin/python3", "-m", "venv", "--without-pip", "--clear", venv],
+            "creates": f"{venv}/pyvenv.cfg",
+        },
+        {
+            "argv": [
+                f"{venv}/bin/python", f"{layout['pip']}/pip", "install", "--quiet",
+                "--no-index", "--no-cache-dir", "--disable-pip-version-check",
+                f"--find-links={layout['wheels']}", f"--requirement={layout['requirements']}",
+            ],
+            "creates": f"{venv}/.aiws-installed",
+            "mark": True,
+            "timeout": VENV_SECONDS,
+        },
+    ]  # fmt: skip
+
+
+def _agent(
+    catalog: Catalog, component: Component, paths: dict[str, str], layout: dict[str, str]
+) -> dict[str, Any]:
+    """What the skeleton gives every agent: its own LiteLLM key (a LiteLLM secret, one per
+    consumer) in a file only its account reads, the launcher the Bridge runs, and the model
+    it gets when only the offline test models are served."""
+    litellm = catalog.component("litellm")
+    key = next((s.name for s in litellm.all_secrets if s.key == component.name), None)
+    if key is None:
+        raise AiwsError(f"catalog: agent {component.name} has no LiteLLM key (litellm.secrets)")
+    if "launcher" not in layout:
+        raise AiwsError(f"catalog: agent {component.name} has no layout.launcher")
+    return {
+        "key_secret": key,
+        "key_file": f"{paths['config']}/litellm.key",
+        "key_env": AGENT_KEY_ENV,
+        "launcher": layout["launcher"],
+        "test_model": component.test_model or TEST_MODELS[0],
     }
 
 

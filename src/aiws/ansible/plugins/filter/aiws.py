@@ -1,10 +1,13 @@
-"""Ansible filters over aiws.model.placement (run on the controller, inside aiws's own venv)."""
+"""Ansible filters over aiws.model.placement and the skeleton's contract with a role
+(aiws.model.parts); they run on the controller, inside aiws's own venv."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aiws.model import placement
+from ansible.errors import AnsibleFilterError
+
+from aiws.model import parts, placement
 
 
 def aiws_placed(
@@ -27,10 +30,20 @@ def aiws_ip_allow(component: dict[str, Any], endpoints: dict[str, dict[str, Any]
     return placement.ip_allow(component, endpoints)
 
 
+def aiws_parts(given: Any, name: str, kind: str) -> dict[str, Any]:
+    """{{ lookup('vars', name ~ '_parts') | aiws_parts(name, kind) }}: the role's parts,
+    checked (an unknown or misspelt part fails the render) and completed with defaults."""
+    try:
+        return parts.role_parts(name, kind, given)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc)) from None
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "aiws_placed": aiws_placed,
             "aiws_endpoints": aiws_endpoints,
             "aiws_ip_allow": aiws_ip_allow,
+            "aiws_parts": aiws_parts,
         }

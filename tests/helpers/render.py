@@ -1,0 +1,110 @@
+"""One render harness for every component: the real Ansible on this machine runs the skeleton
+(roles/component, tasks/render.yml: the role's render hook, checked against the parts
+contract) and the skeleton's own defaults for each component, and hands back what the
+component step would write and run on a host. Nothing is changed; no Jinja is emulated."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiws.ansible.driver import RunResult, run_playbook
+from aiws.commands.install import agent_models_of
+from aiws.model.catalog import load_catalog
+from aiws.model.config import OperatorConfig
+from aiws.model.hosts import Hosts
+from aiws.model.resolve import resolved_catalog
+
+CATALOG = load_catalog()
+PLAY = """
+- hosts: all
+  gather_facts: false
+  vars:
+    aiws_endpoints: "{{ aiws_catalog | aiws_endpoints(groups, hostvars, inventory_hostname) }}"
+  tasks:
+    - name: Render each component through the skeleton
+      ansible.builtin.include_tasks: one.yml
+      loop: "{{ render_components }}"
+      loop_control: {loop_var: aiws_component}
+"""
+ONE = """
+- name: Render one component
+  vars:
+    component_facts: "{{ aiws_catalog.components[aiws_component] }}"
+  block:
+    - ansible.builtin.include_role: {name: component, tasks_from: render.yml, public: true}
+    - ansible.builtin.copy:
+        dest: "{{ render_out }}/{{ aiws_component }}.json"
+        mode: "0600"
+        content: "{{ component_step | combine({'parts': component_parts}) | to_json }}"
+"""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the component step gets for one component."""
+
+    parts: dict[str, Any]  # the role's own, as the contract completed them
+    files: dict[str, dict[str, Any]]  # dest -> {content, mode, group}
+    directories: list[dict[str, Any]]
+    prepare_files: list[dict[str, Any]]
+    init: list[dict[str, Any]]
+    unit: dict[str, Any] | None
+    units: list[dict[str, Any]]
+    restart: bool
+    checks: list[dict[str, Any]]
+    record: dict[str, Any]
+
+    def text(self, dest: str) -> str:
+        return str(self.files[dest]["content"])
+
+
+def run_vars(config: OperatorConfig, components: list[str], **more: Any) -> dict[str, Any]:
+    """`aiws_run` as `aiws install` builds it, for the parts the roles read."""
+    return {
+        "components": components,
+        "installed": [],
+        "config": config.model_dump(mode="json"),
+        "served_models": config.model_names(),
+        "agent_models": agent_models_of(config, CATALOG),
+        "purge": False,
+        **more,
+    }
+
+
+def render(
+    tmp_path: Path,
+    components: list[str],
+    config: OperatorConfig | None = None,
+    **run: Any,
+) -> dict[str, Rendered]:
+    """Every component in `components`, rendered in one Ansible run."""
+    config = config or OperatorConfig()
+    out = tmp_path / "rendered"
+    out.mkdir(exist_ok=True)
+    (tmp_path / "one.yml").write_text(ONE)
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(PLAY)
+    extravars = {
+        "aiws_catalog": resolved_catalog(CATALOG, "debian-12"),
+        "aiws_run": run_vars(config, list(CATALOG.components), **run),
+        "render_components": components,
+        "render_out": str(out),
+    }
+    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
+    if not result.ok:
+        raise RenderFailed(result)
+    rendered = {}
+    for name in components:
+        raw = json.loads((out / f"{name}.json").read_text())
+        files = {f["dest"]: f for f in raw.pop("files")}
+        rendered[name] = Rendered(files=files, **raw)
+    return rendered
+
+
+class RenderFailed(AssertionError):
+    def __init__(self, result: RunResult):
+        self.result = result
+        super().__init__("; ".join(f.line for f in result.failures))
