@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import jinja2
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,10 +24,11 @@ from aiws.bundle.recipes import plan
 from aiws.bundle.sources import pypi
 from aiws.bundle.target import parse_target
 from aiws.model.catalog import load_catalog
+from aiws.model.config import OperatorConfig
+from aiws.model.resolve import resolved_catalog
 from aiws.resources import cache_root
-from tests.helpers.bundles import PROJECT
+from tests.helpers.render import CATALOG, render
 
-TEMPLATE = PROJECT / "roles" / "caddy" / "templates" / "Caddyfile.j2"
 SITE = "localhost"  # a name this machine resolves to itself; the site's certificate names it
 
 
@@ -49,25 +49,36 @@ def caddy_binary(target: str = "debian-12-amd64") -> Path:
 
 
 def render_caddyfile(port: int, bridge: str, work: Path, tls: str = "internal") -> str:
-    """roles/caddy's Caddyfile for this machine: the same routes, TLS and options."""
-    # As Ansible renders templates (trim_blocks), so the file is the one a host gets.
-    env = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True
+    """roles/caddy's Caddyfile for this machine, rendered by the real Ansible through the
+    skeleton (tests/helpers/render): the same routes, TLS and options, with the test's own
+    port, storage, admin socket and certificate paths, in front of the Bridge at `bridge`."""
+    catalog = resolved_catalog(CATALOG, "debian-12")
+    caddy, upstream = catalog["components"]["caddy"], catalog["components"]["bridge"]
+    caddy["listen"] = {**caddy["listen"], "host": "127.0.0.1", "port": port}
+    caddy["paths"] = {**caddy["paths"], "state": str(work / "state")}
+    caddy["layout"] = {
+        **caddy["layout"],
+        "caddyfile": str(work / "Caddyfile"),
+        "admin": str(work / "admin.sock"),
+        "certificate": str(work / "certificate.pem"),
+        "key": str(work / "key.pem"),
+    }
+    host, _, bridge_port = bridge.rpartition(":")
+    upstream["listen"] = {**upstream["listen"], "host": host, "port": int(bridge_port)}
+    operator = (
+        {
+            "caddy": {
+                "certificate": {"certificate_secret": "site-certificate", "key_secret": "site-key"}
+            }
+        }
+        if tls == "files"
+        else {}
     )
-    return env.from_string(TEMPLATE.read_text()).render(
-        ansible_managed="rendered by the tests",
-        caddy_tls=tls,
-        caddy_site=SITE,
-        caddy_state=str(work / "state"),
-        caddy_listen={"host": "127.0.0.1", "port": port},
-        caddy_bridge=bridge,
-        caddy_upstream_idle="30s",
-        caddy_layout={
-            "admin": str(work / "admin.sock"),
-            "certificate": str(work / "certificate.pem"),
-            "key": str(work / "key.pem"),
-        },
-    )
+    scratch = work / "render"
+    scratch.mkdir(exist_ok=True)
+    rendered = render(scratch, ["caddy"], OperatorConfig.model_validate(operator), catalog,
+                      domain=SITE, internal_ca=tls == "internal")["caddy"]  # fmt: skip
+    return rendered.text(str(work / "Caddyfile"))
 
 
 def operator_certificate(work: Path) -> Path:

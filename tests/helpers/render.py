@@ -61,26 +61,36 @@ class Rendered:
         return str(self.files[dest]["content"])
 
 
-def run_vars(config: OperatorConfig, components: list[str], **more: Any) -> dict[str, Any]:
-    """`aiws_run` as `aiws install` builds it, for the parts the roles read."""
+# config name -> component -> what it renders (tests/unit/conftest.py's `rendered`)
+Renders = dict[str, dict[str, Rendered]]
+
+
+def run_vars(config: OperatorConfig, **more: Any) -> dict[str, Any]:
+    """`aiws_run` as `aiws install` builds it, for the parts the roles read (every component
+    selected unless `components` says otherwise)."""
     return {
-        "components": components,
+        "components": list(CATALOG.components),
         "installed": [],
         "config": config.model_dump(mode="json"),
         "served_models": config.model_names(),
         "agent_models": agent_models_of(config, CATALOG),
         "purge": False,
+        "domain": "",
+        "internal_ca": False,
         **more,
     }
 
 
 def render(
     tmp_path: Path,
-    components: list[str],
+    names: list[str],
     config: OperatorConfig | None = None,
+    catalog: dict[str, Any] | None = None,
     **run: Any,
 ) -> dict[str, Rendered]:
-    """Every component in `components`, rendered in one Ansible run."""
+    """The components `names`, rendered in one Ansible run; `run` overrides `aiws_run`'s
+    entries (e.g. components, installed, domain); `catalog` the resolved catalog (a test's
+    own ports and paths)."""
     config = config or OperatorConfig()
     out = tmp_path / "rendered"
     out.mkdir(exist_ok=True)
@@ -88,20 +98,55 @@ def render(
     playbook = tmp_path / "render.yml"
     playbook.write_text(PLAY)
     extravars = {
-        "aiws_catalog": resolved_catalog(CATALOG, "debian-12"),
-        "aiws_run": run_vars(config, list(CATALOG.components), **run),
-        "render_components": components,
+        "aiws_catalog": catalog or resolved_catalog(CATALOG, "debian-12"),
+        "aiws_run": run_vars(config, **run),
+        "render_components": names,
         "render_out": str(out),
     }
     result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
     if not result.ok:
         raise RenderFailed(result)
     rendered = {}
-    for name in components:
+    for name in names:
         raw = json.loads((out / f"{name}.json").read_text())
         files = {f["dest"]: f for f in raw.pop("files")}
         rendered[name] = Rendered(files=files, **raw)
     return rendered
+
+
+MODEL = {"name": "gpt", "model": "gpt-4.1", "provider": "openai", "api_key_secret": "k"}
+# The runs the unit tests read, each rendered once per session (tests/unit/conftest.py):
+# the operator's models with the test models and QMD collections; the offline mock only,
+# with a domain and the internal CA; nothing at all.
+COLLECTIONS = [
+    {"name": "notes", "path": "/srv/notes", "glob": "**/*.md"},
+    {"name": "wiki", "path": "/srv/wiki: odd", "glob": "*.markdown"},
+]
+CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "WITH_MODELS": (
+        {"models": [MODEL, {**MODEL, "name": "other"}], "litellm": {"test_models": True},
+         "qmd": {"collections": COLLECTIONS}},
+        {},
+    ),
+    "MOCK_ONLY": (
+        {"models": [], "litellm": {"test_models": True}},
+        {"domain": "bridge.example.com", "internal_ca": True},
+    ),
+    "NOTHING": ({"models": [], "litellm": {"test_models": False}}, {}),
+}  # fmt: skip
+
+
+def render_configs(tmp_path_factory: Any) -> Renders:
+    """Every component, for each of CONFIGS: config name -> component -> Rendered."""
+    return {
+        key: render(
+            tmp_path_factory.mktemp(key.lower()),
+            list(CATALOG.components),
+            OperatorConfig.model_validate(config),
+            **run,
+        )
+        for key, (config, run) in CONFIGS.items()
+    }
 
 
 class RenderFailed(AssertionError):

@@ -11,16 +11,10 @@ import pytest
 import yaml
 
 from aiws.model.catalog import load_catalog
-from aiws.model.config import OperatorConfig
 from aiws.model.resolve import resolved_catalog
-from tests.helpers.render import Rendered
-from tests.helpers.render import render as render_agents
+from tests.helpers.render import Renders
 
 CATALOG = resolved_catalog(load_catalog(), "debian-12")
-MODEL = {"name": "gpt", "model": "gpt-4.1", "provider": "openai", "api_key_secret": "k"}
-WITH_MODELS = {"models": [MODEL, {**MODEL, "name": "other"}], "litellm": {"test_models": True}}
-MOCK_ONLY = {"models": [], "litellm": {"test_models": True}}
-NOTHING = {"models": [], "litellm": {"test_models": False}}
 # What Codex refuses a model catalog entry without (its ModelInfo's fields with no default).
 REQUIRED_IN_CODEX_CATALOG = {
     "slug", "display_name", "supported_reasoning_levels", "shell_type", "visibility",
@@ -31,21 +25,9 @@ REQUIRED_IN_CODEX_CATALOG = {
 
 
 AGENTS = ["codex", "opencode", "gemini", "hermes"]
-CONFIGS = {"WITH_MODELS": WITH_MODELS, "MOCK_ONLY": MOCK_ONLY, "NOTHING": NOTHING}
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Rendered]]:
-    """The agents as the skeleton renders them (real Ansible), for each configuration."""
-    return {
-        key: render_agents(
-            tmp_path_factory.mktemp(key), AGENTS, OperatorConfig.model_validate(config)
-        )
-        for key, config in CONFIGS.items()
-    }
-
-
-def file_of(rendered: dict[str, dict[str, Rendered]], config: str, name: str, what: str) -> str:
+def file_of(rendered: Renders, config: str, name: str, what: str) -> str:
     """The text of one of the agent's files: a layout name (settings, models, launcher)."""
     agent = rendered[config][name]
     return agent.text(CATALOG["components"][name]["layout"][what])
@@ -78,7 +60,7 @@ def test_the_agents_exec_their_platform_binaries_from_the_bundle_trees() -> None
     ids=["the operator's first model", "the offline mock", "no model at all"],
 )
 def test_codex_is_given_the_first_model_and_a_catalog_of_all(
-    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None, catalog: list[str]
+    rendered: Renders, config: str, model: str | None, catalog: list[str]
 ) -> None:
     settings = tomllib.loads(file_of(rendered, config, "codex", "settings"))
     assert settings.get("model") == model
@@ -101,7 +83,7 @@ def test_codex_is_given_the_first_model_and_a_catalog_of_all(
 
 
 def test_codex_checks_no_update_and_sends_no_analytics_or_telemetry(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     settings = tomllib.loads(file_of(rendered, "MOCK_ONLY", "codex", "settings"))
     assert settings["check_for_update_on_startup"] is False
@@ -119,7 +101,7 @@ def test_codex_checks_no_update_and_sends_no_analytics_or_telemetry(
     ids=["the operator's first model", "the offline mock", "no model at all"],
 )
 def test_opencode_is_given_litellm_as_its_only_provider(
-    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None, models: list[str]
+    rendered: Renders, config: str, model: str | None, models: list[str]
 ) -> None:
     settings = json.loads(file_of(rendered, config, "opencode", "settings"))
     assert settings.get("model") == model and settings.get("small_model") == model
@@ -144,7 +126,7 @@ def launcher_checks(text: str, name: str) -> None:
 
 
 def test_the_codex_launcher_runs_codex_acp_as_its_account_with_its_home(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     text = file_of(rendered, "MOCK_ONLY", "codex", "launcher")
     launcher_checks(text, "codex")
@@ -156,7 +138,7 @@ def test_the_codex_launcher_runs_codex_acp_as_its_account_with_its_home(
 
 
 def test_the_opencode_launcher_gives_it_aiws_config_dir_read_only_and_every_switch(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     text = file_of(rendered, "MOCK_ONLY", "opencode", "launcher")
     launcher_checks(text, "opencode")
@@ -177,7 +159,7 @@ def test_the_opencode_launcher_gives_it_aiws_config_dir_read_only_and_every_swit
     ids=["the operator's first model", "LiteLLM's mock for the Gemini routes", "no model"],
 )
 def test_gemini_is_given_the_first_model_else_the_gemini_route_mock(
-    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None
+    rendered: Renders, config: str, model: str | None
 ) -> None:
     settings = json.loads(file_of(rendered, config, "gemini", "settings"))
     assert settings.get("model", {}).get("name") == model
@@ -187,7 +169,7 @@ def test_gemini_is_given_the_first_model_else_the_gemini_route_mock(
 
 
 def test_gemini_updates_nothing_and_sends_no_statistics_or_telemetry(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     settings = json.loads(file_of(rendered, "MOCK_ONLY", "gemini", "settings"))
     assert settings["general"] == {"enableAutoUpdate": False, "enableAutoUpdateNotification": False}
@@ -196,7 +178,7 @@ def test_gemini_updates_nothing_and_sends_no_statistics_or_telemetry(
 
 
 def test_the_gemini_launcher_runs_the_bundle_node_with_aiws_settings_as_system_settings(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     text = file_of(rendered, "MOCK_ONLY", "gemini", "launcher")
     gemini, node = CATALOG["components"]["gemini"], CATALOG["components"]["node"]
@@ -220,7 +202,7 @@ def test_the_gemini_launcher_runs_the_bundle_node_with_aiws_settings_as_system_s
     ids=["the operator's first model", "the offline mock", "no model at all"],
 )
 def test_hermes_is_given_the_first_model_else_the_mock(
-    rendered: dict[str, dict[str, Rendered]], config: str, model: str | None
+    rendered: Renders, config: str, model: str | None
 ) -> None:
     settings = yaml.safe_load(file_of(rendered, config, "hermes", "settings"))
     assert settings["model"].get("default") == model
@@ -233,7 +215,7 @@ def test_hermes_is_given_the_first_model_else_the_mock(
 
 
 def test_hermes_reaches_nothing_on_the_internet_by_itself(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     settings = yaml.safe_load(file_of(rendered, "MOCK_ONLY", "hermes", "settings"))
     assert settings["model_catalog"]["enabled"] is False
@@ -243,7 +225,7 @@ def test_hermes_reaches_nothing_on_the_internet_by_itself(
 
 
 def test_the_hermes_launcher_runs_hermes_acp_as_its_account_with_its_home(
-    rendered: dict[str, dict[str, Rendered]],
+    rendered: Renders,
 ) -> None:
     text = file_of(rendered, "NOTHING", "hermes", "launcher")
     launcher_checks(text, "hermes")
@@ -257,7 +239,7 @@ def test_the_hermes_launcher_runs_hermes_acp_as_its_account_with_its_home(
 
 @pytest.mark.parametrize("name", AGENTS)
 def test_every_agent_gets_the_skeleton_s_key_file_launcher_and_directory(
-    rendered: dict[str, dict[str, Rendered]], name: str
+    rendered: Renders, name: str
 ) -> None:
     """What the skeleton gives each agent, whatever its role says: its LiteLLM key file
     (0640, its group), its launcher (0755) in a root-owned directory, both in its record."""
@@ -274,9 +256,9 @@ def test_every_agent_gets_the_skeleton_s_key_file_launcher_and_directory(
     assert agent.unit is None and agent.units == []
 
 
-def test_only_hermes_of_the_agents_builds_a_venv(rendered: dict[str, dict[str, Rendered]]) -> None:
+def test_only_hermes_of_the_agents_builds_a_venv(rendered: Renders) -> None:
     """The venv step comes from the catalog's layout (a wheelhouse), not from the role."""
-    steps = {name: agent.init for name, agent in rendered["NOTHING"].items()}
+    steps = {name: rendered["NOTHING"][name].init for name in AGENTS}
     venv = CATALOG["components"]["hermes"]["layout"]["venv"]
     assert [step["creates"] for step in steps.pop("hermes")] == [
         f"{venv}/pyvenv.cfg", f"{venv}/.aiws-installed"]  # fmt: skip

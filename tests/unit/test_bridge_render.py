@@ -9,26 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiws.ansible.driver import run_playbook
 from aiws.model.catalog import load_catalog
 from aiws.model.config import TEST_MODELS, OperatorConfig
-from aiws.model.hosts import Hosts
-from aiws.model.resolve import resolved_catalog
+from tests.helpers.render import render as render_components
 
 CATALOG = load_catalog()
-PLAY = """
-- hosts: all
-  gather_facts: false
-  vars:
-    aiws_endpoints: "{{ aiws_catalog | aiws_endpoints(groups, hostvars, inventory_hostname) }}"
-  tasks:
-    - ansible.builtin.include_role: {name: bridge, tasks_from: render.yml, public: true}
-    - ansible.builtin.copy:
-        content: "{{ {'files': bridge_files, 'units': bridge_units,
-                      'directories': bridge_directories, 'unit': bridge_unit} | to_json }}"
-        dest: "{{ out }}"
-        mode: "0600"
-"""
 
 
 def render(
@@ -38,24 +23,17 @@ def render(
     more: dict[str, Any] | None = None,
     **bridge: Any,
 ) -> dict[str, Any]:
+    """The Bridge through the skeleton (tests/helpers/render) for a run that installs
+    `components` on a host that has `installed`."""
     operator = OperatorConfig.model_validate({"bridge": bridge, **(more or {})})
-    config = operator.model_dump(mode="json")
-    playbook = tmp_path / "render.yml"
-    playbook.write_text(PLAY)
-    out = tmp_path / "rendered.json"
-    extravars: dict[str, Any] = {
-        "aiws_catalog": resolved_catalog(CATALOG, "debian-12"),
-        "aiws_run": {
-            "components": components,
-            "installed": installed,
-            "config": config,
-            "served_models": operator.model_names(),
-        },
-        "out": str(out),
+    step = render_components(tmp_path, ["bridge"], operator, components=components,
+                             installed=installed)["bridge"]  # fmt: skip
+    return {
+        "files": list(step.files.values()),
+        "units": step.units,
+        "directories": step.directories,
+        "unit": step.parts["unit"],
     }
-    result = run_playbook(playbook, Hosts(), extravars, keep_logs=False)
-    assert result.ok, [f.line for f in result.failures]
-    return json.loads(out.read_text())
 
 
 def test_agents_installed_before_or_now_are_offered_each_behind_a_socket(tmp_path: Path) -> None:

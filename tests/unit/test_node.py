@@ -12,17 +12,11 @@ import pytest
 from aiws.model.catalog import load_catalog
 from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_component, aiws_status
-from tests.helpers.render import Rendered, render
+from tests.helpers.render import Renders
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = resolved_catalog(load_catalog(), "debian-12")
 NODE = CATALOG["components"]["node"]
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Rendered]:
-    """Node and Hermes through the skeleton (the real Ansible, tests/helpers/render)."""
-    return render(tmp_path_factory.mktemp("node"), ["node", "hermes"])
 
 
 def test_node_exposes_its_binary_under_its_versioned_runtime_tree() -> None:
@@ -34,9 +28,9 @@ def test_node_exposes_its_binary_under_its_versioned_runtime_tree() -> None:
 
 
 def test_a_runtime_is_recorded_with_its_binary_and_no_account_or_directories(
-    rendered: dict[str, Rendered],
+    rendered: Renders,
 ) -> None:
-    node = rendered["node"]
+    node = rendered["NOTHING"]["node"]
     assert node.directories == [] and node.files == {}
     record = node.record
     assert record["paths"] == []  # no config or state directory exists for a runtime
@@ -45,11 +39,13 @@ def test_a_runtime_is_recorded_with_its_binary_and_no_account_or_directories(
     assert record["files"] == [NODE["layout"]["binary"]]
 
 
-def test_an_agent_still_records_its_directories_and_files(rendered: dict[str, Rendered]) -> None:
+def test_an_agent_still_records_its_directories_and_files(
+    rendered: Renders,
+) -> None:
     hermes = CATALOG["components"]["hermes"]
-    record = rendered["hermes"].record
+    record = rendered["NOTHING"]["hermes"].record
     assert record["paths"] == [hermes["paths"]["config"], hermes["paths"]["state"]]
-    assert record["files"] == list(rendered["hermes"].files)
+    assert record["files"] == list(rendered["NOTHING"]["hermes"].files)
     assert hermes["layout"]["launcher"] in record["files"]
 
 
@@ -78,14 +74,14 @@ def test_an_uninstalled_runtime_is_not_installed_and_claims_no_kept_data() -> No
 
 
 def test_the_node_check_runs_in_the_component_step_not_a_call_of_its_own(
-    rendered: dict[str, Rendered],
+    rendered: Renders,
 ) -> None:
     """A rerun costs Node its component call only: no started hook, the check is one of the
     parts (checks) of the skeleton's one call."""
     assert not (ROOT / "roles/node/tasks/started.yml").exists()
     skeleton_tasks = (ROOT / "roles/component/tasks/main.yml").read_text()
     assert 'checks: "{{ component_step.checks }}"' in skeleton_tasks
-    assert rendered["node"].checks == [
+    assert rendered["NOTHING"]["node"].checks == [
         {"argv": [NODE["layout"]["binary"], "--version"], "stdout": f"v{NODE['version']}"}
     ]
 

@@ -4,71 +4,23 @@ bundle's Node, and the index timer."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from pathlib import Path
-from typing import Any
 
-import jinja2
-import jinja2.nativetypes
 import yaml
 
 from aiws.model.catalog import load_catalog
 from aiws.model.resolve import resolved_catalog
+from tests.helpers.render import Renders
 
-ROLE = Path(__file__).resolve().parents[2] / "roles" / "qmd"
 CATALOG = resolved_catalog(load_catalog(), "debian-12")
 QMD = CATALOG["components"]["qmd"]
 NODE = CATALOG["components"]["node"]
 
 
-def filters(env: jinja2.Environment) -> None:
-    env.filters["to_json"] = json.dumps
-    env.filters["dirname"] = os.path.dirname
-    env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, value)
-
-
-def render_defaults(config: dict[str, Any]) -> dict[str, Any]:
-    env = jinja2.nativetypes.NativeEnvironment(undefined=jinja2.StrictUndefined)
-    filters(env)
-    values: dict[str, Any] = {
-        "aiws_catalog": CATALOG,
-        "aiws_run": {"config": config},
-        "ansible_managed": "Ansible managed",
-    }
-    raw = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    for name, value in raw.items():
-        values[name] = deep(env, value, values)
-    return values
-
-
-def deep(env: jinja2.Environment, value: Any, values: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        return env.from_string(value).render(values)
-    if isinstance(value, dict):
-        return {k: deep(env, v, values) for k, v in value.items()}
-    if isinstance(value, list):
-        return [deep(env, v, values) for v in value]
-    return value
-
-
-def render(template: str, config: dict[str, Any]) -> str:
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    filters(env)
-    return env.from_string((ROLE / "templates" / template).read_text()).render(
-        render_defaults(config)
-    )
-
-
-COLLECTIONS = {"qmd": {"collections": [
-    {"name": "notes", "path": "/srv/notes", "glob": "**/*.md"},
-    {"name": "wiki", "path": "/srv/wiki: odd", "glob": "*.markdown"},
-]}}  # fmt: skip
-
-
-def test_the_collections_file_lists_each_collection_and_local_models() -> None:
-    index = yaml.safe_load(render("index.yml.j2", COLLECTIONS))
+def test_the_collections_file_lists_each_collection_and_local_models(
+    rendered: Renders,
+) -> None:
+    index = yaml.safe_load(rendered["WITH_MODELS"]["qmd"].text(QMD["layout"]["collections"]))
     assert index["collections"] == {
         "notes": {"path": "/srv/notes", "pattern": "**/*.md"},
         "wiki": {"path": "/srv/wiki: odd", "pattern": "*.markdown"},
@@ -80,14 +32,15 @@ def test_the_collections_file_lists_each_collection_and_local_models() -> None:
     assert all(path.startswith(f"{models}/") for path in index["models"].values())
 
 
-def test_no_collections_is_an_empty_mapping() -> None:
-    index = yaml.safe_load(render("index.yml.j2", {"qmd": {"collections": []}}))
+def test_no_collections_is_an_empty_mapping(rendered: Renders) -> None:
+    index = yaml.safe_load(rendered["NOTHING"]["qmd"].text(QMD["layout"]["collections"]))
     assert index["collections"] == {}
 
 
-def test_the_unit_runs_qmd_on_the_bundles_node_on_loopback() -> None:
-    values = render_defaults(COLLECTIONS)
-    unit = values["qmd_unit"]
+def test_the_unit_runs_qmd_on_the_bundles_node_on_loopback(
+    rendered: Renders,
+) -> None:
+    unit = rendered["WITH_MODELS"]["qmd"].parts["unit"]
     node = NODE["layout"]["binary"]
     listen = QMD["listen"]
     assert unit["exec_start"].split() == [
@@ -105,12 +58,15 @@ def test_the_unit_runs_qmd_on_the_bundles_node_on_loopback() -> None:
     assert not any("MemoryDenyWriteExecute" in h for h in QMD["hardening"])
 
 
-def test_the_timer_starts_the_oneshot_index_service() -> None:
-    values = render_defaults(COLLECTIONS)
-    assert values["qmd_index_unit"] == "aiws-qmd-index"
-    timer = render("index.timer.j2", COLLECTIONS)
+def test_the_timer_starts_the_oneshot_index_service(
+    rendered: Renders,
+) -> None:
+    units = {unit["name"]: unit for unit in rendered["WITH_MODELS"]["qmd"].units}
+    assert sorted(units) == ["aiws-qmd-index.service", "aiws-qmd-index.timer"]
+    assert units["aiws-qmd-index.timer"].get("start") is True
+    timer = units["aiws-qmd-index.timer"]["content"]
     assert "Unit=aiws-qmd-index.service" in timer and "OnUnitActiveSec=15min" in timer
-    service = render("index.service.j2", COLLECTIONS)
+    service = units["aiws-qmd-index.service"]["content"]
     assert "Type=oneshot" in service and f"User={QMD['user']}" in service
     assert service.rstrip().endswith("IPAddressDeny=any")
     assert f"ExecStart={NODE['layout']['binary']} {QMD['layout']['cli']} update" in service
