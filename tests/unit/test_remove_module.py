@@ -11,6 +11,7 @@ import pytest
 
 from aiws.commands.install import controller_paths
 from aiws.model.hosts import Hosts
+from aiws.module_utils.aiws_removal import unsafe
 from aiws.modules import aiws_remove
 
 
@@ -29,12 +30,12 @@ def make_tree(root: Path) -> Path:
 # test must never be one broken guard away from removing the root or the working directory.
 @pytest.mark.parametrize("path", ["/", "relative", "./x", ".", "", "/a/../b", "/a//b", "/a/"])
 def test_unsafe_paths_are_recognised(path: str) -> None:
-    assert aiws_remove.unsafe(path)
+    assert unsafe(path)
 
 
 @pytest.mark.parametrize("path", ["/a", "/a/b", "/opt/aiws/vault/2.7.2"])
 def test_normal_absolute_paths_are_safe(path: str) -> None:
-    assert not aiws_remove.unsafe(path)
+    assert not unsafe(path)
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ def test_an_unsafe_path_is_refused_and_nothing_is_removed(
 
 def test_the_root_spelled_with_two_slashes_is_unsafe() -> None:
     # the predicate only, never run(): were "//" accepted, run() would remove the root
-    assert aiws_remove.unsafe("//")
+    assert unsafe("//")
 
 
 def test_files_directories_and_symlinks_are_removed(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Ansible module: converge one component's host state in a single call.
+"""Ansible module: converge one component's host state in a single call, or remove it.
 
 In order: its secrets (generated once, recorded), its system user, directories and the
 files it needs before its packages, its PostgreSQL databases and owners, its Debian
@@ -7,7 +7,8 @@ packages from the bundle's repository (recorded at once), its one-time initialis
 configuration files (secrets filled in on the host from @AIWS_SECRET(name)@), its systemd
 unit enabled, running and restarted exactly when the unit or a file changed, the wait until
 it answers, and its ledger record. Each part reports whether it changed anything; a
-no-change rerun of a component is this one call. Stdlib only.
+no-change rerun of a component is this one call. With state absent or purged, the same one
+call uninstalls it as its ledger record says (aiws_removal). Stdlib only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +19,20 @@ DOCUMENTATION = r"""
 module: aiws_component
 short_description: Converge a component (secrets, databases, packages, files, unit, record)
 options:
+  state:
+    description: >-
+      present: converge the component (everything below). absent: uninstall it as its
+      ledger record says (stop and remove its units and runtime trees, keep the record of
+      what a purge removes). purged: also remove its data, configuration, secrets, the
+      packages aiws installed for it and its accounts, and forget it.
+    type: str
+    choices: [present, absent, purged]
+    default: present
+  purge_paths:
+    description: With state=purged, paths its purged packages leave behind.
+    type: list
+    elements: path
+    default: []
   name:
     description: The component (its ledger record and its secrets' owner).
     type: str
@@ -128,6 +143,7 @@ try:
     from ansible.module_utils.aiws_common import Failure, module_main, must_run, set_record
     from ansible.module_utils.aiws_packages import present as packages_present
     from ansible.module_utils.aiws_postgres import converge as databases_present
+    from ansible.module_utils.aiws_removal import component_absent
     from ansible.module_utils.aiws_secrets import ensure_secrets
     from ansible.module_utils.aiws_units import converge as host_state
     from ansible.module_utils.aiws_units import run_once
@@ -135,12 +151,15 @@ except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, module_main, must_run, set_record
     from aiws.module_utils.aiws_packages import present as packages_present
     from aiws.module_utils.aiws_postgres import converge as databases_present
+    from aiws.module_utils.aiws_removal import component_absent
     from aiws.module_utils.aiws_secrets import ensure_secrets
     from aiws.module_utils.aiws_units import converge as host_state
     from aiws.module_utils.aiws_units import run_once
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
+    "state": {"type": "str", "choices": ["present", "absent", "purged"], "default": "present"},
+    "purge_paths": {"type": "list", "elements": "path", "default": []},
     "version": {"type": "str", "default": ""},
     "ledger": {"type": "path", "default": "/var/lib/aiws/state.json"},
     "run": {"type": "str", "default": ""},
@@ -261,8 +280,10 @@ def run_check(spec):
 def run(params, check_mode=False):
     params = {key: params.get(key, spec.get("default")) for key, spec in ARGUMENT_SPEC.items()}
     try:
+        if params["state"] != "present":
+            return component_absent(params, params["state"] == "purged", check_mode)
         return converge(params, check_mode)
-    except Failure as exc:
+    except (Failure, ValueError) as exc:
         return {"failed": True, "msg": "%s: %s" % (params["name"], exc)}
 
 

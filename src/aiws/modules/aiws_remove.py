@@ -29,13 +29,12 @@ options:
     default: []
 """
 
-import os
-import shutil
-
 try:
     from ansible.module_utils.aiws_common import module_main
+    from ansible.module_utils.aiws_removal import remove_paths
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import module_main
+    from aiws.module_utils.aiws_removal import remove_paths
 
 ARGUMENT_SPEC = {
     "paths": {"type": "list", "elements": "path", "required": True},
@@ -43,47 +42,11 @@ ARGUMENT_SPEC = {
 }
 
 
-def unsafe(path):
-    """Anything but an absolute, normalised path below the root. ("//" is the root too:
-    POSIX lets normpath keep a leading double slash, so it is refused by name.)"""
-    return (
-        not path.startswith("/")
-        or path.startswith("//")
-        or os.path.normpath(path) != path
-        or path.rstrip("/") == ""
-        or ".." in path.split("/")
-    )
-
-
-def _holds(directory, keep):
-    return [k for k in keep if k == directory or k.startswith(directory.rstrip("/") + "/")]
-
-
-def remove(path, check_mode, keep=()):
-    if not os.path.lexists(path):
-        return "absent"
-    kept = _holds(path, keep)
-    if path in kept:
-        return "kept"
-    if check_mode:
-        return "would remove"
-    if kept and os.path.isdir(path) and not os.path.islink(path):
-        # Emptied of everything but what is kept: a change only if something went.
-        inside = [remove(os.path.join(path, name), check_mode, kept) for name in os.listdir(path)]
-        return "removed" if "removed" in inside else "kept"
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-    return "removed"
-
-
 def run(params, check_mode=False):
-    bad = [p for p in params["paths"] if unsafe(p)]
-    if bad:
-        return {"failed": True, "msg": "refusing to remove unsafe path %r" % bad[0]}
-    keep = [os.path.normpath(k) for k in params.get("keep") or []]
-    report = [{"path": p, "status": remove(p, check_mode, keep)} for p in params["paths"]]
+    try:
+        report = remove_paths(params["paths"], check_mode, params.get("keep") or [])
+    except ValueError as exc:
+        return {"failed": True, "msg": str(exc)}
     changed = any(item["status"] not in ("absent", "kept") for item in report)
     return {"changed": changed, "aiws_paths": report}
 
