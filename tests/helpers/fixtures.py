@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,14 +58,29 @@ def sandbox_ready() -> None:
             pytest.fail(f"cannot install {' '.join(missing)} ({error}); run `make setup` as root")
 
 
-@pytest.fixture
-def make_sandbox(sandbox_ready: None) -> Iterator[MakeSandbox]:
-    """A factory of sandboxes; every one it made is destroyed at teardown, pass or fail."""
+@contextmanager
+def _sandboxes() -> Iterator[MakeSandbox]:
+    """A factory of sandboxes; every one it made is destroyed on the way out, pass or fail."""
     with ExitStack() as stack:
 
         def make(distro: str = "debian-12", network: Network = "private") -> SandboxState:
             return stack.enter_context(host.sandboxed(unique_name(), distro, network))
 
+        yield make
+
+
+@pytest.fixture
+def make_sandbox(sandbox_ready: None) -> Iterator[MakeSandbox]:
+    """Sandboxes for one test."""
+    with _sandboxes() as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def make_module_sandbox(sandbox_ready: None) -> Iterator[MakeSandbox]:
+    """Sandboxes for a module whose tests are the ordered steps of one scenario on one host
+    (marked `steps`): destroyed after the module's last test."""
+    with _sandboxes() as make:
         yield make
 
 

@@ -33,6 +33,7 @@ import hashlib
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from tests.components import check_components
 from tests.helpers import acp, app_threads, node_services, outbound, snapshot
 from tests.helpers.cli import aiws
 from tests.helpers.door import CA_ROOT, DOMAIN, Door, beyond_loopback, wait_for
+from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.hosts import (
     bootstrap,
     exists,
@@ -96,63 +98,101 @@ def disk_mb(sandbox: SandboxState, path: str) -> int:
     return int(inside(sandbox, "du", "-sm", path).split()[0])
 
 
-def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_host(
-    veth_sandbox: SandboxState, models_bundle_file: Path, tmp_path: Path
-) -> None:
-    sandbox = veth_sandbox
-    node_services.operators_notes(sandbox)
-    before = snapshot.take(sandbox)
-    config = tmp_path / "aiws.yml"
-    config.write_text("litellm:\n  test_models: true\n" + node_services.CONFIG)
+@dataclass
+class Scenario:
+    """What the steps of the scenario share, filled in as they go."""
 
-    # Before any change: preflight accepts the host and the request, and a check-mode plan
-    # says that every component would change, and changes nothing.
-    request = (*SELECTION, "--config", str(config), "-i", str(sandbox.inventory), "--json")
-    preflight = aiws("preflight", *request, "--bundle", str(models_bundle_file))
+    sandbox: SandboxState
+    bundle_file: Path
+    tmp: Path
+    config: Path
+    before: snapshot.Snapshot
+    first: Any = None  # the first install's DeploySummary
+    installed: Any = None  # the host's snapshot right after it
+    bundle_on_host: str = ""
+    unchanged: Any = None  # the host's fingerprint after the bare rerun
+
+    @property
+    def rows(self) -> dict[str, Any]:
+        return {row.name: row for row in self.first.components}
+
+    @property
+    def token(self) -> str:
+        return str(self.first.bridge_tokens[0].token)
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    make_module_sandbox: MakeSandbox,
+    models_bundle_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Scenario:
+    """One fresh Debian 12 host on a veth link, shared by the steps below, in order."""
+    sandbox = make_module_sandbox(network="veth")
+    node_services.operators_notes(sandbox)
+    tmp = tmp_path_factory.mktemp("agents")
+    config = tmp / "aiws.yml"
+    config.write_text("litellm:\n  test_models: true\n" + node_services.CONFIG)
+    return Scenario(sandbox, models_bundle_file, tmp, config, snapshot.take(sandbox))
+
+
+@pytest.mark.steps
+def test_preflight_and_a_check_mode_plan_change_nothing(scenario: Scenario) -> None:
+    """Before any change: preflight accepts the host and the request, and a check-mode plan
+    says that every component would change, and changes nothing."""
+    sandbox = scenario.sandbox
+    request = (*SELECTION, "--config", str(scenario.config), "-i", str(sandbox.inventory),
+               "--json")  # fmt: skip
+    preflight = aiws("preflight", *request, "--bundle", str(scenario.bundle_file))
     assert preflight.returncode == 0, preflight.stdout[-2000:] + preflight.stderr[-2000:]
-    built = models_bundle_file.stat().st_mtime_ns
     started = time.monotonic()
     plan = aiws("install", *request, "--check")
     assert plan.returncode == 0, plan.stdout[-3000:] + plan.stderr[-3000:]
     planned = {row["name"]: row["changed"] for row in json.loads(plan.stdout)["components"]}
     assert [name for name in INSTALLED if not planned.get(name)] == [], planned
-    assert left_behind(sandbox, before) == []
+    assert left_behind(sandbox, scenario.before) == []
     print(f"\npreflight + check-mode plan: {time.monotonic() - started:.1f} s", flush=True)
 
-    # The connected flow: no --bundle, the cached bundle reused (not built again), verified,
-    # installed from.
-    first, seconds = install(sandbox, None, *SELECTION, "--config", str(config))
-    assert first.bundle is not None and first.bundle.file == str(models_bundle_file), first.bundle
-    assert models_bundle_file.stat().st_mtime_ns == built
-    rows = {row.name: row for row in first.components}
-    assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
+
+@pytest.mark.steps
+def test_the_connected_install_then_every_components_own_check(scenario: Scenario) -> None:
+    """No --bundle: the cached bundle reused (not built again), verified, installed from;
+    every component healthy and passing its own check (tests/components)."""
+    sandbox = scenario.sandbox
+    built = scenario.bundle_file.stat().st_mtime_ns
+    first, seconds = install(sandbox, None, *SELECTION, "--config", str(scenario.config))
+    scenario.first = first
+    assert first.bundle is not None and first.bundle.file == str(scenario.bundle_file)
+    assert scenario.bundle_file.stat().st_mtime_ns == built
+    health = {name: row.health for name, row in scenario.rows.items()}
+    assert health == dict.fromkeys(INSTALLED, "healthy")
     print(f"{' + '.join(INSTALLED)} first install: {seconds:.1f} s", flush=True)
     assert sorted(check_components(sandbox, INSTALLED)) == sorted(INSTALLED)
+    scenario.installed = snapshot.take(sandbox)
 
-    installed = snapshot.take(sandbox)
+
+@pytest.mark.steps
+def test_each_agent_over_acp_through_litellm_and_nothing_leaves_the_host(
+    scenario: Scenario,
+) -> None:
+    sandbox, rows = scenario.sandbox, scenario.rows
     for name, agent_name in AGENTS.items():
         component = CATALOG.component(name)
         account = component.user
         assert rows[name].state == "installed" and rows[name].version == component.version
-        # Its own account, its home its state directory; its key readable by it alone.
-        passwd = inside(sandbox, "getent", "passwd", account).split(":")
-        assert passwd[5] == f"/var/lib/aiws/{name}" and passwd[6] == "/usr/sbin/nologin"
+        # Its LiteLLM key where it reads it (its configuration, or the skeleton's key file).
         key_file = KEY_FILES.get(name, f"/etc/aiws/{name}/litellm.key")
         assert inside(sandbox, "stat", "-c", "%a %U %G", key_file) == f"640 root {account}"
         key = inside(sandbox, "cat", f"/var/lib/aiws/secrets/litellm-key-{name}")
         held = inside(sandbox, "cat", key_file)
         assert key in held and "AIWS_SECRET" not in held
-        # The launcher refuses any other account.
-        refused = inside(sandbox, "sh", "-c", f"{launcher(name)} </dev/null; echo $?")
-        assert refused.splitlines()[-1] == "2", refused
-
         workspace = WORKSPACE.format(agent=name)
         inside(sandbox, "install", "-d", "-o", account, "-g", account, "-m", "0750", workspace)
         # LiteLLM's journal from here on (a cursor: exact, where a time has whole seconds).
         cursor = inside(sandbox, "journalctl", "-u", "aiws-litellm", "-n", "0",
                         "--show-cursor", "--no-pager").rpartition("cursor: ")[2]  # fmt: skip
         result = acp.drive(
-            sandbox, account, launcher(name), workspace, tmp_path / name, cancel=True
+            sandbox, account, launcher(name), workspace, scenario.tmp / name, cancel=True
         )
         print(f"{name} over ACP: {result.timings()}", flush=True)
         assert result.agent == agent_name, result
@@ -168,17 +208,8 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
         assert outbound.attempts(result.trace) == [], name
 
         # LiteLLM logged the model call under the agent's own consumer key.
-        journal = inside(
-            sandbox,
-            "journalctl",
-            "-u",
-            "aiws-litellm",
-            "--after-cursor",
-            cursor,
-            "--no-pager",
-            "-o",
-            "cat",
-        )
+        journal = inside(sandbox, "journalctl", "-u", "aiws-litellm", "--after-cursor", cursor,
+                         "--no-pager", "-o", "cat")  # fmt: skip
         calls = [line for line in journal.splitlines() if line.startswith("aiws request:")]
         assert any(f"consumer={name} model=aiws-mock" in line for line in calls), calls
         # Every call is this agent's, or a late one of an agent driven before it.
@@ -189,25 +220,47 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     # The sessions wrote only into the agents' homes (and the workspaces, removed since);
     # the services running meanwhile, into their own state.
     homes = tuple(f"{CATALOG.component_paths(name)['state']}/" for name in [*AGENTS, *SERVICES])
-    written = snapshot.differences(installed, snapshot.take(sandbox))
+    written = snapshot.differences(scenario.installed, snapshot.take(sandbox))
     assert [line for line in written if not line.split()[1].startswith(homes)] == [], written
 
-    # The Bridge's first token: in the first install's summary, once.
+
+@pytest.mark.steps
+def test_the_summary_gives_the_first_token_the_trust_anchor_and_one_public_address(
+    scenario: Scenario,
+) -> None:
+    first, rows = scenario.first, scenario.rows
     made = [(t.name, t.host) for t in first.bridge_tokens]
     assert made == [("first", rows["bridge"].host)], first.bridge_tokens
     (ca,) = first.trust
     assert (ca.host, ca.ca_certificate) == (rows["caddy"].host, CA_ROOT)
     public = [(a.component, a.url) for a in first.access if a.public]
     assert public == [("bridge", f"https://{DOMAIN}/")], first.access
-    through_the_bridge(sandbox, tmp_path, first.bridge_tokens[0].token)
-    # The app's own requests, threads that continue, files in and out (tests/helpers/app_threads).
-    app_threads.check(sandbox, Door(sandbox, tmp_path, first.bridge_tokens[0].token),
-                      [*AGENTS, "openclaw"])  # fmt: skip
-    # The Node services on the same host: QMD, OpenClaw, the gateway target.
-    node_services.check_qmd_and_openclaw(sandbox, tmp_path, first.bridge_tokens[0].token)
 
-    # aiws doctor finds nothing wrong, and each agent answers a real ACP initialize through
-    # the socket the Bridge uses (a session as the Bridge opens one; its workspace removed).
+
+@pytest.mark.steps
+def test_every_agent_through_the_bridge_over_tls(scenario: Scenario) -> None:
+    through_the_bridge(scenario.sandbox, scenario.tmp, scenario.token)
+
+
+@pytest.mark.steps
+def test_the_apps_own_requests_and_threads_that_continue(scenario: Scenario) -> None:
+    """tests/helpers/app_threads: the app's requests, files in and out, restarts."""
+    door = Door(scenario.sandbox, scenario.tmp, scenario.token)
+    app_threads.check(scenario.sandbox, door, [*AGENTS, "openclaw"])
+
+
+@pytest.mark.steps
+def test_the_node_services_qmd_openclaw_and_the_gateway_target(scenario: Scenario) -> None:
+    node_services.check_qmd_and_openclaw(scenario.sandbox, scenario.tmp, scenario.token)
+
+
+@pytest.mark.steps
+def test_doctor_finds_nothing_wrong_and_each_agent_answers_initialize(
+    scenario: Scenario,
+) -> None:
+    """Each agent answers a real ACP initialize through the socket the Bridge uses (a
+    session as the Bridge opens one; its workspace removed)."""
+    sandbox = scenario.sandbox
     found = doctor(sandbox, "--acp")
     assert found["worst"] == "ok", [c for c in found["checks"] if c["severity"] != "ok"]
     checks = {c["check"]: c["line"] for c in found["checks"]}
@@ -223,39 +276,55 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     print(f"doctor --acp: {found['seconds']:.1f} s: "
           + ", ".join(checks[f"acp:{name}"] for name in AGENTS), flush=True)  # fmt: skip
 
-    # aiws on the host itself, bootstrapped from the same bundle (the air-gapped way), takes
-    # over the install driven from this machine. Its bare rerun (no mode, components, domain,
-    # TLS choice or configuration file) repeats the last install as the ledger recorded it:
-    # with defaults instead, Caddy would turn to ACME and LiteLLM would drop the test models,
-    # and this would not be changed=0.
+
+@pytest.mark.steps
+def test_aiws_on_the_host_takes_over_and_a_bare_rerun_changes_nothing(
+    scenario: Scenario,
+) -> None:
+    """aiws on the host itself, bootstrapped from the same bundle (the air-gapped way), takes
+    over the install driven from this machine. Its bare rerun (no mode, components, domain,
+    TLS choice or configuration file) repeats the last install as the ledger recorded it:
+    with defaults instead, Caddy would turn to ACME and LiteLLM would drop the test models,
+    and this would not be changed=0."""
+    sandbox = scenario.sandbox
     started = time.monotonic()
-    bundle = bootstrap(sandbox, models_bundle_file)
+    scenario.bundle_on_host = bootstrap(sandbox, scenario.bundle_file)
     print(f"check + bootstrap on the host: {time.monotonic() - started:.1f} s", flush=True)
-    unchanged = fingerprint(sandbox)
-    rerun, seconds = on_host_install(sandbox, "--bundle", bundle)
+    scenario.unchanged = fingerprint(sandbox)
+    rerun, seconds = on_host_install(sandbox, "--bundle", scenario.bundle_on_host)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert rerun.repeated == ["the operator configuration", "mode all-in-one",
                               f"domain {DOMAIN}", "Caddy's own CA"], rerun.repeated  # fmt: skip
     assert {r.name for r in rerun.components} == set(INSTALLED)
     assert rerun.bridge_tokens == []
     # No file rewritten, no unit restarted, every secret byte-identical.
-    assert fingerprint(sandbox) == unchanged
+    assert fingerprint(sandbox) == scenario.unchanged
     print(f"bare rerun on the host: {seconds:.1f} s", flush=True)
-    footprint(sandbox, packages(installed) - packages(before))
-    # A dry-run purge lists what would go and changes nothing.
+    footprint(sandbox, packages(scenario.installed) - packages(scenario.before))
+
+
+@pytest.mark.steps
+def test_a_dry_run_purge_lists_everything_and_changes_nothing(scenario: Scenario) -> None:
+    sandbox = scenario.sandbox
     rc, out, err = on_host(sandbox, "uninstall", "--purge", "--dry-run", "--json")
     dry_run = json.loads(out)
     assert rc == 0 and dry_run["dry_run"] and set(dry_run["components"]) == set(INSTALLED), err
     assert "removed" not in {path["status"] for path in dry_run["paths"]}
-    assert fingerprint(sandbox) == unchanged and status(sandbox)["healthy"] is True
+    assert fingerprint(sandbox) == scenario.unchanged and status(sandbox)["healthy"] is True
 
-    # A reboot, then a kill -9 of every service's main process: healthy again, untouched.
-    door = Door(sandbox, tmp_path, first.bridge_tokens[0].token)
-    rebooted, killed = reboot_then_kill_every_service(sandbox, door, INSTALLED, SERVICES)
+
+@pytest.mark.steps
+def test_a_reboot_and_a_kill_of_every_service_heal_by_themselves(scenario: Scenario) -> None:
+    door = Door(scenario.sandbox, scenario.tmp, scenario.token)
+    rebooted, killed = reboot_then_kill_every_service(scenario.sandbox, door, INSTALLED,
+                                                      SERVICES)  # fmt: skip
     print(f"reboot to healthy: {rebooted:.1f} s; kill -9 of {len(SERVICES)} services to "
           f"healthy: {killed:.1f} s", flush=True)  # fmt: skip
 
-    # Status checks the launchers and configurations without starting the agents.
+
+@pytest.mark.steps
+def test_status_checks_the_agents_files_without_starting_them(scenario: Scenario) -> None:
+    sandbox = scenario.sandbox
     report = status(sandbox)["by_name"]
     for name in AGENTS:
         assert report[name]["healthy"] is True, report[name]
@@ -270,10 +339,14 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert finding["check"] == f"probe:{next(iter(AGENTS))}" and gone in finding["line"]
     assert "rerun aiws install" in finding["fix"], finding
 
+
+@pytest.mark.steps
+def test_an_uninstall_on_the_host_keeps_every_components_data(scenario: Scenario) -> None:
+    """A plain uninstall keeps every component's configuration and data and the agents'
+    accounts, and takes units and runtime trees."""
+    sandbox = scenario.sandbox
     kept = [path for name in INSTALLED for key, path in CATALOG.component_paths(name).items()
             if key != "runtime" and exists(sandbox, path)]  # fmt: skip
-    # On the host: a plain uninstall keeps every component's configuration and data and the
-    # agents' accounts, and takes units and runtime trees.
     rc, out, err = on_host(sandbox, "uninstall", "--yes", "--json")
     assert rc == 0, (out[-2000:], err[-2000:])
     report = status(sandbox)["by_name"]
@@ -287,11 +360,15 @@ def test_coding_agents_answer_over_acp_through_litellm_and_nothing_leaves_the_ho
     assert report["hermes"]["detail"].startswith("uninstalled; data kept"), report["hermes"]
     inside(sandbox, "getent", "passwd", CATALOG.component("hermes").user)
 
-    # Then a purge on the host: the host as it was before the install, but for what aiws on
-    # a host keeps by design (its run logs, the controller that ran it); a second purge
-    # finds nothing to do.
+
+@pytest.mark.steps
+def test_a_purge_on_the_host_leaves_it_as_it_was(scenario: Scenario) -> None:
+    """The host as it was before the install, but for what aiws on a host keeps by design
+    (its run logs, the controller that ran it); a second purge finds nothing to do."""
+    sandbox, bundle = scenario.sandbox, scenario.bundle_on_host
     inside(sandbox, "rm", bundle, f"{bundle}.sha256")  # the operator's copy
-    print(f"uninstall --purge on the host: {purge_on_host(sandbox, before)} s", flush=True)
+    print(f"uninstall --purge on the host: {purge_on_host(sandbox, scenario.before)} s",
+          flush=True)  # fmt: skip
     for name in [name for name in INSTALLED if CATALOG.component(name).user]:
         account = CATALOG.component(name).user
         assert inside(sandbox, "sh", "-c", f"getent passwd {account} || echo none") == "none"

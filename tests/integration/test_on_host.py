@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,19 +104,44 @@ def interrupted_install(sandbox: SandboxState, bundle: str) -> None:
     inside(sandbox, "sh", "-c", f"systemctl reset-failed {INTERRUPTED} 2>/dev/null || true")
 
 
-def test_all_in_one_on_debian_13_with_aiws_on_the_host(
-    make_sandbox: MakeSandbox, trixie_bundle_file: Path, core_bundle_file: Path, tmp_path: Path
-) -> None:
-    sandbox = make_sandbox("debian-13", network="veth")
+@dataclass
+class Scenario:
+    """What the steps of the scenario share, filled in as they go."""
+
+    sandbox: SandboxState
+    bundle: str  # the bundle's path on the host
+    tmp: Path
+    pristine: snapshot.Snapshot  # the host before any install (aiws bootstrapped)
+    first: Any = None  # the install's DeploySummary
+
+    def door(self) -> Door:
+        (token,) = self.first.bridge_tokens
+        return Door(self.sandbox, self.tmp, token.token)
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    make_module_sandbox: MakeSandbox,
+    trixie_bundle_file: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Scenario:
+    """A fresh Debian 13 host on a veth link with aiws bootstrapped from the full bundle,
+    shared by the steps below, in order."""
+    sandbox = make_module_sandbox("debian-13", network="veth")
     started = time.monotonic()
     bundle = bootstrap(sandbox, trixie_bundle_file)
     print(f"\ncheck + bootstrap: {time.monotonic() - started:.1f} s", flush=True)
-    (tmp_path / "aiws.yml").write_text("litellm:\n  test_models: true\n")
-    copy_in(sandbox, tmp_path / "aiws.yml", CONFIG)
-    pristine = snapshot.take(sandbox)
+    tmp = tmp_path_factory.mktemp("on-host")
+    (tmp / "aiws.yml").write_text("litellm:\n  test_models: true\n")
+    copy_in(sandbox, tmp / "aiws.yml", CONFIG)
+    return Scenario(sandbox, bundle, tmp, snapshot.take(sandbox))
 
-    # A corrupt copy of the bundle (one byte), then a bundle for another platform: refused
-    # before anything changes.
+
+@pytest.mark.steps
+def test_a_corrupt_bundle_and_one_for_another_platform_are_refused_unchanged(
+    scenario: Scenario, core_bundle_file: Path
+) -> None:
+    sandbox, bundle, pristine = scenario.sandbox, scenario.bundle, scenario.pristine
     corrupt = "/root/corrupt.tar"
     name = Path(bundle).name
     inside(sandbox, "sh", "-c", f"cp {bundle} {corrupt} && sed 's/{name}/corrupt.tar/' "
@@ -132,14 +159,19 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert "debian-12" in said and "debian-13" in said, said
     inside(sandbox, "rm", other, f"{other}.sha256")
 
-    # An install killed half-way on the host; the next run converges and keeps what the
-    # killed run made.
+
+@pytest.mark.steps
+def test_an_install_killed_half_way_is_finished_by_the_next_run(scenario: Scenario) -> None:
+    """The next run converges and keeps what the killed run made; every component healthy
+    and passing its own check (tests/components)."""
+    sandbox, bundle = scenario.sandbox, scenario.bundle
     started = time.monotonic()
     interrupted_install(sandbox, bundle)
     killed_at = round(time.monotonic() - started, 1)
     made = secret_hashes(sandbox)
     assert "vault-unseal-key" in made, made
     first, seconds = on_host_install(sandbox, *SELECTION, "--config", CONFIG, "--bundle", bundle)
+    scenario.first = first
     print(f"install killed after {killed_at} s; the next run: {seconds} s", flush=True)
     rows = {row.name: row for row in first.components}
     assert {name: row.health for name, row in rows.items()} == dict.fromkeys(INSTALLED, "healthy")
@@ -148,11 +180,13 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert rows["postgresql"].version.startswith("17"), rows["postgresql"]
     assert sorted(check_components(sandbox, INSTALLED)) == sorted(INSTALLED)
 
-    # The Bridge from this machine, through Caddy, with the internal CA as the only trust;
-    # nothing else listens beyond loopback, and from outside the Bridge's port is closed.
-    (token,) = first.bridge_tokens
-    assert beyond_loopback(sandbox) == []
-    door = Door(sandbox, tmp_path, token.token)
+
+@pytest.mark.steps
+def test_the_bridge_from_outside_through_caddy_only(scenario: Scenario) -> None:
+    """From this machine, through Caddy, with the internal CA as the only trust; nothing
+    else listens beyond loopback, and from outside the Bridge's port is closed."""
+    assert beyond_loopback(scenario.sandbox) == []
+    door = scenario.door()
     bridge = CATALOG.component("bridge").listen
     assert bridge is not None and door.refuses(bridge.port) and door.refuses(80)
     assert door.healthy()
@@ -164,10 +198,14 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     assert seen["done"] and MOCK_TEXT in seen["text"], seen
     assert seen["result"]["status"] == "completed", seen
 
-    # The operator's everyday commands on the host.
+
+@pytest.mark.steps
+def test_the_operators_everyday_commands_on_the_host(scenario: Scenario) -> None:
+    """status (and as a human reads it at 80 columns: no line wider, no address cut),
+    doctor with each agent's ACP initialize, logs."""
+    sandbox = scenario.sandbox
     rc, out, err = on_host(sandbox, "status", "--json")
     assert rc == 0 and json.loads(out)["healthy"] is True, (out[-2000:], err[-1000:])
-    # ... and as a human reads it in an 80-column terminal: no line wider, no address cut.
     shown = host.run_in(sandbox, ["env", "COLUMNS=80", HOST_AIWS, "status"], timeout=120)
     assert shown.returncode == 0 and too_wide(shown.stdout) == [], shown.stdout
     for row in json.loads(out)["hosts"][0]["components"]:
@@ -182,27 +220,41 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     rc, out, err = on_host(sandbox, "logs", "bridge", "-n", "50")
     assert rc == 0 and out.strip(), err[-500:]
 
-    # A bare rerun repeats the last install and changes nothing.
+
+@pytest.mark.steps
+def test_a_bare_rerun_repeats_the_last_install_and_changes_nothing(scenario: Scenario) -> None:
+    sandbox = scenario.sandbox
     unchanged = fingerprint(sandbox)
-    rerun, seconds = on_host_install(sandbox, "--bundle", bundle)
+    rerun, seconds = on_host_install(sandbox, "--bundle", scenario.bundle)
     print(f"bare no-change rerun: {seconds} s", flush=True)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert "mode all-in-one" in rerun.repeated and rerun.bridge_tokens == [], rerun.repeated
     assert fingerprint(sandbox) == unchanged
 
-    # A reboot, then a kill -9 of every service's main process: healthy again, untouched.
-    rebooted, killed = reboot_then_kill_every_service(sandbox, door, INSTALLED, SERVICES)
+
+@pytest.mark.steps
+def test_a_reboot_and_a_kill_of_every_service_heal_by_themselves(scenario: Scenario) -> None:
+    rebooted, killed = reboot_then_kill_every_service(scenario.sandbox, scenario.door(),
+                                                      INSTALLED, SERVICES)  # fmt: skip
     print(f"reboot to healthy: {rebooted:.1f} s; kill -9 of {len(SERVICES)} services to "
           f"healthy: {killed:.1f} s", flush=True)  # fmt: skip
-    # The host's run history: the killed run recorded nothing; the one that finished it is
-    # "partial" (some components were there before it) and found the bundle's runtime trees
-    # unpacked, like the bare rerun.
-    rc, out, err = on_host(sandbox, "report", "--json")
-    groups = {(g["bundle"], g["run"]) for g in json.loads(out)["groups"]}
-    assert rc == 0 and groups == {("cached", "partial"), ("cached", "rerun")}, out
 
-    # Secrets on the host: listed with their owners, shown one at a time; a provider key the
-    # operator brings is read from stdin, never echoed, 0600, recorded as the operator's.
+
+@pytest.mark.steps
+def test_the_hosts_run_history(scenario: Scenario) -> None:
+    """The killed run recorded nothing; the one that finished it is "partial" (some
+    components were there before it) and found the bundle's runtime trees unpacked, like
+    the bare rerun."""
+    rc, out, err = on_host(scenario.sandbox, "report", "--json")
+    groups = {(g["bundle"], g["run"]) for g in json.loads(out)["groups"]}
+    assert rc == 0 and groups == {("cached", "partial"), ("cached", "rerun")}, (out, err)
+
+
+@pytest.mark.steps
+def test_secrets_are_listed_shown_one_at_a_time_and_set_from_stdin(scenario: Scenario) -> None:
+    """Listed with their owners, shown one at a time; a provider key the operator brings is
+    read from stdin, never echoed, 0600, recorded as the operator's."""
+    sandbox = scenario.sandbox
     rc, out, _ = on_host(sandbox, "secrets", "list", "--json")
     listed = {s["name"]: s for s in json.loads(out)}
     assert rc == 0 and set(listed) == set(secret_hashes(sandbox)), listed
@@ -218,7 +270,11 @@ def test_all_in_one_on_debian_13_with_aiws_on_the_host(
     owners = {s["name"]: s["component"] for s in json.loads(out)}
     assert owners["openai-api-key"] == "operator", owners
 
-    # A purge on the host: the host as it was before the install, aiws's run logs aside
-    # (the controller that ran it stays); a second purge finds nothing and changes nothing.
-    print(f"uninstall --purge: {purge_on_host(sandbox, pristine)} s", flush=True)
-    assert exists(sandbox, HOST_AIWS)
+
+@pytest.mark.steps
+def test_a_purge_on_the_host_leaves_it_as_it_was(scenario: Scenario) -> None:
+    """The host as it was before the install, aiws's run logs aside (the controller that ran
+    it stays); a second purge finds nothing and changes nothing."""
+    print(f"uninstall --purge: {purge_on_host(scenario.sandbox, scenario.pristine)} s",
+          flush=True)  # fmt: skip
+    assert exists(scenario.sandbox, HOST_AIWS)
