@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from aiws.commands import hostfacts
-from aiws.commands.install import InstallPlan, _offers_token
+from aiws.commands.bridge import offers_first_token
+from aiws.commands.install import InstallPlan
 from aiws.guard.checks import HostFacts
 from aiws.model.catalog import Catalog, load_catalog
 from aiws.model.hosts import Hosts
-from aiws.model.request import InstallRequest, request_from_cli
 from aiws.model.resolve import resolved_catalog
 from aiws.modules import aiws_bridge_tokens, aiws_host_facts
 from tests.helpers.facts import host_facts
@@ -34,14 +34,14 @@ def facts(has_token: bool) -> HostFacts:
     return host_facts(bridge_has_token=has_token)
 
 
+def offers(check: bool, chosen: InstallPlan) -> bool:
+    return offers_first_token(chosen.selection, check, chosen.facts)
+
+
 def plan(*hosts: HostFacts, selection: list[str] | None = None) -> InstallPlan:
     chosen = selection if selection is not None else list(CATALOG.modes["all-in-one"].components)
     by_host = {f"host{i}": f for i, f in enumerate(hosts)}
     return InstallPlan(CATALOG, chosen, None, by_host, [])  # type: ignore[arg-type]  # no bundle needed
-
-
-def request(check: bool = False) -> InstallRequest:
-    return request_from_cli(CATALOG, mode="all-in-one", check=check, config=None)
 
 
 def with_config_dir(catalog: Catalog, config: Path) -> Catalog:
@@ -50,21 +50,21 @@ def with_config_dir(catalog: Catalog, config: Path) -> Catalog:
 
 
 def test_a_first_install_offers_the_token() -> None:
-    assert _offers_token(request(), plan(facts(False)))
+    assert offers(False, plan(facts(False)))
 
 
 def test_a_rerun_offers_no_token_when_every_host_has_one() -> None:
-    assert not _offers_token(request(), plan(facts(True)))
-    assert not _offers_token(request(), plan(facts(True), facts(True)))
+    assert not offers(False, plan(facts(True)))
+    assert not offers(False, plan(facts(True), facts(True)))
 
 
 def test_one_host_without_a_token_is_offered_one() -> None:
-    assert _offers_token(request(), plan(facts(True), facts(False)))
+    assert offers(False, plan(facts(True), facts(False)))
 
 
 def test_no_offer_without_the_bridge_or_in_check_mode() -> None:
-    assert not _offers_token(request(), plan(facts(False), selection=["postgresql", "vault"]))
-    assert not _offers_token(request(check=True), plan(facts(False)))
+    assert not offers(False, plan(facts(False), selection=["postgresql", "vault"]))
+    assert not offers(True, plan(facts(False)))
 
 
 def test_the_facts_read_the_catalogs_tokens_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -104,10 +104,7 @@ def test_bridge_has_token_follows_the_tokens_file(tmp_path: Path) -> None:
     first = {"file": str(tokens), "group": "root", "state": "first", "name": "first"}
     assert aiws_bridge_tokens.run({**first, "sha256": DIGEST})["changed"]
     assert gathered()
-    assert (
-        _offers_token(request(), plan(*hostfacts.gather(Hosts(inventory=None), catalog).values()))
-        is False
-    )
+    assert offers(False, plan(*hostfacts.gather(Hosts(inventory=None), catalog).values())) is False
     assert aiws_bridge_tokens.run({**first, "state": "revoke"})["changed"]
     assert not gathered()
 

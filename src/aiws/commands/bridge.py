@@ -5,10 +5,16 @@ results; run aiws on the Bridge's host (bootstrapped from the bundle) instead.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from aiws.ansible.driver import RunResult
+from aiws.commands.summary import FirstToken
 from aiws.errors import AiwsError, UsageError
+from aiws.guard.checks import HostFacts
 from aiws.model.catalog import Catalog
 from aiws.model.hosts import Hosts
 from aiws.model.resolve import resolved_catalog
@@ -44,3 +50,37 @@ def add_token(target: Hosts, catalog: Catalog, name: str) -> str:
 
 def revoke_token(target: Hosts, catalog: Catalog, name: str) -> None:
     _run(target, catalog, state="revoke", name=name)
+
+
+@dataclass(frozen=True)
+class FirstTokenOffer:
+    """The Bridge's first token: made here, only its digest goes to the host, where
+    roles/bridge stores it when the Bridge has no token yet (fact aiws_bridge_first_token)."""
+
+    token: str
+    name: str = "first"
+
+    @classmethod
+    def make(cls) -> FirstTokenOffer:
+        return cls(secrets.token_urlsafe(32))
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.token.encode()).hexdigest()
+
+    def shown(self, result: RunResult) -> list[FirstToken]:
+        """The token, for each host that stored it in this run."""
+        return [
+            FirstToken(host=host, name=self.name, token=self.token)
+            for host, facts in sorted(result.facts.items())
+            if (facts.get("aiws_bridge_first_token") or {}).get("created")
+        ]
+
+
+def offers_first_token(selection: list[str], check: bool, facts: Mapping[str, HostFacts]) -> bool:
+    """Whether an install offers the Bridge a first token: when it installs the Bridge and a
+    host still has none (the host facts read its tokens file), so a rerun makes no token and
+    the Bridge's role calls no module for it."""
+    if "bridge" not in selection or check:
+        return False
+    return any(not host.bridge_has_token for host in facts.values())

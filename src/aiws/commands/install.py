@@ -7,8 +7,6 @@ bundle hashes the package once and unpacks nothing (the hosts' unpack markers sa
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -23,8 +21,9 @@ from aiws.ansible.ledger import record_run, run_record
 from aiws.bundle.manifest import ArtifactEntry, BundleManifest
 from aiws.bundle.verify import VerifiedBundle, open_package, verify_tarballs
 from aiws.commands import connected, hostfacts, recall, report
+from aiws.commands.bridge import FirstTokenOffer, offers_first_token
 from aiws.commands.status import StatusReport, probe, probe_specs, report_of
-from aiws.commands.summary import BundleIdentity, DeploySummary, FirstToken, build_summary
+from aiws.commands.summary import BundleIdentity, DeploySummary, build_summary
 from aiws.errors import AiwsError, ExitCode, UsageError
 from aiws.guard import checks as guard
 from aiws.model.catalog import Catalog
@@ -347,7 +346,11 @@ def _install(
 ) -> InstallOutcome:
     chosen = plan(request, catalog, target, timer, report)
     run_id = driver.new_run_id()
-    first_token = FirstTokenOffer.make() if _offers_token(request, chosen) else None
+    first_token = (
+        FirstTokenOffer.make()
+        if offers_first_token(chosen.selection, request.check, chosen.facts)
+        else None
+    )
     extravars = {
         "aiws_catalog": resolved_catalog(chosen.catalog, chosen.bundle.platform),
         "aiws_run": {
@@ -421,40 +424,6 @@ def remember_run(
     except (OSError, AiwsError) as exc:
         return [f"this run's times were not added to {path}: {exc}"]
     return []
-
-
-@dataclass(frozen=True)
-class FirstTokenOffer:
-    """The Bridge's first token: made here, only its digest goes to the host, where
-    roles/bridge stores it when the Bridge has no token yet (fact aiws_bridge_first_token)."""
-
-    token: str
-    name: str = "first"
-
-    @classmethod
-    def make(cls) -> FirstTokenOffer:
-        return cls(secrets.token_urlsafe(32))
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.token.encode()).hexdigest()
-
-    def shown(self, result: driver.RunResult) -> list[FirstToken]:
-        """The token, for each host that stored it in this run."""
-        return [
-            FirstToken(host=host, name=self.name, token=self.token)
-            for host, facts in sorted(result.facts.items())
-            if (facts.get("aiws_bridge_first_token") or {}).get("created")
-        ]
-
-
-def _offers_token(request: InstallRequest, chosen: InstallPlan) -> bool:
-    """Whether this run offers the Bridge a first token: when it installs the Bridge and a
-    host still has none (the host facts read its tokens file), so a rerun makes no token and
-    the Bridge's role calls no module for it."""
-    if "bridge" not in chosen.selection or request.check:
-        return False
-    return any(not facts.bridge_has_token for facts in chosen.facts.values())
 
 
 def recorded_in_play(result: driver.RunResult) -> bool:
