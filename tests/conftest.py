@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.helpers.paths import FIXTURE_ROLES
+from tests.helpers.render import Renders, render_configs
 
 pytest_plugins = ["tests.helpers.fixtures"]
 
@@ -42,3 +43,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 _FAILED_STEP = pytest.StashKey[str]()
+
+
+@pytest.fixture(scope="session")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Renders:
+    """Every component through the skeleton, by the real Ansible, once per session for each
+    of the configurations of tests/helpers/render.CONFIGS."""
+    return render_configs(tmp_path_factory)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from aiws.model.catalog import load_catalog
-from aiws.model.resolve import resolve_layout
+from aiws.model.resolve import resolve_layout, resolved_catalog
 from aiws.sandbox.state import SandboxState
 from tests.helpers.hosts import inside
+from tests.helpers.render import Renders
 
 CATALOG = load_catalog()
+RESOLVED = resolved_catalog(CATALOG, "debian-12")  # what the roles get
 SECRETS = CATALOG.paths.secrets
 # GET a loopback URL on the host (its own python: no curl there): "<status> <body>".
 _GET = r"""
@@ -55,3 +57,18 @@ def agent_is_confined_to_its_account(sandbox: SandboxState, name: str) -> None:
     assert inside(sandbox, "stat", "-c", "%a %U", launcher) == "755 root"
     refused = inside(sandbox, "sh", "-c", f"{launcher} </dev/null 2>&1; echo $?")
     assert refused.splitlines()[-1] == "2" and f"run this as {account}" in refused, refused
+
+
+def file_of(rendered: Renders, config: str, name: str, what: str) -> str:
+    """The text of one of the agent's files: a layout name (settings, models, launcher)."""
+    agent = rendered[config][name]
+    return agent.text(RESOLVED["components"][name]["layout"][what])
+
+
+def launcher_checks(text: str, name: str) -> None:
+    component = RESOLVED["components"][name]
+    config = component["paths"]["config"]
+    assert text.startswith("#!/bin/sh\n")
+    assert f'[ "$(id -un)" != "{component["user"]}" ]' in text
+    assert f'AIWS_LITELLM_KEY="$(cat "{config}/litellm.key")"' in text
+    assert "umask 077" in text

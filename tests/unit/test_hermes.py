@@ -1,6 +1,6 @@
 """What an agent adds to the skeleton's status and records: an agent's status (no unit, no
 probe: its files), and records that gained the `files` list. (Hermes's rendered files:
-tests/unit/test_agents.py.)"""
+tests/components/hermes.py.)"""
 
 from __future__ import annotations
 
