@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from aiws.module_utils.aiws_common import HISTORY_LIMIT
 from aiws.modules import aiws_host_facts, aiws_ledger, aiws_remove, aiws_status
 
 RECORD = {"version": "15", "paths": ["/b", "/a"], "units": ["aiws-postgresql.service"]}
@@ -53,10 +54,10 @@ def test_ledger_check_mode_writes_nothing(tmp_path: Path) -> None:
 def test_ledger_history_absent_and_removal(tmp_path: Path) -> None:
     path = str(tmp_path / "state.json")
     aiws_ledger.update(path, "vault", {"version": "1"})
-    for index in range(aiws_ledger.HISTORY_LIMIT + 5):
+    for index in range(HISTORY_LIMIT + 5):
         aiws_ledger.update(path, run={"id": str(index)})
     data = json.loads(Path(path).read_text())
-    assert len(data["runs"]) == aiws_ledger.HISTORY_LIMIT and data["runs"][-1]["id"] == "204"
+    assert len(data["runs"]) == HISTORY_LIMIT and data["runs"][-1]["id"] == "204"
     assert aiws_ledger.update(path, "vault", state="absent")[0]
     assert aiws_ledger.update(path, "vault", state="absent")[0] is False
     assert aiws_ledger.update(path, remove_file=True)[0] and not Path(path).exists()

@@ -6,6 +6,7 @@ module, so status, upgrade and purge know exactly what is theirs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -59,22 +60,33 @@ def parse_ledger(raw: dict[str, Any] | None) -> Ledger:
 
 
 def run_record(
-    run: RunResult,
     verb: str,
-    mode: str | None,
-    components: list[str],
-    phases: list[PhaseTime],
+    run_id: str,
+    started_at: datetime,
+    *,
+    mode: str | None = None,
+    components: Sequence[str] = (),
+    phases: Sequence[PhaseTime] = (),
+    outcome: RunResult | None = None,
+    config: dict[str, Any] | None = None,
+    request: dict[str, Any] | None = None,
 ) -> RunRecord:
+    """The one record of a run (an install or an uninstall), whichever way it reaches the
+    hosts' history: given to the install's last task before the run (which completes its
+    outcome, changes, phases and time with what it counted: aiws_finish), or written by
+    record_run once the run is over (`outcome` given)."""
     return RunRecord(
-        id=run.run_id,
+        id=run_id,
         verb=verb,
         mode=mode,
-        components=components,
-        started_at=run.started_at,
-        seconds=run.duration,
-        ok=run.ok,
-        changed=run.changed_by_role(),
-        phases=phases,
+        components=list(components),
+        started_at=started_at,
+        seconds=outcome.duration if outcome else 0.0,
+        ok=outcome.ok if outcome else False,
+        changed=outcome.changed_by_role() if outcome else {},
+        phases=list(phases),
+        config=config,
+        request=request,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiws import __version__, resources
 from aiws.ansible import driver
-from aiws.ansible.ledger import record_run, run_record
+from aiws.ansible.ledger import RunRecord, record_run, run_record
 from aiws.bundle.manifest import ArtifactEntry, BundleManifest
 from aiws.bundle.verify import VerifiedBundle, open_package, verify_tarballs
 from aiws.commands import connected, hostfacts, recall, report
@@ -277,18 +277,8 @@ def run_vars(
         "record": None
         if request.check
         else {
-            "id": run_id,
-            "verb": "install",
-            "mode": request.mode,
-            "components": plan.selection,
-            "started_at": started.isoformat(),
+            **install_record(request, plan, run_id, started, timer).model_dump(mode="json"),
             "started_epoch": started.timestamp(),
-            "phases": [p.model_dump() for p in timer.phases],
-            "aiws_version": __version__,
-            # The operator's configuration this run applied (secret names only, no values),
-            # and its choices: what a bare rerun repeats (aiws.commands.recall).
-            "config": request.config.effective(),
-            "request": request.recorded(),
         },
         "id": run_id,
         "mode": request.mode,
@@ -310,6 +300,23 @@ def run_vars(
         "backends": list(request.backends),
         "aiws_version": __version__,
     }
+
+
+def install_record(
+    request: InstallRequest,
+    plan: InstallPlan,
+    run_id: str,
+    started: datetime,
+    timer: Timer,
+    outcome: driver.RunResult | None = None,
+) -> RunRecord:
+    """The install's run record, with the operator's configuration it applied (secret names
+    only, no values) and its choices: what a bare rerun repeats (aiws.commands.recall)."""
+    return run_record(
+        "install", run_id, started, mode=request.mode, components=plan.selection,
+        phases=timer.phases, outcome=outcome, config=request.config.effective(),
+        request=request.recorded(),
+    )  # fmt: skip
 
 
 def agent_models_of(config: OperatorConfig, catalog: Catalog) -> dict[str, list[str]]:
@@ -365,9 +372,7 @@ def _install(
     timer.phases += result.phases
     status = timer.measure("health", lambda: health(result, target, chosen.catalog))
     if not request.check and not recorded_in_play(result):
-        record = run_record(result, "install", request.mode, chosen.selection, timer.phases)
-        record.config = request.config.effective()
-        record.request = request.recorded()
+        record = install_record(request, chosen, run_id, result.started_at, timer, result)
         record_run(target, chosen.catalog, record)
     warnings = list(chosen.warnings)
     if not request.check:

@@ -82,5 +82,7 @@ def uninstall(
         resources.playbook("uninstall"), target, extravars, check=dry_run, progress=progress
     )
     if run.ok and has_ledger and not dry_run and not purge:
-        record_run(target, catalog, run_record(run, "uninstall", None, components, run.phases))
+        record = run_record("uninstall", run.run_id, run.started_at, components=components,
+                            phases=run.phases, outcome=run)  # fmt: skip
+        record_run(target, catalog, record)
     return UninstallOutcome(run=run, components=components, purge=purge, dry_run=dry_run)

@@ -251,10 +251,16 @@ def set_record(path, component, record, merge=(), aiws_version="", check=False, 
 HISTORY_LIMIT = 200  # runs kept in the ledger
 
 
+def add_run(ledger, run):
+    """A run appended to a ledger's history (in memory), the oldest dropped past the limit:
+    the one way a run is recorded, in the play's last task or by an ad hoc call."""
+    ledger["runs"] = [*(ledger.get("runs") or []), run][-HISTORY_LIMIT:]
+
+
 def append_run(path, run, aiws_version="", check=False):
     """Append a run to the ledger's history (bookkeeping: not a change of the host)."""
     ledger = ledger_to_update(path, check)
-    ledger["runs"] = [*(ledger.get("runs") or []), run][-HISTORY_LIMIT:]
+    add_run(ledger, run)
     if aiws_version:
         ledger["aiws_version"] = aiws_version
     if not check:

@@ -61,9 +61,9 @@ import os
 
 try:
     from ansible.module_utils.aiws_common import (
-        HISTORY_LIMIT,
         RECORD_LISTS,
         LedgerError,
+        add_run,
         component_record,
         empty_ledger,
         merge_record,
@@ -74,9 +74,9 @@ try:
     )
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
-        HISTORY_LIMIT,
         RECORD_LISTS,
         LedgerError,
+        add_run,
         component_record,
         empty_ledger,
         merge_record,
@@ -132,8 +132,7 @@ def update(
             secret.get("run", ""),
         )
     if run:
-        ledger.setdefault("runs", []).append(run)
-        ledger["runs"] = ledger["runs"][-HISTORY_LIMIT:]
+        add_run(ledger, run)
     if aiws_version and ledger.get("aiws_version") != aiws_version and (component or run):
         ledger["aiws_version"] = aiws_version
     changed = current is None or json.dumps(ledger, sort_keys=True) != before
