@@ -14,6 +14,11 @@ import pytest
 from aiws.modules import aiws_component
 
 
+def roots(root: Path) -> list[str]:
+    """aiws's own paths in the test's tree (the catalog's runtime, config, state roots)."""
+    return [str(root / "opt"), str(root / "etc" / "c"), str(root / "var"), str(root / "secrets")]
+
+
 def _tree(root: Path) -> tuple[Path, dict[str, Any]]:
     """A component's runtime tree, data, config and secret under `root`, and its ledger."""
     for rel in ("opt/c/1.0/bin/c", "etc/c/c.conf", "var/lib/c/data", "secrets/c-key"):
@@ -38,7 +43,7 @@ def _remove(root: Path, ledger: Path, state: str, check: bool = False) -> dict[s
     named = json.loads(ledger.read_text())["components"].get("c", {})
     for path in named.get("runtime", []) + named.get("paths", []):
         assert Path(path).is_relative_to(root), path  # never anything outside the tree
-    params = {"name": "c", "state": state, "ledger": str(ledger),
+    params = {"name": "c", "state": state, "ledger": str(ledger), "roots": roots(root),
               "secrets_dir": str(root / "secrets")}  # fmt: skip
     return aiws_component.run(params, check)
 
@@ -70,15 +75,15 @@ def test_purge_removes_data_config_secrets_and_forgets_only_this_component(
     assert _remove(tmp_path, ledger, "purged")["changed"] is False
 
 
-@pytest.mark.parametrize("bad", ["/", "//", "/etc/../etc", "relative/path"])
+@pytest.mark.parametrize("bad", ["/", "//", "/etc/../etc", "relative/path", "/etc", "/var/lib"])
 def test_a_damaged_record_removes_nothing(tmp_path: Path, bad: str) -> None:
     ledger, record = _tree(tmp_path)
     data = json.loads(ledger.read_text())
     data["components"]["c"]["paths"].append(bad)
     ledger.write_text(json.dumps(data))
-    params = {"name": "c", "state": "purged", "ledger": str(ledger),
+    params = {"name": "c", "state": "purged", "ledger": str(ledger), "roots": roots(tmp_path),
               "secrets_dir": str(tmp_path / "secrets")}  # fmt: skip
     refused = aiws_component.run(params, False)
-    assert refused.get("failed") and "unsafe path" in refused["msg"], refused
+    assert refused.get("failed") and "refusing to remove" in refused["msg"], refused
     assert (tmp_path / "opt/c/1.0/bin/c").exists() and (tmp_path / "etc/c/c.conf").exists()
     assert record["runtime"][0].startswith(str(tmp_path))

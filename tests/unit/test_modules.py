@@ -74,12 +74,12 @@ def test_remove_reports_each_path_and_honours_check_mode(tmp_path: Path) -> None
     (tree / "sub").mkdir(parents=True)
     (tree / "sub" / "file").write_text("x")
     paths = [str(tree), str(tmp_path / "missing")]
-    plan = aiws_remove.run({"paths": paths}, check_mode=True)
+    plan = aiws_remove.run({"roots": [str(tmp_path)], "paths": paths}, check_mode=True)
     assert [p["status"] for p in plan["aiws_paths"]] == ["would remove", "absent"]
     assert tree.exists()
-    done = aiws_remove.run({"paths": paths})
+    done = aiws_remove.run({"roots": [str(tmp_path)], "paths": paths})
     assert [p["status"] for p in done["aiws_paths"]] == ["removed", "absent"] and done["changed"]
-    again = aiws_remove.run({"paths": paths})
+    again = aiws_remove.run({"roots": [str(tmp_path)], "paths": paths})
     assert [p["status"] for p in again["aiws_paths"]] == ["absent", "absent"]
     assert not again["changed"]
 

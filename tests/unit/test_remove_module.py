@@ -60,7 +60,7 @@ def test_an_unsafe_path_is_refused_and_nothing_is_removed(
     safe.write_text("x")
     bad = spell(tmp_path)
     # the safe path comes first: nothing is removed when any path is refused
-    result = aiws_remove.run({"paths": [str(safe), bad]})
+    result = aiws_remove.run({"roots": [str(tmp_path)], "paths": [str(safe), bad]})
     assert result["failed"] and repr(bad) in result["msg"]
     assert (victim / "data").read_text() == "precious"
     assert safe.exists()
@@ -83,7 +83,7 @@ def test_files_directories_and_symlinks_are_removed(tmp_path: Path) -> None:
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
     paths = [str(p) for p in (file, tree, link, dangling, tmp_path / "missing")]
-    result = aiws_remove.run({"paths": paths})
+    result = aiws_remove.run({"roots": [str(tmp_path)], "paths": paths})
     assert [item["status"] for item in result["aiws_paths"]] == [
         "removed",
         "removed",
@@ -99,7 +99,9 @@ def test_files_directories_and_symlinks_are_removed(tmp_path: Path) -> None:
 
 
 def test_only_absent_paths_change_nothing(tmp_path: Path) -> None:
-    result = aiws_remove.run({"paths": [str(tmp_path / "a"), str(tmp_path / "b")]})
+    result = aiws_remove.run(
+        {"roots": [str(tmp_path)], "paths": [str(tmp_path / "a"), str(tmp_path / "b")]}
+    )
     assert result == {
         "changed": False,
         "aiws_paths": [
@@ -112,7 +114,7 @@ def test_only_absent_paths_change_nothing(tmp_path: Path) -> None:
 def test_keep_keeps_a_nested_path_and_its_parents(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
     kept = tree / "a" / "b" / "keep.txt"
-    result = aiws_remove.run({"paths": [str(tree)], "keep": [str(kept)]})
+    result = aiws_remove.run({"roots": [str(tmp_path)], "paths": [str(tree)], "keep": [str(kept)]})
     assert result["aiws_paths"] == [{"path": str(tree), "status": "removed"}]
     assert result["changed"] is True
     assert kept.read_text() == "keep"
@@ -128,15 +130,17 @@ def test_emptying_it_again_is_no_change(tmp_path: Path) -> None:
     (it was reported as a removal and a change)."""
     tree = make_tree(tmp_path / "tree")
     kept = tree / "a" / "b" / "keep.txt"
-    aiws_remove.run({"paths": [str(tree)], "keep": [str(kept)]})
-    again = aiws_remove.run({"paths": [str(tree)], "keep": [str(kept)]})
+    aiws_remove.run({"roots": [str(tmp_path)], "paths": [str(tree)], "keep": [str(kept)]})
+    again = aiws_remove.run({"roots": [str(tmp_path)], "paths": [str(tree)], "keep": [str(kept)]})
     assert again == {"changed": False, "aiws_paths": [{"path": str(tree), "status": "kept"}]}
     assert kept.read_text() == "keep"
 
 
 def test_keep_of_a_directory_keeps_its_content(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
-    result = aiws_remove.run({"paths": [str(tree)], "keep": [str(tree / "a" / "b") + "/"]})
+    result = aiws_remove.run(
+        {"roots": [str(tmp_path)], "paths": [str(tree)], "keep": [str(tree / "a" / "b") + "/"]}
+    )
     assert result["changed"] is True
     assert sorted(str(p.relative_to(tree)) for p in tree.rglob("*")) == [
         "a",
@@ -148,7 +152,9 @@ def test_keep_of_a_directory_keeps_its_content(tmp_path: Path) -> None:
 
 def test_a_kept_path_itself_is_reported_kept(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "tree")
-    result = aiws_remove.run({"paths": [str(tree / "c")], "keep": [str(tree / "c")]})
+    result = aiws_remove.run(
+        {"roots": [str(tmp_path)], "paths": [str(tree / "c")], "keep": [str(tree / "c")]}
+    )
     assert result == {
         "changed": False,
         "aiws_paths": [{"path": str(tree / "c"), "status": "kept"}],
@@ -161,7 +167,11 @@ def test_keep_does_not_keep_a_sibling_with_a_common_prefix(tmp_path: Path) -> No
     (tmp_path / "data-old").mkdir()
     (tmp_path / "data-old" / "f").write_text("x")
     result = aiws_remove.run(
-        {"paths": [str(tmp_path / "data-old")], "keep": [str(tmp_path / "data")]}
+        {
+            "roots": [str(tmp_path)],
+            "paths": [str(tmp_path / "data-old")],
+            "keep": [str(tmp_path / "data")],
+        }
     )
     assert result["aiws_paths"][0]["status"] == "removed"
     assert not (tmp_path / "data-old").exists() and (tmp_path / "data").exists()
@@ -173,7 +183,7 @@ def test_check_mode_changes_nothing_and_says_would_remove(tmp_path: Path) -> Non
     link.symlink_to(tree)
     before = sorted(str(p) for p in tmp_path.rglob("*"))
     paths = [str(tree / "c"), str(tree / "a"), str(link), str(tmp_path / "missing")]
-    result = aiws_remove.run({"paths": paths}, check_mode=True)
+    result = aiws_remove.run({"roots": [str(tmp_path)], "paths": paths}, check_mode=True)
     assert [item["status"] for item in result["aiws_paths"]] == [
         "would remove",
         "would remove",
@@ -198,3 +208,26 @@ def test_a_purge_on_the_host_keeps_the_whole_bootstrapped_controller(
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "dev" / ".venv"))
     assert controller_paths(Hosts(), str(runtime))[1] == str(tmp_path / "dev" / ".venv")
     assert controller_paths(Hosts(tmp_path / "hosts.ini"), str(runtime)) == []
+
+
+def test_a_path_outside_aiws_roots_is_refused_and_nothing_is_removed(tmp_path: Path) -> None:
+    """A wrong variable or a damaged ledger naming /etc (here: a directory beside the roots
+    in the test's own tree, and /etc itself, which is never touched: the refusal comes
+    before any removal) removes nothing, in one line."""
+    roots = [str(tmp_path / "opt" / "aiws"), str(tmp_path / "var" / "lib" / "aiws")]
+    ours = tmp_path / "opt" / "aiws" / "c"
+    ours.mkdir(parents=True)
+    beside = tmp_path / "etc"
+    beside.mkdir()
+    for stranger in (str(beside), "/etc", str(tmp_path / "opt" / "aiwsx")):
+        result = aiws_remove.run({"roots": roots, "paths": [str(ours), stranger]})
+        assert result["failed"] and "\n" not in result["msg"], result
+        assert result["msg"].startswith(f"refusing to remove {stranger}: not under aiws's own")
+        assert ours.exists() and beside.exists()
+
+
+def test_no_roots_removes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    result = aiws_remove.run({"roots": [], "paths": [str(tmp_path / "a")]})
+    assert result["failed"] and "no valid roots" in result["msg"]
+    assert (tmp_path / "a").exists()

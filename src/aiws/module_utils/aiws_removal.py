@@ -70,11 +70,33 @@ def remove_path(path, check_mode, keep=()):
     return "removed"
 
 
-def remove_paths(paths, check_mode, keep=()):
-    """Each of `paths` removed (ValueError naming the first unsafe one, before any change)."""
-    bad = [p for p in paths if unsafe(p)]
-    if bad:
-        raise ValueError("refusing to remove unsafe path %r" % bad[0])
+def outside(path, roots):
+    """Whether `path` is neither one of `roots` nor below one: not aiws's to remove."""
+    return not any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+
+
+def refused(paths, roots):
+    """The first path removal must refuse (unsafe, or outside aiws's own `roots`): the
+    reason in one line, or None. Whatever a ledger says, only aiws's paths go."""
+    if not roots or any(unsafe(root) for root in roots):
+        return "refusing to remove anything: no valid roots of aiws's own paths given"
+    for path in paths:
+        if unsafe(path):
+            return "refusing to remove unsafe path %r" % path
+        if outside(path, roots):
+            return "refusing to remove %s: not under aiws's own paths (%s)" % (
+                path,
+                ", ".join(sorted(roots)),
+            )
+    return None
+
+
+def remove_paths(paths, check_mode, roots, keep=()):
+    """Each of `paths` removed; ValueError naming the first one removal refuses (unsafe or
+    outside `roots`), before any change."""
+    problem = refused(paths, roots)
+    if problem:
+        raise ValueError(problem)
     keep = [os.path.normpath(k) for k in keep or []]
     return [{"path": p, "status": remove_path(p, check_mode, keep)} for p in paths]
 
@@ -83,28 +105,30 @@ def component_absent(params, purge, check):
     """Uninstall one component as its ledger record says. Every uninstall stops and removes
     its units and runtime trees and keeps a record of what a purge must remove; a purge
     also removes its data, configuration and secrets, the packages aiws installed for it
-    (exactly those), its accounts, and forgets it."""
+    (exactly those), its accounts, and forgets it. Only paths under `roots` (aiws's own, from
+    the catalog) are removed: a record naming anything else removes nothing."""
     name, ledger_path = params["name"], params["ledger"]
     ledger = read_ledger(ledger_path) or {}
     record = component_record(ledger, name)
     secrets = [os.path.join(params["secrets_dir"], s) for s in record["secrets"]]
-    bad = [p for p in record["runtime"] + record["paths"] + secrets if unsafe(p)]
-    if bad:  # before any change: a damaged record removes nothing
-        raise ValueError("%s: refusing to remove unsafe path %r" % (name, bad[0]))
+    roots = params["roots"]
+    problem = refused(record["runtime"] + record["paths"] + secrets, roots)
+    if problem:  # before any change: a damaged record removes nothing
+        raise ValueError("%s: %s" % (name, problem))
     result = {"changed": False, "aiws_paths": [], "actions": []}
     units = list(record["units"])
     if params.get("unit") and params["unit"]["name"] not in units:
         units.append(params["unit"]["name"])
     for unit in units:
         remove_unit(unit, params["unit_dir"], check, result)
-    result["aiws_paths"] += remove_paths(record["runtime"], check)
+    result["aiws_paths"] += remove_paths(record["runtime"], check, roots)
     if not purge:
         if "version" in record:
             kept = dict(record, units=[], runtime=[], files=[])
             if set_record(ledger_path, name, kept, (), "", check):
                 result["actions"].append("recorded")
     else:
-        result["aiws_paths"] += remove_paths(record["paths"] + secrets, check)
+        result["aiws_paths"] += remove_paths(record["paths"] + secrets, check, roots)
         if record["packages"]:
             purged = packages_absent(
                 {"component": name, "ledger": ledger_path, "purge_paths": params["purge_paths"]},

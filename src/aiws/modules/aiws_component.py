@@ -33,6 +33,13 @@ options:
     type: list
     elements: path
     default: []
+  roots:
+    description: >-
+      With state absent or purged: aiws's own paths (the catalog's roots, the component's
+      declared paths); a record naming a path outside them removes nothing.
+    type: list
+    elements: path
+    default: []
   name:
     description: The component (its ledger record and its secrets' owner).
     type: str
@@ -160,6 +167,7 @@ ARGUMENT_SPEC = {
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "choices": ["present", "absent", "purged"], "default": "present"},
     "purge_paths": {"type": "list", "elements": "path", "default": []},
+    "roots": {"type": "list", "elements": "path", "default": []},
     "version": {"type": "str", "default": ""},
     "ledger": {"type": "path", "default": "/var/lib/aiws/state.json"},
     "run": {"type": "str", "default": ""},

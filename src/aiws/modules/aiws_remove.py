@@ -20,6 +20,13 @@ options:
     type: list
     elements: path
     required: true
+  roots:
+    description: >-
+      aiws's own paths (the catalog's roots, a component's declared paths): every path must be
+      one of them or below one, or nothing at all is removed.
+    type: list
+    elements: path
+    required: true
   keep:
     description: >-
       Paths never removed, with their parent directories (a directory holding one is emptied
@@ -38,13 +45,16 @@ except ImportError:  # called in-process by the controller
 
 ARGUMENT_SPEC = {
     "paths": {"type": "list", "elements": "path", "required": True},
+    "roots": {"type": "list", "elements": "path", "required": True},
     "keep": {"type": "list", "elements": "path", "default": []},
 }
 
 
 def run(params, check_mode=False):
     try:
-        report = remove_paths(params["paths"], check_mode, params.get("keep") or [])
+        report = remove_paths(
+            params["paths"], check_mode, params.get("roots") or [], params.get("keep") or []
+        )
     except ValueError as exc:
         return {"failed": True, "msg": str(exc)}
     changed = any(item["status"] not in ("absent", "kept") for item in report)
