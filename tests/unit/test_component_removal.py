@@ -6,6 +6,7 @@ tests uninstall and purge real components)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,22 @@ def test_purge_removes_data_config_secrets_and_forgets_only_this_component(
     assert _remove(tmp_path, ledger, "purged")["changed"] is False
 
 
-@pytest.mark.parametrize("bad", ["/", "//", "/etc/../etc", "relative/path", "/etc", "/var/lib"])
-def test_a_damaged_record_removes_nothing(tmp_path: Path, bad: str) -> None:
+# Spelled inside the test's tree: this test runs the real removal code, so a broken check
+# must never be able to reach a path of this machine (those go through the predicate only:
+# tests/unit/test_remove_module.py).
+@pytest.mark.parametrize(
+    "spell",
+    [
+        pytest.param(lambda d: f"{d}/elsewhere", id="beside the roots"),
+        pytest.param(lambda d: f"{d}/opt/../elsewhere", id="dot-dot"),
+        pytest.param(lambda d: f"{d}//opt", id="double-slash"),
+        pytest.param(lambda d: f"{str(d)[1:]}/opt", id="relative"),
+    ],
+)
+def test_a_damaged_record_removes_nothing(tmp_path: Path, spell: Callable[[Path], str]) -> None:
     ledger, record = _tree(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    bad = spell(tmp_path)
     data = json.loads(ledger.read_text())
     data["components"]["c"]["paths"].append(bad)
     ledger.write_text(json.dumps(data))
@@ -86,4 +100,5 @@ def test_a_damaged_record_removes_nothing(tmp_path: Path, bad: str) -> None:
     refused = aiws_component.run(params, False)
     assert refused.get("failed") and "refusing to remove" in refused["msg"], refused
     assert (tmp_path / "opt/c/1.0/bin/c").exists() and (tmp_path / "etc/c/c.conf").exists()
+    assert (tmp_path / "elsewhere").exists()
     assert record["runtime"][0].startswith(str(tmp_path))

@@ -11,7 +11,7 @@ import pytest
 
 from aiws.commands.install import controller_paths
 from aiws.model.hosts import Hosts
-from aiws.module_utils.aiws_removal import unsafe
+from aiws.module_utils.aiws_removal import refused, unsafe
 from aiws.modules import aiws_remove
 
 
@@ -211,19 +211,28 @@ def test_a_purge_on_the_host_keeps_the_whole_bootstrapped_controller(
 
 
 def test_a_path_outside_aiws_roots_is_refused_and_nothing_is_removed(tmp_path: Path) -> None:
-    """A wrong variable or a damaged ledger naming /etc (here: a directory beside the roots
-    in the test's own tree, and /etc itself, which is never touched: the refusal comes
-    before any removal) removes nothing, in one line."""
+    """A wrong variable or a damaged ledger naming a path beside aiws's roots (here in the
+    test's own tree) removes nothing, in one line."""
     roots = [str(tmp_path / "opt" / "aiws"), str(tmp_path / "var" / "lib" / "aiws")]
     ours = tmp_path / "opt" / "aiws" / "c"
     ours.mkdir(parents=True)
     beside = tmp_path / "etc"
     beside.mkdir()
-    for stranger in (str(beside), "/etc", str(tmp_path / "opt" / "aiwsx")):
+    for stranger in (str(beside), str(tmp_path / "opt" / "aiwsx"), str(tmp_path)):
+        assert Path(stranger).is_relative_to(tmp_path)  # never a path of this machine
         result = aiws_remove.run({"roots": roots, "paths": [str(ours), stranger]})
         assert result["failed"] and "\n" not in result["msg"], result
         assert result["msg"].startswith(f"refusing to remove {stranger}: not under aiws's own")
         assert ours.exists() and beside.exists()
+
+
+# The same rule for the paths of this machine, through the pure predicate only.
+@pytest.mark.parametrize("path", ["/etc", "/", "/var/lib", "/opt", "/opt/aiwsx", "/usr/lib/x"])
+def test_the_systems_own_paths_are_outside_aiws_roots(path: str) -> None:
+    roots = ["/opt/aiws", "/etc/aiws", "/var/lib/aiws", "/var/log/aiws", "/var/cache/aiws"]
+    problem = refused(["/opt/aiws/vault", path], roots)
+    assert problem is not None and path in problem
+    assert refused(["/opt/aiws/vault", "/etc/aiws/vault", "/var/lib/aiws/secrets/x"], roots) is None
 
 
 def test_no_roots_removes_nothing(tmp_path: Path) -> None:
