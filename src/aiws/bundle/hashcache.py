@@ -4,8 +4,10 @@ A rerun with the same bundle should not read a gigabyte again to learn what it l
 minute ago. A record is keyed by device and inode and holds the size, mtime and ctime the
 file had while it was hashed. The kernel moves ctime forward on every write, truncation,
 chmod or rename onto the file, and only root can set the clock back, so a package whose
-content changed since it was hashed never matches its record and is hashed again. Records
-live in the controller's cache (directory 0700, files 0600).
+content changed since it was hashed never matches its record and is hashed again. The
+identity is the open file's (fstat), the one every later read goes through
+(aiws.bundle.package). Records live in aiws's private cache (aiws.bundle.private: as root,
+a directory only root could have written; files 0600).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-from aiws.resources import cache_root
+from aiws.bundle.private import private_cache
 
 
-def _identity(package: Path) -> dict[str, int]:
-    info = package.stat()
+def _identity(package: BinaryIO) -> dict[str, int]:
+    info = os.fstat(package.fileno())
     return {
         "dev": info.st_dev,
         "ino": info.st_ino,
@@ -30,10 +33,10 @@ def _identity(package: Path) -> dict[str, int]:
 
 
 def _record_path(identity: dict[str, int]) -> Path:
-    return cache_root() / "hashes" / f"{identity['dev']}-{identity['ino']}.json"
+    return private_cache("hashes") / f"{identity['dev']}-{identity['ino']}.json"
 
 
-def digest(package: Path, compute: Callable[[Path], str]) -> str:
+def digest(package: BinaryIO, compute: Callable[[BinaryIO], str]) -> str:
     """The package's SHA256: remembered when its file did not change, else computed (and
     remembered when the file did not change while it was read)."""
     before = _identity(package)

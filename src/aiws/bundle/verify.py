@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import tarfile
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -22,7 +24,6 @@ from typing import IO, Any, TypeVar, cast
 from pydantic import BaseModel, ValidationError
 
 from aiws import __version__
-from aiws.bundle import hashcache
 from aiws.bundle.manifest import (
     BUNDLE_MANIFEST,
     COMPONENT_MANIFEST,
@@ -33,13 +34,14 @@ from aiws.bundle.manifest import (
     BundleManifest,
     FileEntry,
 )
+from aiws.bundle.package import Package, open_once
+from aiws.bundle.private import private_cache
 from aiws.bundle.signing import check_signature
 from aiws.bundle.tarball import CHUNK, sha256_file
 from aiws.concurrency import AdaptiveLimiter, run_bounded
 from aiws.errors import AiwsError
 from aiws.model.trust import HEX64, Trust
 from aiws.module_utils.aiws_tarsafe import escaping_links, member_problem, under_symlink
-from aiws.resources import cache_root
 
 REBUILD = "rebuild it with `aiws bundle build`, or copy it again"
 M = TypeVar("M", bound=BaseModel)
@@ -161,20 +163,18 @@ def _validation_problem(exc: ValidationError) -> str:
     return f"field '{where}': {message[:160]}{more}"
 
 
-def check_package_checksum(package: Path, trust: Trust | None = None) -> str:
+def check_package_checksum(package: Package, trust: Trust | None = None) -> str:
     """The package's real SHA256 (hashed, or remembered for this unchanged file) against
     `<package>.sha256` and the operator's pins; its hex digest.
 
     Without a pin the `.sha256` beside the package is required; with `--sha256` or
     `--trust-key` it may be absent, and when present it must agree as well."""
     trust = trust or Trust()
-    if not package.name or not package.is_file():
-        raise AiwsError(f"{package}: no such bundle file", "give the path of a built bundle")
-    checksum = package.with_name(package.name + ".sha256")
+    checksum = package.path.with_name(package.name + ".sha256")
     expected = None
     if not trust.pinned or checksum.exists():
         expected = _read_checksum(checksum)
-    actual = hashcache.digest(package, sha256_file)
+    actual = package.sha256()
     if expected is not None and actual != expected:
         raise AiwsError(
             f"{package.name}: SHA256 {actual[:16]}... does not match {checksum.name} "
@@ -188,7 +188,7 @@ def check_package_checksum(package: Path, trust: Trust | None = None) -> str:
             "get the package again from its publisher, and its SHA256 out of band",
         )
     if trust.key is not None:
-        check_signature(package, actual, trust)
+        check_signature(package.path, actual, trust)
     return actual
 
 
@@ -215,6 +215,22 @@ def _read_checksum(checksum: Path) -> str:
     return fields[0].lower()
 
 
+@dataclass
+class CheckedPackage:
+    """A package whose SHA256 passed its checks, and its verified manifest; every later
+    read (the tarballs) goes through the same open file. A context manager."""
+
+    package: Package
+    sha256: str
+    manifest: BundleManifest
+
+    def __enter__(self) -> CheckedPackage:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.package.close()
+
+
 def verify_bundle(
     package: Path,
     dest: Path | None = None,
@@ -224,21 +240,25 @@ def verify_bundle(
 ) -> VerifiedBundle:
     """Verify the package and its tarballs (those named in `only`, else all), extracted
     into `dest`. AiwsError on any problem."""
-    digest, manifest = open_package(package, trust)
-    return verify_tarballs(package, digest, manifest, only, dest, limiter)
+    with open_package(package, trust) as checked:
+        return verify_tarballs(checked, only, dest, limiter)
 
 
-def open_package(package: Path, trust: Trust | None = None) -> tuple[str, BundleManifest]:
-    """The package's SHA256 (checked against its .sha256 and the pins in `trust`) and its
-    verified manifest. Every command that takes a bundle comes through here."""
-    digest = check_package_checksum(package, trust)
-    return digest, _verified_aggregate(package)
+def open_package(path: Path, trust: Trust | None = None) -> CheckedPackage:
+    """The package, opened once (aiws.bundle.package), its SHA256 checked against its
+    .sha256 and the pins in `trust`, and its verified manifest. Every command that takes a
+    bundle comes through here; close it (`with`) when done."""
+    package = open_once(path)
+    try:
+        digest = check_package_checksum(package, trust)
+        return CheckedPackage(package, digest, _verified_aggregate(package))
+    except BaseException:
+        package.close()
+        raise
 
 
 def verify_tarballs(
-    package: Path,
-    digest: str,
-    manifest: BundleManifest,
+    checked: CheckedPackage,
     only: Collection[str] | None = None,
     dest: Path | None = None,
     limiter: AdaptiveLimiter | None = None,
@@ -248,9 +268,10 @@ def verify_tarballs(
     its SHA256, and with `files` every file inside too. The installer checks the tarball's
     SHA256 only, before any change: the host's unpack checks every file against the
     tarball's own SHA256SUMS as it writes it (aiws_unpack), which that SHA256 vouches for."""
-    dest = dest or cache_root() / "unpacked" / digest[:16]
+    manifest = checked.manifest
+    dest = dest or private_cache("unpacked") / checked.sha256[:16]
     wanted = [a for a in manifest.artifacts if only is None or a.name in only]
-    _extract_tarballs(package, dest, [a.tarball for a in wanted])
+    _extract_tarballs(checked.package, dest, [a.tarball for a in wanted])
     check = verify_artifact if files else _check_tarball_sha256
     problems = run_bounded(lambda a: check(dest / a.tarball, a), wanted, limiter)
     found = [p for group in problems for p in group]
@@ -264,30 +285,45 @@ def verify_tarballs(
         )
         for a in manifest.artifacts
     ]
-    return VerifiedBundle(package, digest, manifest, artifacts)
+    return VerifiedBundle(checked.package.path, checked.sha256, manifest, artifacts)
 
 
-def _extract_tarballs(package: Path, dest: Path, names: list[str]) -> None:
-    """Copy the named tarballs out of the package (a plain tar: cheap seeks)."""
+def _extract_tarballs(package: Package, dest: Path, names: list[str]) -> None:
+    """Copy the named tarballs out of the package (a plain tar: cheap seeks), each into a
+    new file: whatever stood at its name (an older copy, a planted symlink) is removed
+    first, and the new one is created, never followed."""
     if not names:
         return
-    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _real_directory(dest)
     try:
-        with tarfile.open(package, "r:") as tar:
+        with tarfile.open(fileobj=package.rewind(), mode="r:") as tar:
             for member in tar:
                 if not member.isfile() or "/" in member.name or member.name.startswith("."):
                     raise AiwsError(f"{package.name}: unexpected entry '{member.name}'", REBUILD)
                 if member.name in names:
-                    # Plain files with simple names only (checked above): no extraction
-                    # filter needed, and Debian 12's Python 3.11.2 has none.
-                    tar.extract(member, dest, set_attrs=False)
+                    stream = tar.extractfile(member)
+                    assert stream is not None
+                    _write_new(dest / member.name, stream)
     except tarfile.ReadError as exc:
         raise AiwsError(f"{package.name}: {_tar_problem(exc)}", REBUILD) from None
 
 
-def _package_members(package: Path, names: tuple[str, ...]) -> dict[str, bytes]:
+def _real_directory(dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if dest.is_symlink() or not dest.is_dir():
+        raise AiwsError(f"{dest}: not a directory of its own (a symlink?)", REBUILD)
+
+
+def _write_new(path: Path, stream: IO[bytes]) -> None:
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with os.fdopen(os.open(path, flags, 0o600), "wb") as out:
+        shutil.copyfileobj(stream, out, CHUNK)
+
+
+def _package_members(package: Package, names: tuple[str, ...]) -> dict[str, bytes]:
     try:
-        with tarfile.open(package, "r:") as tar:
+        with tarfile.open(fileobj=package.rewind(), mode="r:") as tar:
             found = {}
             for member in tar:
                 if member.name in names and member.isfile():
@@ -299,7 +335,7 @@ def _package_members(package: Path, names: tuple[str, ...]) -> dict[str, bytes]:
     except tarfile.ReadError as exc:
         raise AiwsError(f"{package.name}: {_tar_problem(exc)}", REBUILD) from None
     except (OSError, tarfile.TarError) as exc:
-        raise AiwsError(f"{package}: unreadable bundle ({_short(exc)})", REBUILD) from None
+        raise AiwsError(f"{package.path}: unreadable bundle ({_short(exc)})", REBUILD) from None
     missing = [name for name in names if name not in found]
     if missing:
         raise AiwsError(f"{package.name}: {missing[0]} is missing from the package", REBUILD)
@@ -314,7 +350,7 @@ def _tar_problem(exc: tarfile.ReadError) -> str:
     return f"not a tar file, or corrupt ({_short(exc)})"
 
 
-def _verified_aggregate(package: Path) -> BundleManifest:
+def _verified_aggregate(package: Package) -> BundleManifest:
     """SHA256SUMS and the aggregate manifest, read from the (just hashed) package itself."""
     members = _package_members(package, (SUMS, BUNDLE_MANIFEST))
     sums = _parse_sums(members[SUMS].decode("utf-8", "replace"), f"{package.name}: {SUMS}")

@@ -102,7 +102,8 @@ def _bundle_target(bundle: Path | None, trust: Trust) -> guard.BundleTarget | No
     if bundle is None:
         return None
     if trust.pinned:
-        manifest = open_package(bundle, trust)[1]
+        with open_package(bundle, trust) as checked:
+            manifest = checked.manifest
         return guard.BundleTarget(platform=manifest.target.platform, arch=manifest.target.arch)
     platform, arch = read_target(bundle)
     return guard.BundleTarget(platform=platform, arch=arch)

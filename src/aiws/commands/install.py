@@ -183,23 +183,27 @@ def plan(
     selection = list(report.components)
     assert request.bundle is not None
     package = request.bundle
-    digest, manifest = timer.measure("verify-package", lambda: open_package(package, request.trust))
-    catalog = pin_to_bundle(request, catalog, manifest)
-    needed, lacking = needed_artifacts(manifest, selection)
-    where = [{"name": a.name, "dest": runtime_dir(catalog, a)} for a in needed]
-    bundle_target = guard.BundleTarget(platform=manifest.target.platform, arch=manifest.target.arch)
-    facts, warnings = timer.measure(
-        "preflight", lambda: check_hosts(request, catalog, target, bundle_target, where)
-    )
-    if lacking:  # after the guard: a bundle for another host says so first
-        raise UsageError(
-            f"bundle {package.name} has no {', '.join(repr(n) for n in lacking)}",
-            "rebuild it with those components in --components",
+    opened = timer.measure("verify-package", lambda: open_package(package, request.trust))
+    with opened:  # one open file from the hash to the last tarball read
+        manifest = opened.manifest
+        catalog = pin_to_bundle(request, catalog, manifest)
+        needed, lacking = needed_artifacts(manifest, selection)
+        where = [{"name": a.name, "dest": runtime_dir(catalog, a)} for a in needed]
+        bundle_target = guard.BundleTarget(
+            platform=manifest.target.platform, arch=manifest.target.arch
         )
-    missing = {a.name for a in needed for f in facts.values() if f.unpacked.get(a.name) != a.sha256}
-    bundle = timer.measure(
-        "verify", lambda: verify_tarballs(package, digest, manifest, only=missing, files=False)
-    )
+        facts, warnings = timer.measure(
+            "preflight", lambda: check_hosts(request, catalog, target, bundle_target, where)
+        )
+        if lacking:  # after the guard: a bundle for another host says so first
+            raise UsageError(
+                f"bundle {package.name} has no {', '.join(repr(n) for n in lacking)}",
+                "rebuild it with those components in --components",
+            )
+        missing = {
+            a.name for a in needed for f in facts.values() if f.unpacked.get(a.name) != a.sha256
+        }
+        bundle = timer.measure("verify", lambda: verify_tarballs(opened, only=missing, files=False))
     warnings = [finding.line for finding in report.warnings] + warnings
     return InstallPlan(catalog, selection, bundle, facts, warnings)
 
