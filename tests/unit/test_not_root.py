@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,20 +17,53 @@ NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
 def as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
-    """This interpreter run as the unprivileged user `nobody` (a real process, real rights)."""
+    """This interpreter run as the unprivileged user `nobody` (a real process, real rights).
+
+    A checkout nobody cannot reach (e.g. under root's 0700 home) is shown to that process
+    at a private path of its own mount namespace, bound read-only: the rights tested are
+    still nobody's own on every file aiws looks at."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.fail("these tests drop to nobody with setpriv (util-linux): run them as root")
-    return subprocess.run(
-        [*AS_NOBODY, sys.executable, *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd="/",
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "COLUMNS": "200", "HOME": "/nonexistent"},
-    )
+    env = {**os.environ, "COLUMNS": "200", "HOME": "/nonexistent"}
+    python = [sys.executable]
+    wrap: list[str] = []
+    view = None
+    if not reachable_by_others(CHECKOUT / "src" / "aiws" / "__init__.py"):
+        inside = Path(sys.executable).relative_to(CHECKOUT)  # the venv is the checkout's
+        view = Path(tempfile.mkdtemp(prefix="aiws-view-"))
+        view.chmod(0o755)
+        bind = 'mount --bind -o ro "$0" "$1" && shift && exec "$@"'
+        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind,
+                str(CHECKOUT), str(view)]  # fmt: skip
+        python = [str(view / inside)]
+        # The venv's own paths (.pth files) name the checkout: its view comes first.
+        env["PYTHONPATH"] = f"{view}/src:{view}/bridge/src"
+    try:
+        return subprocess.run(
+            [*wrap, *AS_NOBODY, *python, *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+    finally:
+        if view is not None:
+            view.rmdir()  # the bind mount went with its namespace
+
+
+def reachable_by_others(path: Path) -> bool:
+    """Whether a user other than the owners can read `path` (every directory above it
+    searchable by others, the file readable by others)."""
+    if not path.stat().st_mode & stat.S_IROTH:
+        return False
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +88,7 @@ def test_a_user_other_than_root_is_told_that_root_is_needed(args: list[str], com
 
 CHECK_SECRET = """
 import sys
+import tempfile
 from aiws.module_utils.aiws_common import Failure
 from aiws.module_utils.aiws_secrets import exists
 try:
