@@ -144,6 +144,24 @@ def test_the_operators_bridge_settings_reach_the_bridge_and_its_sockets(tmp_path
     assert limits == ["MemoryMax=1G", "TasksMax=128", "LimitNOFILE=1216"]
 
 
+def session_stderr(rendered: dict[str, Any]) -> set[str]:
+    sessions = [u for u in rendered["units"] if u["name"].endswith("@.service")]
+    assert sessions
+    return {line for u in sessions for line in u["content"].splitlines()
+            if line.startswith("StandardError=")}  # fmt: skip
+
+
+def test_agents_stderr_is_dropped_unless_the_operator_keeps_it(tmp_path: Path) -> None:
+    """What an agent writes on stderr can hold prompts and tool output: not in the journal
+    by default (docs/bridge.md says so); `bridge.agent_stderr: journal` keeps it."""
+    for name in ("default", "kept"):
+        (tmp_path / name).mkdir()
+    dropped = render(tmp_path / "default", ["codex", "hermes", "bridge"], ["openclaw"])
+    assert session_stderr(dropped) == {"StandardError=null"}
+    kept = render(tmp_path / "kept", ["codex", "bridge"], [], agent_stderr="journal")
+    assert session_stderr(kept) == {"StandardError=journal"}
+
+
 def test_each_agent_knows_the_models_litellm_serves_it(tmp_path: Path) -> None:
     """A thread may pick one of its agent's models: every configured model (and the test
     models when on), or the consumer key's own list where the configuration limits it."""
@@ -171,4 +189,8 @@ def check(sandbox: SandboxState) -> None:
     for line in sockets:
         unit = line.split()[0]
         assert inside(sandbox, "systemctl", "is-active", unit) == "active", unit
+        # Its sessions' stderr (prompts, tool output) stays out of the journal.
+        session = unit.removesuffix(".socket") + "@check.service"
+        shown = inside(sandbox, "systemctl", "show", "-p", "StandardError", "--value", session)
+        assert shown == "null", (session, shown)
     listens_on_loopback_only(sandbox, "bridge")

@@ -99,6 +99,9 @@ class BridgeSettings(Strict):
     idle_timeout_s: int = Field(default=1800, ge=60, le=86400)
     # Browser origins allowed besides requests without an Origin (the app): none by default.
     origins: list[str] = Field(default_factory=list)
+    # What an agent writes on stderr can hold prompts and tool output: dropped by default;
+    # `journal` keeps it in the system journal (for debugging an agent) for its readers.
+    agent_stderr: Literal["none", "journal"] = "none"
 
     @field_validator("origins")
     @classmethod
