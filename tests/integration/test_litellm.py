@@ -153,6 +153,14 @@ def test_litellm_keys_limits_reruns_and_no_outbound(
     assert call(sandbox, "/v1/chat/completions", codex, {**CHAT, "model": "upstream"})[0] == 401
     assert call(sandbox, GEMINI, codex, GEMINI_BODY)[0] == 401
     assert call(sandbox, "/v1/models", codex, None)[0] == 200
+    # A consumer key reaches inference and the model lists only: LiteLLM's management and
+    # health routes are the master key's (aiws_litellm.auth decides, LiteLLM does not).
+    for path in ("/health", "/v1/model/info", "/key/list"):
+        assert call(sandbox, path, codex, None)[0] == 401, path
+        assert call(sandbox, path, bridge, None)[0] == 401, path
+    assert call(sandbox, "/key/generate", bridge, {"models": ["upstream"]})[0] == 401
+    status, body = call(sandbox, "/v1/model/info", secret(sandbox, "litellm-master-key"), None)
+    assert status == 200 and "aiws-mock" in body, body
     # gemini's key is revoked in the configuration; the operator's reaches the Gemini route.
     assert call(sandbox, GEMINI, secret(sandbox, "litellm-key-gemini"), GEMINI_BODY)[0] == 401
     status, body = call(sandbox, GEMINI, secret(sandbox, "litellm-key-operator"), GEMINI_BODY)

@@ -3,9 +3,13 @@
 auth: one key per consumer, without a database (general_settings.custom_auth). The keys
 file (keys.json beside this file, 0640 root:aiws-litellm) maps each key to its consumer; it
 is read again when it changes, so revoking a key needs no restart. An unknown key is
-refused (HTTP 401). A key may be limited to some models (litellm.consumers.<name>.models in
-the operator's configuration): any other model, or a request naming none, is refused; GET
-requests (model lists) are not limited. The master key is listed there as the operator's.
+refused (HTTP 401). What custom_auth returns is taken as is (LiteLLM's own route checks do
+not run after it), so the routes are checked here: the master key (the operator's) reaches
+every route; every other key only the inference routes (chat, completions, embeddings, the
+Responses API, Anthropic messages, Gemini's generate calls) and the model lists, nothing of
+LiteLLM's management, health or pass-through routes. A key may be limited to some models
+(litellm.consumers.<name>.models in the operator's configuration): any other model, or a
+request naming none, is refused; the model lists are the only requests that name none.
 
 mock_llm: aiws's offline test model (aiws-mock): a fixed answer for chat completions and
 the Responses API, streaming included, without any network.
@@ -22,7 +26,7 @@ import re
 
 from litellm import CustomLLM, ModelResponse, completion
 from litellm.integrations.custom_logger import CustomLogger
-from litellm.proxy._types import UserAPIKeyAuth
+from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KEYS_FILE = os.path.join(HERE, "keys.json")
@@ -34,6 +38,17 @@ _keys = {"stamp": None, "by_key": {}}
 # Routes that name the model in the path: Gemini's /models/<m>:generateContent, Azure's
 # /deployments/<m>/..., the legacy /engines/<m>/...
 MODEL_IN_PATH = re.compile(r"/(?:models/([^/:]+):|deployments/([^/]+)/|engines/([^/]+)/)")
+ADMIN = "master"
+# What a consumer key may ask: inference (POST) and the model lists (GET), each with or
+# without LiteLLM's /v1 or /openai prefixes.
+_PREFIX = r"(?:/openai)?(?:/v1)?"
+CONSUMER_POST = re.compile(
+    r"^" + _PREFIX + r"(?:/engines/[^/]+|/deployments/[^/]+)?"
+    r"/(?:chat/completions|completions|embeddings|responses|messages|messages/count_tokens)$"
+    r"|^/v1beta/models/[^/:]+:(?:generateContent|streamGenerateContent|countTokens)$"
+)
+CONSUMER_GET = re.compile(r"^(?:" + _PREFIX + r"|/v1beta)/models$")
+CONSUMER_GET_ONE = re.compile(r"^(?:" + _PREFIX + r"|/v1beta)/models/([^/:]+)$")
 
 
 def _current_keys():
@@ -52,18 +67,41 @@ async def auth(request, api_key):
     entry = _current_keys().get(presented) if presented else None
     if entry is None:
         raise Exception("unknown API key")
+    if entry["consumer"] == ADMIN:
+        return UserAPIKeyAuth(
+            api_key=presented, user_id=ADMIN, user_role=LitellmUserRoles.PROXY_ADMIN
+        )
+    kind = consumer_route(request.method, request.url.path)
+    if kind is None:
+        raise Exception("this key may not use %s %s" % (request.method, request.url.path))
     models = entry.get("models")
-    if models is not None and request.method != "GET":
+    if models is not None and kind != "models":
         asked = await _asked_model(request)
         if asked not in models:
             raise Exception("this key may not use model %r" % asked)
     return UserAPIKeyAuth(api_key=presented, user_id=entry["consumer"])
 
 
+def consumer_route(method, path):
+    """What a consumer key's request is: "inference", "models" (the model list), "model"
+    (one model's entry, named in the path), or None (refused: management, health,
+    pass-through, anything else)."""
+    path = path.rstrip("/") or "/"
+    if method == "POST" and CONSUMER_POST.match(path):
+        return "inference"
+    if method == "GET" and CONSUMER_GET.match(path):
+        return "models"
+    if method == "GET" and CONSUMER_GET_ONE.match(path):
+        return "model"
+    return None
+
+
 async def _asked_model(request):
     """The model a request asks for (its path, else its JSON body), or None when it names
     none: a key limited to some models is refused then (fail closed)."""
-    named = MODEL_IN_PATH.search(request.url.path)
+    named = MODEL_IN_PATH.search(request.url.path) or CONSUMER_GET_ONE.match(
+        request.url.path.rstrip("/")
+    )
     if named:
         return next(group for group in named.groups() if group)
     try:
