@@ -287,7 +287,8 @@ def test_every_tls_choice_gives_caddy_a_valid_configuration(
     redirects = server.get("automatic_https", {}).get("disable_redirects", False)
     assert redirects is (tls != "acme")
     policies = json.dumps(config["apps"].get("tls", {}))
-    assert ("load_files" in policies) is (tls == "files")
+    # Both the operator's certificate and aiws's site CA reach Caddy as files.
+    assert ("load_files" in policies) is (tls in ("files", "internal"))
     assert config["apps"]["pki"]["certificate_authorities"]["local"]["install_trust"] is False
     # Caddy gives up idle connections to the Bridge before the Bridge does (no 502 race).
     handlers = json.dumps(server["routes"], separators=(",", ":"))
@@ -311,6 +312,26 @@ def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> No
             other = ssl.create_default_context(cafile=str(caddy_ca))
             with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
                 httpx.get(base + "/", verify=other, trust_env=False)
+
+
+def test_caddy_serves_the_site_ca_certificate_and_never_holds_the_cas_key(
+    caddy: Path, tmp_path: Path
+) -> None:
+    """--internal-ca: the site presents the certificate of aiws's site CA (a client trusting
+    only that CA connects); Caddy's own CA, which still serves its loopback probe site, did
+    not sign it; and nothing Caddy reads or writes holds the site CA's key."""
+    work = tmp_path / "c"
+    for direct in serve(write_settings(tmp_path)):
+        with running_caddy(caddy, direct.removeprefix("http://"), work) as (base, ctx):
+            reply = httpx.get(base + "/api/ping", headers=auth(), verify=ctx, trust_env=False)
+            assert reply.status_code == 200 and reply.json()["status"] == "ok"
+            caddy_ca = work / "state" / "pki" / "authorities" / "local" / "root.crt"
+            other = ssl.create_default_context(cafile=str(caddy_ca))
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                httpx.get(base + "/", verify=other, trust_env=False)
+    ca_key = (work / "secrets" / "ca_key").read_bytes()
+    seen_by_caddy = [p for p in work.rglob("*") if p.is_file() and "secrets" not in p.parts]
+    assert seen_by_caddy and not [p for p in seen_by_caddy if ca_key.strip() in p.read_bytes()]
 
 
 def test_an_unknown_provider_is_unavailable(bridge: str) -> None:

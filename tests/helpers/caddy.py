@@ -26,6 +26,7 @@ from aiws.bundle.target import parse_target
 from aiws.model.catalog import load_catalog
 from aiws.model.config import OperatorConfig
 from aiws.model.resolve import resolved_catalog
+from aiws.module_utils.aiws_pki import ensure_site_ca
 from aiws.resources import cache_root
 from tests.helpers.render import CATALOG, render
 
@@ -116,17 +117,30 @@ def operator_certificate(work: Path) -> Path:
     return work / "operator-ca.pem"
 
 
+def site_ca(work: Path) -> Path:
+    """--internal-ca as roles/caddy's prepare hook makes it (aiws_site_ca): the site's CA
+    and certificate in a secrets directory, the certificate and key copied where the
+    Caddyfile names them; the CA's certificate, the one file a client trusts."""
+    secrets = work / "secrets"
+    paths = {part: str(secrets / part) for part in ("ca_key", "ca", "key", "certificate")}
+    ensure_site_ca(paths, SITE)
+    for part in ("certificate", "key"):
+        (work / f"{part}.pem").write_bytes(Path(paths[part]).read_bytes())
+    return Path(paths["ca"])
+
+
 @contextlib.contextmanager
 def running_caddy(
     binary: Path, bridge: str, work: Path, tls: str = "internal", trust: Path | None = None
 ) -> Iterator[tuple[str, ssl.SSLContext]]:
     """Caddy on a free loopback port in front of `bridge` (host:port): the site's base URL
-    and a TLS context trusting only `trust`, by default Caddy's own CA (as a client given
-    the summary's file)."""
+    and a TLS context trusting only `trust`, by default the site's CA (as a client given the
+    summary's file)."""
     port = _free_port()
     work.mkdir(parents=True, exist_ok=True)
     caddyfile = work / "Caddyfile"
     caddyfile.write_text(render_caddyfile(port, bridge, work, tls))
+    cafile = trust or site_ca(work)
     env = {"HOME": str(work), "XDG_DATA_HOME": str(work), "XDG_CONFIG_HOME": str(work)}
     log = (work / "caddy.log").open("wb")
     process = subprocess.Popen(
@@ -136,7 +150,6 @@ def running_caddy(
         stderr=subprocess.STDOUT,
     )
     try:
-        cafile = trust or work / "state" / "pki" / "authorities" / "local" / "root.crt"
         deadline = time.monotonic() + 30
         # Ready once the site's certificate is served (Caddy issues it after it listens).
         while not (cafile.exists() and _serves_site(port, cafile)):

@@ -76,7 +76,7 @@ AGENTS = {
 # Where each agent's LiteLLM key is on the host (readable by its account alone).
 KEY_FILES = {"hermes": "/etc/aiws/hermes/config.yaml"}
 # The Bridge too: it reaches each agent through the agent's socket (docs/components/bridge.md);
-# and Caddy, its public side, with a certificate from Caddy's own CA for the domain.
+# and Caddy, its public side, with a certificate from aiws's site CA for the domain.
 INSTALLED = list(CATALOG.modes["all-in-one"].components)
 SERVICES = service_units(INSTALLED)
 SELECTION = ("--mode", "all-in-one", "--domain", DOMAIN, "--internal-ca")
@@ -294,7 +294,7 @@ def test_aiws_on_the_host_takes_over_and_a_bare_rerun_changes_nothing(
     rerun, seconds = on_host_install(sandbox, "--bundle", scenario.bundle_on_host)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert rerun.repeated == ["the operator configuration", "mode all-in-one",
-                              f"domain {DOMAIN}", "Caddy's own CA"], rerun.repeated  # fmt: skip
+                              f"domain {DOMAIN}", "the site CA"], rerun.repeated  # fmt: skip
     assert {r.name for r in rerun.components} == set(INSTALLED)
     assert rerun.bridge_tokens == []
     # No file rewritten, no unit restarted, every secret byte-identical.

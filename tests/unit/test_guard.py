@@ -299,6 +299,20 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         ["config.secret-missing"],
     ),
     (
+        "the internal CA on a host without openssl",
+        InstallRequest("all-in-one", domain="bridge.example.com", internal_ca=True),
+        host(openssl=False),
+        None,
+        ["host.openssl"],
+    ),
+    (
+        "the internal CA on a host with openssl",
+        InstallRequest("all-in-one", domain="bridge.example.com", internal_ca=True),
+        host(),
+        None,
+        [],
+    ),
+    (
         "an operator's certificate and the internal CA at once",
         replace(WITH_CERTIFICATE, internal_ca=True),
         None,

@@ -63,7 +63,7 @@ def test_a_bare_rerun_repeats_mode_components_domain_tls_and_configuration() -> 
         "the operator configuration",
         "mode all-in-one",
         "domain bridge.example.com",
-        "Caddy's own CA",
+        "the site CA",
     )
 
 
@@ -76,7 +76,7 @@ def test_the_whole_mode_installed_is_the_mode_not_a_list() -> None:
 def test_flags_win_over_the_record() -> None:
     request = merge(bare(internal_ca=False), CATALOG, hosts(facts()))
     assert request.internal_ca is False
-    assert "Caddy's own CA" not in request.recalled
+    assert "the site CA" not in request.recalled
     request = merge(bare(mode="core", only=["bridge"]), CATALOG, hosts(facts()))
     assert (request.mode, request.only) == ("core", ("bridge",))
 

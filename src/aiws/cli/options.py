@@ -88,8 +88,9 @@ InternalCaOpt = Annotated[
     bool | None,
     typer.Option(
         "--internal-ca/--acme",
-        help="--internal-ca: sign the --domain site's certificate with Caddy's own CA (no :80, "
-        "the host's trust store untouched; the summary names the CA file). --acme: get it "
+        help="--internal-ca: sign the --domain site's certificate with a CA aiws makes for that "
+        "domain alone (no :80, the host's trust store untouched; the summary names the CA "
+        "file clients trust). --acme: get it "
         "by ACME. Default: the configuration file's tls, else what the site had.",
         show_default=False,
     ),

@@ -111,7 +111,7 @@ def merge(
             same = [last for last in lasts.values() if last.domain == domain]
             internal_ca = bool(same) and all(last.internal_ca for last in same)
             if same:
-                recalled.append("Caddy's own CA" if internal_ca else "ACME certificates")
+                recalled.append("the site CA" if internal_ca else "ACME certificates")
     return replace(
         request,
         domain=domain,

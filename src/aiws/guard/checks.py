@@ -112,6 +112,7 @@ class HostFacts(BaseModel):
     secrets: list[str] = Field(default_factory=list)  # secret files present, by name
     # The Bridge's tokens file already holds a token: the install offers no first token.
     bridge_has_token: bool = False
+    openssl: bool = True  # the openssl command (--internal-ca's site CA is made with it)
 
     @property
     def platform(self) -> str:
@@ -248,8 +249,8 @@ def _exposure_rules(
             Finding(
                 "domain.missing",
                 "the Bridge is public in this mode but no domain was given",
-                "pass --domain FQDN (with --internal-ca for a certificate from Caddy's "
-                "own CA instead of ACME), or use --mode local",
+                "pass --domain FQDN (with --internal-ca for a certificate from aiws's "
+                "own site CA instead of ACME), or use --mode local",
             )
         ]
     certificate = request.config.config.caddy.certificate
@@ -324,6 +325,15 @@ def _host_rules(
                 "host.arch",
                 f"architecture {facts.arch} is not supported",
                 f"use one of: {', '.join(catalog.architectures)}",
+            )
+        )
+    if request.internal_ca and "caddy" in selection and not facts.openssl:
+        out.append(
+            Finding(
+                "host.openssl",
+                "--internal-ca makes the site's CA with openssl, which this host does not have",
+                "install it (apt install openssl), or bring your own certificate "
+                "(caddy.certificate in the configuration)",
             )
         )
     for model in request.config.config.models:

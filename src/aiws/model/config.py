@@ -152,7 +152,7 @@ class QmdSettings(Strict):
 
 
 class CaddyCertificate(Strict):
-    """The operator's own certificate for the --domain site (instead of ACME or Caddy's CA):
+    """The operator's own certificate for the --domain site (instead of ACME or aiws's site CA):
     the chain and its key in PEM, each stored on the host with `aiws secrets set`."""
 
     certificate_secret: str = Field(pattern=SECRET_NAME, description="the PEM chain's secret")
@@ -168,7 +168,7 @@ class OperatorConfig(Strict):
     # or --acme); a flag wins over the file.
     mode: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]{0,31}$")
     domain: str | None = Field(default=None, min_length=1, max_length=253)
-    # How the --domain site gets its certificate: from ACME or from Caddy's own CA.
+    # How the --domain site gets its certificate: from ACME or from aiws's own CA for the site.
     # (An operator's certificate is caddy.certificate.)
     tls: Literal["acme", "internal"] | None = None
     models: list[Model] = Field(default_factory=list)

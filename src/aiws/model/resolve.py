@@ -16,7 +16,7 @@ from aiws.model.config import TEST_MODELS
 
 _FIELD = re.compile(r"\{(\w+)\}")
 # Task files of a component role the shared skeleton runs, when the role has them.
-HOOKS = ("render", "started")
+HOOKS = ("prepare", "render", "started")
 READY_SECONDS = 120
 VENV_LAYOUT = {"venv", "pip", "wheels", "requirements"}
 VENV_SECONDS = 1800

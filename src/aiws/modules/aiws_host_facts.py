@@ -52,6 +52,7 @@ options:
 
 import os
 import platform
+import shutil
 import socket
 import stat
 
@@ -310,6 +311,8 @@ def collect(
         "layout_ok": layout_ok(layout, ledger, aiws_version),
         "secrets": secret_names(secrets_dir) if secrets_dir else [],
         "bridge_has_token": has_token(bridge_tokens) if bridge_tokens else False,
+        # --internal-ca makes the site's CA with the host's openssl (aiws_site_ca).
+        "openssl": shutil.which("openssl") is not None,
         "ansible_tmp_problem": private_dir_problem(
             os.path.expanduser(ANSIBLE_REMOTE_TMP), os.geteuid()
         ),
