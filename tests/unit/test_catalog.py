@@ -114,3 +114,19 @@ def test_parse_overrides_refuses_malformed_items(bad: str, problem: str) -> None
 def test_split_csv_keeps_order_and_drops_duplicates() -> None:
     assert split_csv(["a,b", " c ", "a", ""]) == ("a", "b", "c")
     assert split_csv(None) == ()
+
+
+@pytest.mark.parametrize(
+    ("selection", "installed", "expected"),
+    [
+        (["postgresql", "vault", "litellm"], set(), True),  # LiteLLM's keys after Vault's start
+        (["postgresql", "vault"], set(), False),  # Vault mirrors what is there when it starts
+        (["litellm"], {"postgresql", "vault"}, True),  # Vault from an earlier run
+        (["litellm"], set(), False),  # no Vault at all
+        (["node"], {"vault"}, False),  # nothing with a secret
+    ],
+)
+def test_secrets_are_mirrored_after_vault_only_when_a_later_component_has_some(
+    selection: list[str], installed: set[str], expected: bool
+) -> None:
+    assert load_catalog().mirror_after_vault(selection, installed) is expected

@@ -257,20 +257,6 @@ def controller_paths(target: Hosts, runtime_root: str) -> list[str]:
     return [str(driver.log_root()), str(installation)]
 
 
-def mirror_after(plan: InstallPlan) -> bool:
-    """Whether secrets made after Vault's own start need mirroring: Vault mirrors what is
-    recorded when it starts, so only components after it in this run (or a run without
-    Vault, when an earlier run installed it) leave something to mirror."""
-    selection = plan.selection
-    installed = {name for f in plan.facts.values() for name in f.installed}
-    if "vault" not in selection:
-        return "vault" in installed and any(
-            plan.catalog.component(name).all_secrets for name in selection
-        )
-    after = selection[selection.index("vault") + 1 :]
-    return any(plan.catalog.component(name).all_secrets for name in after)
-
-
 def run_vars(
     request: InstallRequest, plan: InstallPlan, target: Hosts, run_id: str, timer: Timer
 ) -> dict[str, Any]:
@@ -288,7 +274,7 @@ def run_vars(
         "mode": request.mode,
         "components": plan.selection,
         "installed": sorted(installed),
-        "mirror_after": mirror_after(plan),
+        "mirror_after": plan.catalog.mirror_after_vault(plan.selection, installed),
         "layout_ok": all(f.layout_ok for f in plan.facts.values()),
         # Probed as the play's last task over an inventory; on this host, in-process after.
         "probes": [] if target.is_local else probe_specs(plan.catalog),

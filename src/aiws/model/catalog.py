@@ -312,6 +312,17 @@ class Catalog(Frozen):
                 visit(name, ())
         return ordered
 
+    def mirror_after_vault(self, selection: list[str], installed: set[str]) -> bool:
+        """Whether a run leaves secrets for Vault's KV after Vault's own start: Vault mirrors
+        what is recorded when it starts, so only components after it in this run (or a run
+        without Vault, when an earlier run installed it) leave something to mirror."""
+        if "vault" not in selection:
+            return "vault" in installed and any(
+                self.component(name).all_secrets for name in selection
+            )
+        after = selection[selection.index("vault") + 1 :]
+        return any(self.component(name).all_secrets for name in after)
+
     def with_overrides(self, overrides: dict[str, dict[str, str]]) -> Catalog:
         """A copy with per-run component field overrides applied (e.g. versions).
 
