@@ -102,8 +102,13 @@ def doctor_params(catalog: Catalog, acp: bool) -> dict[str, Any]:
     caddy = resolve_component(catalog, catalog.components["caddy"])
     bridge = resolve_component(catalog, catalog.components["bridge"])["layout"]
     return {
-        # Caddy's storage (its CA, the certificates it obtained) and an operator's certificate.
-        "certificates": [caddy["paths"]["state"], caddy["layout"]["certificate"]],
+        # Caddy's storage (its CA, the certificates it obtained), the site's certificate (an
+        # operator's, or the site CA's) and the site CA's own certificate (--internal-ca).
+        "certificates": [
+            caddy["paths"]["state"],
+            caddy["layout"]["certificate"],
+            caddy["layout"]["ca_root"],
+        ],
         "acp_dir": bridge["sockets"] if acp else "",
         "workspaces": bridge["workspaces"],
         "timeout": 60.0,
@@ -238,7 +243,10 @@ def _validity(host: str, path: str, cert: x509.Certificate, now: datetime) -> Ch
         if overdue
         else f"{path} valid until {when}"
     )
-    fix = "Caddy renews what it issued: `aiws logs caddy` says why it has not"
+    fix = (
+        "Caddy renews what it obtained (`aiws logs caddy` says why it has not); `aiws install` "
+        "renews the --internal-ca site certificate"
+    )
     return _finding(host, "certificate", _level(expired, overdue), line, fix)
 
 

@@ -5,8 +5,8 @@ its certificate carries a critical name constraint permitting only the site's do
 names under it), and no path below it (pathlen 0). Its key stays in aiws's secrets
 directory (root's, 0600): Caddy, the internet-facing process, is given only the site's
 certificate and key. The site's certificate is issued for 825 days (the longest some
-clients accept from any CA) and issued again by the install once fewer than RENEW_DAYS
-remain, or when it no longer matches the CA, the domain or its key.
+clients accept from any CA) and issued again by the install once a third of that is left
+(RENEW_DAYS), or when it no longer matches the CA, the domain or its key.
 
 Every file is written atomically; openssl works in a private temporary directory beside
 the secrets. Stdlib only (plus the openssl command): this runs on the target host.
@@ -25,7 +25,7 @@ except ImportError:  # called in-process by the controller
 
 CA_DAYS = 3650
 SITE_DAYS = 825
-RENEW_DAYS = 90
+RENEW_DAYS = SITE_DAYS // 3  # as Caddy does (and `aiws doctor` expects): a third left
 LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 DOMAIN = re.compile(r"^(?=.{1,253}$)" + LABEL + r"(\." + LABEL + r")*$")
 TIMEOUT = 60
