@@ -297,6 +297,17 @@ def test_every_tls_choice_gives_caddy_a_valid_configuration(
     assert handlers.count('"handler":"request_body","max_size":33554432') == 1, handlers
 
 
+def trusted_only_by(base: str, ctx: ssl.SSLContext, work: Path) -> None:
+    """A client trusting `ctx` reaches the Bridge through Caddy; Caddy's own CA (in its
+    storage under `work`) did not sign the site: a client trusting only it is refused."""
+    reply = httpx.get(base + "/api/ping", headers=auth(), verify=ctx, trust_env=False)
+    assert reply.status_code == 200 and reply.json()["status"] == "ok"
+    caddy_ca = work / "state" / "pki" / "authorities" / "local" / "root.crt"
+    other = ssl.create_default_context(cafile=str(caddy_ca))
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(base + "/", verify=other, trust_env=False)
+
+
 def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> None:
     """caddy.certificate: the site presents the operator's certificate (a client trusting
     only the operator's CA connects; one trusting only Caddy's own CA is refused)."""
@@ -305,13 +316,7 @@ def test_caddy_serves_an_operator_certificate(caddy: Path, tmp_path: Path) -> No
     for direct in serve(write_settings(tmp_path)):
         upstream = direct.removeprefix("http://")
         with running_caddy(caddy, upstream, work, tls="files", trust=operator_ca) as (base, ctx):
-            reply = httpx.get(base + "/api/ping", headers=auth(), verify=ctx, trust_env=False)
-            assert reply.status_code == 200 and reply.json()["status"] == "ok"
-            # Caddy's own CA did not sign the site: a client trusting only it is refused.
-            caddy_ca = work / "state" / "pki" / "authorities" / "local" / "root.crt"
-            other = ssl.create_default_context(cafile=str(caddy_ca))
-            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                httpx.get(base + "/", verify=other, trust_env=False)
+            trusted_only_by(base, ctx, work)
 
 
 def test_caddy_serves_the_site_ca_certificate_and_never_holds_the_cas_key(
@@ -323,12 +328,7 @@ def test_caddy_serves_the_site_ca_certificate_and_never_holds_the_cas_key(
     work = tmp_path / "c"
     for direct in serve(write_settings(tmp_path)):
         with running_caddy(caddy, direct.removeprefix("http://"), work) as (base, ctx):
-            reply = httpx.get(base + "/api/ping", headers=auth(), verify=ctx, trust_env=False)
-            assert reply.status_code == 200 and reply.json()["status"] == "ok"
-            caddy_ca = work / "state" / "pki" / "authorities" / "local" / "root.crt"
-            other = ssl.create_default_context(cafile=str(caddy_ca))
-            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-                httpx.get(base + "/", verify=other, trust_env=False)
+            trusted_only_by(base, ctx, work)
     ca_key = (work / "secrets" / "ca_key").read_bytes()
     seen_by_caddy = [p for p in work.rglob("*") if p.is_file() and "secrets" not in p.parts]
     assert seen_by_caddy and not [p for p in seen_by_caddy if ca_key.strip() in p.read_bytes()]
