@@ -3,21 +3,20 @@ say that root is needed (exit 2), instead of reporting nothing installed and no 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.checkout import CHECKOUT, checkout_view
+
 NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
-
-
-CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -29,22 +28,14 @@ def as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.fail("these tests drop to nobody with setpriv (util-linux): run them as root")
     env = {**os.environ, "COLUMNS": "200", "HOME": "/nonexistent"}
-    python = [sys.executable]
-    wrap: list[str] = []
-    view = None
-    if not reachable_by_others(CHECKOUT / "src" / "aiws" / "__init__.py"):
-        inside = Path(sys.executable).relative_to(CHECKOUT)  # the venv is the checkout's
-        view = Path(tempfile.mkdtemp(prefix="aiws-view-"))
-        view.chmod(0o755)
-        bind = 'mount --bind -o ro "$0" "$1" && shift && exec "$@"'
-        wrap = ["unshare", "--mount", "--propagation", "private", "sh", "-c", bind,
-                str(CHECKOUT), str(view)]  # fmt: skip
-        python = [str(view / inside)]
-        # The venv's own paths (.pth files) name the checkout: its view comes first.
-        env["PYTHONPATH"] = f"{view}/src:{view}/bridge/src"
-    try:
+    with contextlib.ExitStack() as stack:
+        prefix, python = [], sys.executable
+        if not reachable_by_others(CHECKOUT / "src" / "aiws" / "__init__.py"):
+            view = stack.enter_context(checkout_view(read_only=True))
+            prefix, python = view.prefix, view.python
+            env["PYTHONPATH"] = view.pythonpath
         return subprocess.run(
-            [*wrap, *AS_NOBODY, *python, *argv],
+            [*prefix, *AS_NOBODY, python, *argv],
             capture_output=True,
             text=True,
             timeout=120,
@@ -53,9 +44,6 @@ def as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
             stdin=subprocess.DEVNULL,
             env=env,
         )
-    finally:
-        if view is not None:
-            view.rmdir()  # the bind mount went with its namespace
 
 
 def reachable_by_others(path: Path) -> bool:
@@ -88,7 +76,6 @@ def test_a_user_other_than_root_is_told_that_root_is_needed(args: list[str], com
 
 CHECK_SECRET = """
 import sys
-import tempfile
 from aiws.module_utils.aiws_common import Failure
 from aiws.module_utils.aiws_secrets import exists
 try:

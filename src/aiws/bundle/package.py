@@ -19,7 +19,6 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from aiws.bundle import hashcache
@@ -31,7 +30,8 @@ GIVE_A_BUNDLE = "give the path of a built bundle"
 
 
 class Package:
-    """The package file the operator named, open for reading; a context manager."""
+    """The package file the operator named, open for reading (aiws.bundle.verify's
+    CheckedPackage holds it and closes it)."""
 
     def __init__(self, path: Path, stream: BinaryIO, copied: bool, digest: str | None):
         self.path = path  # as named: for messages and the ledger, never reopened
@@ -55,17 +55,6 @@ class Package:
 
     def close(self) -> None:
         self.stream.close()
-
-    def __enter__(self) -> Package:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def open_once(path: Path) -> Package:

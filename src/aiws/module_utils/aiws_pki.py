@@ -19,9 +19,11 @@ import subprocess
 import tempfile
 
 try:
-    from ansible.module_utils.aiws_common import Failure, write_atomic
+    from ansible.module_utils.aiws_common import Failure
+    from ansible.module_utils.aiws_secrets import write_secret
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, write_atomic
+    from aiws.module_utils.aiws_common import Failure
+    from aiws.module_utils.aiws_secrets import write_secret
 
 CA_DAYS = 3650
 SITE_DAYS = 825
@@ -144,4 +146,4 @@ def _issue_site(work, paths, domain):
 
 def _install(source, destination):
     with open(source, "rb") as handle:
-        write_atomic(destination, handle.read(), 0o600, 0, 0)
+        write_secret(destination, handle.read())
