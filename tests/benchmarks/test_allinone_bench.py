@@ -23,6 +23,7 @@ from tests.benchmarks.recording import record, spread
 from tests.helpers.bundles import build
 from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.hosts import bootstrap, inside, on_host, unit_rss_mb
+from tests.helpers.resilience import service_units
 
 pytestmark = pytest.mark.benchmark
 CATALOG = load_catalog()
@@ -68,8 +69,7 @@ def test_all_in_one_with_aiws_on_the_host(make_sandbox: MakeSandbox, full_bundle
         statuses.append(seconds)
     doctor_s, out = timed(sandbox, "doctor", "--json")
     assert json.loads(out)["worst"] == "ok", out
-    services = {c: CATALOG.component(c).unit for c in COMPONENTS if CATALOG.component(c).unit}
-    rss = {name: unit_rss_mb(sandbox, unit or "") for name, unit in services.items()}
+    rss = {name: unit_rss_mb(sandbox, unit) for name, unit in service_units(COMPONENTS).items()}
     disk = {}
     for name in COMPONENTS:
         paths = CATALOG.component_paths(name)

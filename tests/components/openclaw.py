@@ -67,10 +67,16 @@ def test_gateway_qmd_and_everything_that_would_leave_the_host(
     listen = OPENCLAW["listen"]
     assert out["gateway"]["port"] == listen["port"] and out["gateway"]["bind"] == "loopback"
     assert out["gateway"]["auth"] == {"mode": "token", "token": "openclaw-gateway-token"}
+    # QMD through its socket: a stdio server of aiws's on the host's Python, never a URL;
+    # a session's MCP servers closed after a minute unused (else kept for the gateway's life).
+    qmd_socket = CATALOG["components"]["qmd"]["socket"]["path"]
     assert out["mcp"]["servers"]["qmd"] == {
-        "url": "http://127.0.0.1:8181/mcp",
-        "transport": "streamable-http",
+        "command": "/usr/bin/python3",
+        "args": [OPENCLAW["layout"]["qmd_client"], qmd_socket],
     }
+    assert out["mcp"]["sessionIdleTtlMs"] == 60000
+    client = rendered["MOCK_ONLY"]["openclaw"].files[OPENCLAW["layout"]["qmd_client"]]
+    assert client["mode"] == "0755" and client["content"].startswith("#!/usr/bin/python3\n")
     assert out["models"]["catalogRefresh"] == {"enabled": False}
     assert out["update"] == {"checkOnStart": False, "auto": {"enabled": False}}
     assert out["telemetry"] == {"enabled": False}
@@ -97,6 +103,9 @@ def test_the_unit_runs_the_gateway_on_the_bundles_node_with_aiws_paths(
     assert env["PATH"].startswith(str(Path(node).parent) + ":")
     copy = f"ExecStartPre=/usr/bin/install -m 0600 {OPENCLAW['layout']['settings']} "
     assert copy + OPENCLAW["layout"]["config"] in unit["directives"]
+    # The one account given QMD's group, which its socket admits.
+    qmd_group = CATALOG["components"]["qmd"]["socket"]["group"]
+    assert f"SupplementaryGroups={qmd_group}" in unit["directives"]
     # Its own hardening: no SUID filter (openat2), and host names from /etc/hosts only.
     nsswitch = OPENCLAW["layout"]["nsswitch"]
     assert OPENCLAW["hardening"] == [

@@ -1,8 +1,8 @@
 """QMD's role as rendered: the collections file from the operator's configuration (with the model
-paths that keep QMD from rewriting it and from reaching a model hub), the unit on the bundle's
-Node, and the index timer.
+paths that keep QMD from rewriting it and from reaching a model hub), its socket and the
+instance each connection starts on the bundle's Node, and the index timer.
 
-On an installed host (`check`), QMD: its index timer armed; on loopback only."""
+On an installed host (`check`), QMD: its index timer armed; its socket the only way in."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import yaml
 from aiws.model.catalog import load_catalog
 from aiws.model.resolve import resolved_catalog
 from aiws.sandbox.state import SandboxState
-from tests.components.common import listens_on_loopback_only
 from tests.helpers.hosts import inside
 from tests.helpers.render import Renders
 
@@ -46,23 +45,40 @@ def test_no_collections_is_an_empty_mapping(rendered: Renders) -> None:
     assert index["collections"] == {}
 
 
-def test_the_unit_runs_qmd_on_the_bundles_node_on_loopback(
+def test_qmd_is_reached_through_its_socket_only_one_instance_per_connection(
     rendered: Renders,
 ) -> None:
-    unit = rendered["WITH_MODELS"]["qmd"].parts["unit"]
+    qmd = rendered["WITH_MODELS"]["qmd"]
     node = NODE["layout"]["binary"]
-    listen = QMD["listen"]
-    assert unit["exec_start"].split() == [
-        node, QMD["layout"]["cli"], "mcp", "--http",
-        "--host", listen["host"], "--port", str(listen["port"]),
-    ]  # fmt: skip
+    socket = QMD["socket"]
+    assert QMD["listen"] is None and QMD["unit"] == "aiws-qmd.socket"
+    assert socket["group"] == QMD["user"] and socket["mode"] == "0660"
+    # The socket: root and QMD's group connect; starting it first refreshes the index.
+    assert qmd.unit is not None and qmd.unit["name"] == "aiws-qmd.socket"
+    lines = str(qmd.unit["content"]).splitlines()
+    for line in (f"ListenStream={socket['path']}", "Accept=yes", "SocketUser=root",
+                 f"SocketGroup={QMD['user']}", "SocketMode=0660",
+                 "Wants=aiws-qmd-index.service", "After=sysinit.target aiws-qmd-index.service",
+                 "DefaultDependencies=no", "WantedBy=multi-user.target"):  # fmt: skip
+        assert line in lines, (line, lines)
+    # Each connection: `qmd mcp` on stdio as QMD's account, no IP at all, never restarted
+    # or enabled on its own.
+    assert qmd.service is not None and qmd.service["name"] == socket["instance"]
+    instance = str(qmd.service["content"]).splitlines()
+    assert f"ExecStart={node} {QMD['layout']['cli']} mcp" in instance
+    for line in (f"User={QMD['user']}", "StandardInput=socket", "StandardOutput=socket",
+                 "IPAddressDeny=any", f"ReadWritePaths={QMD['paths']['state']}"):  # fmt: skip
+        assert line in instance, (line, instance)
+    assert not [line for line in instance if line.startswith(("IPAddressAllow", "Restart="))]
+    assert "[Install]" not in instance
+    unit = qmd.parts["unit"]
     env = dict(d.removeprefix("Environment=").split("=", 1) for d in unit["directives"]
                if d.startswith("Environment="))  # fmt: skip
     assert env["QMD_CONFIG_DIR"] == str(Path(QMD["layout"]["collections"]).parent)
     assert env["XDG_CACHE_HOME"] == QMD["layout"]["cache"]
     assert env["HOME"] == QMD["paths"]["state"]
-    assert f"{listen['host']}:{listen['port']}" in env["QMD_ALLOWED_HOSTS"].split(",")
-    assert f"ExecStartPre={node} {QMD['layout']['cli']} update" in unit["directives"]
+    # The record names the socket and the template (uninstall stops and removes both).
+    assert qmd.record["units"][:2] == ["aiws-qmd.socket", "aiws-qmd@.service"]
     # V8's JIT needs writable and executable memory.
     assert not any("MemoryDenyWriteExecute" in h for h in QMD["hardening"])
 
@@ -71,7 +87,7 @@ def test_the_timer_starts_the_oneshot_index_service(
     rendered: Renders,
 ) -> None:
     units = {unit["name"]: unit for unit in rendered["WITH_MODELS"]["qmd"].units}
-    assert sorted(units) == ["aiws-qmd-index.service", "aiws-qmd-index.timer"]
+    assert sorted(units) == ["aiws-qmd-index.service", "aiws-qmd-index.timer", "aiws-qmd@.service"]
     assert units["aiws-qmd-index.timer"].get("start") is True
     timer = units["aiws-qmd-index.timer"]["content"]
     assert "Unit=aiws-qmd-index.service" in timer and "OnUnitActiveSec=15min" in timer
@@ -79,8 +95,30 @@ def test_the_timer_starts_the_oneshot_index_service(
     assert "Type=oneshot" in service and f"User={QMD['user']}" in service
     assert service.rstrip().endswith("IPAddressDeny=any")
     assert f"ExecStart={NODE['layout']['binary']} {QMD['layout']['cli']} update" in service
+    assert "TimeoutStartSec=600" in service and "After=" not in service
 
 
 def check(sandbox: SandboxState) -> None:
+    """QMD's index timer armed; its socket listening, 0660 root:aiws-qmd; no port of its own;
+    someone outside its group is refused at connect."""
     assert inside(sandbox, "systemctl", "is-active", "aiws-qmd-index.timer") == "active"
-    listens_on_loopback_only(sandbox, "qmd")
+    assert inside(sandbox, "systemctl", "is-active", "aiws-qmd.socket") == "active"
+    path = QMD["socket"]["path"]
+    assert inside(sandbox, "stat", "-c", "%F %a %U %G", path) == f"socket 660 root {QMD['user']}"
+    assert not [line for line in inside(sandbox, "ss", "-Hltnp").splitlines() if "qmd" in line]
+    assert "8181" not in inside(sandbox, "ss", "-Hltn")
+    refused = inside(sandbox, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                     "python3", "-c", CONNECT, path)  # fmt: skip
+    assert refused == "PermissionError", refused
+
+
+# Connect to a unix socket and say how it went (the host's own python).
+CONNECT = """
+import socket, sys
+client = socket.socket(socket.AF_UNIX)
+try:
+    client.connect(sys.argv[1])
+    print("connected")
+except OSError as error:
+    print(type(error).__name__)
+"""

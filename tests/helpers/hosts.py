@@ -188,12 +188,14 @@ def unit_rss_mb(sandbox: SandboxState, unit: str) -> int:
 
 # Everything a rerun must leave byte- and time-identical: aiws's configuration, secrets and
 # unit files (sha256 and mtime), and each running aiws unit's main PID and start time (a
-# timer's oneshot may run any time; the ledger is excluded: each run appends its record).
+# timer's oneshot may run any time, and an instance a connection starts, a Bridge session
+# or QMD's per-connection service, comes and goes with its client; the ledger is excluded:
+# each run appends its record).
 FINGERPRINT = r"""
 find /etc/aiws /var/lib/aiws/secrets /etc/systemd/system -path '*aiws*' -type f \
   -printf '%p %T@ ' -exec sha256sum {} \; | awk '{print $1, $2, $3}' | sort
 for unit in $(systemctl list-units --plain --no-legend --state=running 'aiws-*' \
-    | awk '{print $1}'); do
+    | awk '$1 !~ /@/ {print $1}'); do
   echo "$unit" $(systemctl show -p MainPID -p ExecMainStartTimestampMonotonic --value "$unit")
 done
 """

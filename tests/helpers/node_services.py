@@ -1,6 +1,7 @@
 """The Node services' checks on an installed host (the all-in-one test runs them on its
 host): the bundle's Node, QMD indexing a collection from the operator's configuration and
-answering a real MCP client over HTTP (keyword search), OpenClaw healthy with QMD as its MCP
+answering a real MCP client through its socket (keyword search) for OpenClaw's account and
+no other, OpenClaw healthy with QMD as its MCP
 server (in its configuration and as its own CLI lists them), one agent turn driven the way
 the Bridge drives it (its ACP launcher as its account, a private /tmp) through the real
 LiteLLM to aiws's offline mock with no connection attempt beyond the loopback (strace on the
@@ -37,29 +38,34 @@ qmd:
     - {{name: notes, path: {NOTES}}}
 """
 
-# An MCP client over HTTP (QMD is sessionless: each request stands alone), run on the host
-# with the Host header urllib sends for the URL (127.0.0.1:<port>), or another one.
+# An MCP client over stdio (line-delimited JSON-RPC), run on the host: argv is the server
+# to start (QMD's own client for OpenClaw, which joins the pipe to QMD's socket).
 MCP = r"""
-import json, sys, urllib.request, urllib.error
-url, host = sys.argv[1], sys.argv[2]
+import json, subprocess, sys
+server = subprocess.Popen(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE)
 def call(method, params, ident):
-    body = json.dumps({"jsonrpc": "2.0", "id": ident, "method": method, "params": params})
-    request = urllib.request.Request(url, data=body.encode(), headers={
-        "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
-    if host != "-":
-        request.add_header("Host", host)
-    try:
-        text = urllib.request.urlopen(request, timeout=30).read().decode()
-    except urllib.error.HTTPError as exc:
-        return {"status": exc.code}
-    data = [line[5:] for line in text.splitlines() if line.startswith("data:")]
-    return json.loads(data[-1] if data else text)
+    message = {"jsonrpc": "2.0", "method": method, "params": params}
+    if ident is not None:
+        message["id"] = ident
+    server.stdin.write((json.dumps(message) + "\n").encode())
+    server.stdin.flush()
+    while ident is not None:
+        line = server.stdout.readline()
+        if not line:
+            return {"closed": server.stderr.read().decode()[-300:]}
+        reply = json.loads(line)
+        if reply.get("id") == ident:
+            return reply
 out = {"initialize": call("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
                                          "clientInfo": {"name": "aiws-test", "version": "1"}}, 1)}
-if "status" not in out["initialize"]:
+if "result" in out["initialize"]:
+    call("notifications/initialized", {}, None)
     out["tools"] = call("tools/list", {}, 2)
     out["search"] = call("tools/call", {"name": "query", "arguments": {
         "searches": [{"type": "lex", "query": "zebrafish"}], "rerank": False}}, 3)
+server.stdin.close()
+out["exit"] = server.wait(timeout=30)
 print(json.dumps(out))
 """
 
@@ -134,18 +140,32 @@ def check_qmd_and_openclaw(sandbox: SandboxState, tmp_path: Path, token: str) ->
     assert report["qmd"]["detail"].startswith("keyword search only"), report["qmd"]
     assert report["node"]["detail"] == "files present", report["node"]
 
-    # QMD: the collection is indexed and a real MCP client over HTTP finds the document,
-    # with the Host header a local client sends; another Host is refused.
-    assert QMD.listen is not None
-    mcp_url = f"http://{QMD.listen.host}:{QMD.listen.port}/mcp"
-    inside(sandbox, "sh", "-c", f"cat > /root/mcp.py <<'EOF'\n{MCP}\nEOF")
-    found = json.loads(inside(sandbox, "python3", "/root/mcp.py", mcp_url, "-"))
+    # QMD: the collection is indexed and a real MCP client finds the document through the
+    # stdio server OpenClaw is given, run as OpenClaw's account with QMD's group (as its
+    # unit runs it); without the group (an agent's account) the socket refuses it.
+    assert QMD.socket is not None
+    client = resolve_component(CATALOG, OPENCLAW)["layout"]["qmd_client"]
+    inside(sandbox, "sh", "-c", f"cat > /usr/local/lib/aiws-mcp-test.py <<'EOF'\n{MCP}\nEOF")
+    as_account = ["systemd-run", "--quiet", "--pipe", "--wait", "-p", "PrivateTmp=yes"]
+    found = json.loads(inside(
+        sandbox, *as_account, "-p", f"User={OPENCLAW.user}", "-p", f"Group={OPENCLAW.user}",
+        "-p", f"SupplementaryGroups={QMD.user}", "python3", "/usr/local/lib/aiws-mcp-test.py",
+        "/usr/bin/python3", client, QMD.socket.path, timeout=120,
+    ))  # fmt: skip
     assert found["initialize"]["result"]["serverInfo"]["name"] == "qmd", found["initialize"]
     assert "query" in [tool["name"] for tool in found["tools"]["result"]["tools"]]
     results = found["search"]["result"]["structuredContent"]["results"]
     assert [r["file"] for r in results] == ["notes/alpha.md"], found["search"]
-    refused = json.loads(inside(sandbox, "python3", "/root/mcp.py", mcp_url, "evil.example:80"))
-    assert refused["initialize"] == {"status": 403}
+    assert found["exit"] == 0, found
+    refused = json.loads(inside(
+        sandbox, *as_account, "-p", "User=aiws-codex", "-p", "Group=aiws-codex",
+        "python3", "/usr/local/lib/aiws-mcp-test.py", "/usr/bin/python3", client,
+        QMD.socket.path, timeout=120,
+    ))  # fmt: skip
+    assert "EACCES" in refused["initialize"]["closed"], refused
+    assert refused["exit"] == 1, refused
+    # Nothing of QMD listens on a port.
+    assert not [line for line in inside(sandbox, "ss", "-Hltnp").splitlines() if "qmd" in line]
 
     # OpenClaw: healthy and ready; QMD is its MCP server.
     assert OPENCLAW.listen is not None
@@ -153,7 +173,8 @@ def check_qmd_and_openclaw(sandbox: SandboxState, tmp_path: Path, token: str) ->
     print(f"openclaw ready after install: {wait_ready(sandbox, base + '/readyz'):.1f} s")
     state = f"/var/lib/aiws/{OPENCLAW.name}"
     copied = json.loads(inside(sandbox, "cat", f"{state}/openclaw.json"))
-    assert copied["mcp"]["servers"]["qmd"] == {"url": mcp_url, "transport": "streamable-http"}
+    qmd_server = {"command": "/usr/bin/python3", "args": [client, QMD.socket.path]}
+    assert copied["mcp"]["servers"]["qmd"] == qmd_server
     key = inside(sandbox, "cat", "/var/lib/aiws/secrets/litellm-key-openclaw")
     provider = copied["models"]["providers"]["litellm"]
     assert provider["apiKey"] == key and provider["baseUrl"].endswith("/v1")
@@ -169,7 +190,7 @@ def check_qmd_and_openclaw(sandbox: SandboxState, tmp_path: Path, token: str) ->
         NODE_BINARY, OPENCLAW_CLI, "mcp", "list", "--json", timeout=180,
     )  # fmt: skip
     servers = json.loads(listed[listed.index("{") :])
-    assert servers["qmd"]["url"] == mcp_url, servers
+    assert {k: servers["qmd"].get(k) for k in qmd_server} == qmd_server, servers
 
     # One agent turn as the Bridge will run it: the ACP launcher as OpenClaw's account with
     # a private /tmp, the gateway under strace.
@@ -210,9 +231,22 @@ def check_qmd_and_openclaw(sandbox: SandboxState, tmp_path: Path, token: str) ->
     assert inside(sandbox, "sh", "-c", "ls -d /tmp/openclaw 2>/dev/null || echo none") == "none"
 
     through_the_gateway(sandbox, tmp_path, token)
-    inside(sandbox, "rm", "-f", "/root/mcp.py", "/usr/local/lib/aiws-acp-test.py")
-    for name in ("qmd", "openclaw"):
-        print(f"aiws-{name} idle RSS: {unit_rss_mb(sandbox, f'aiws-{name}.service')} MB")
+    # Each OpenClaw session that used MCP had its own QMD process; none outlives a minute
+    # unused (OpenClaw's sweep runs every minute), so none is left at rest.
+    print(f"QMD's per-session processes gone after: {qmd_instances_gone(sandbox):.0f} s")
+    inside(sandbox, "rm", "-f", "/usr/local/lib/aiws-mcp-test.py",
+           "/usr/local/lib/aiws-acp-test.py")  # fmt: skip
+    print(f"aiws-openclaw idle RSS: {unit_rss_mb(sandbox, 'aiws-openclaw.service')} MB")
+
+
+def qmd_instances_gone(sandbox: SandboxState, seconds: float = 180) -> float:
+    """Seconds until no per-connection QMD service runs."""
+    started = time.monotonic()
+    running = "systemctl list-units --no-legend --plain --state=active 'aiws-qmd@*'"
+    while inside(sandbox, "sh", "-c", running):
+        assert time.monotonic() - started < seconds, inside(sandbox, "sh", "-c", running)
+        time.sleep(2)
+    return time.monotonic() - started
 
 
 CLIENT = "/root/bridge_client.py"

@@ -62,6 +62,14 @@ class Rendered:
     def text(self, dest: str) -> str:
         return str(self.files[dest]["content"])
 
+    @property
+    def service(self) -> dict[str, Any] | None:
+        """The unit that runs the service: its unit, or for a socket-activated one the
+        instance template each connection starts."""
+        if self.unit is not None and str(self.unit["name"]).endswith(".socket"):
+            return next(u for u in self.units if str(u["name"]).endswith("@.service"))
+        return self.unit
+
 
 # config name -> component -> what it renders (tests/unit/conftest.py's `rendered`)
 Renders = dict[str, dict[str, Rendered]]

@@ -14,12 +14,14 @@ from tests.helpers.hosts import inside, main_pids, status
 
 
 def service_units(components: Collection[str]) -> dict[str, str]:
-    """Each service among `components` and its unit (agents and runtimes have none running)."""
+    """Each service among `components` with a process of its own, and its unit (agents and
+    runtimes have none running; a socket-activated one runs only while a client is
+    connected, its socket is systemd's)."""
     catalog = load_catalog()
     return {
         name: catalog.component(name).unit or ""
         for name in components
-        if catalog.component(name).kind == "service"
+        if catalog.component(name).kind == "service" and catalog.component(name).socket is None
     }
 
 

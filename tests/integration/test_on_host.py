@@ -10,7 +10,8 @@ and the host is as it was. Then an install killed half-way (every process of the
 own check; a client on this machine through Caddy with the internal CA (401 without the
 token, a whole codex session with it); status, doctor with each agent's ACP initialize and
 logs; a bare rerun that changes nothing (no file rewritten, no unit restarted, every secret
-byte-identical); a reboot and a kill -9 of every service's main process (healthy again with
+byte-identical); a bundle older than what the host runs refused before any change; a reboot
+and a kill -9 of every service's main process (healthy again with
 no action); report; the secrets commands; a purge that leaves the host as its snapshot
 before the install (aiws's run logs and the controller the only difference) and a second
 purge that changes nothing.
@@ -229,7 +230,44 @@ def test_a_bare_rerun_repeats_the_last_install_and_changes_nothing(scenario: Sce
     print(f"bare no-change rerun: {seconds} s", flush=True)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
     assert "mode all-in-one" in rerun.repeated and rerun.bridge_tokens == [], rerun.repeated
+    assert {row.change for row in rerun.components} == {"unchanged"}
     assert fingerprint(sandbox) == unchanged
+
+
+# Pretends the host's Vault was installed by a newer release (its ledger record says 99.0.0).
+_NEWER_VAULT = """
+import json, sys
+path = sys.argv[1]
+ledger = json.load(open(path))
+ledger["components"]["vault"]["version"] = "99.0.0"
+json.dump(ledger, open(path, "w"))
+"""
+
+
+@pytest.mark.steps
+def test_a_bundle_older_than_what_the_host_runs_is_refused_before_any_change(
+    scenario: Scenario,
+) -> None:
+    """The measured failure this prevents: an older OpenBao put back over newer storage left
+    Vault unhealthy. With the ledger saying a newer Vault, the bundle's is a downgrade: the
+    install is refused naming both versions and nothing changes; preflight with
+    --allow-downgrade only warns."""
+    sandbox, ledger = scenario.sandbox, CATALOG.paths.ledger
+    inside(sandbox, "cp", "-p", ledger, "/root/state.json.saved")
+    try:
+        inside(sandbox, "python3", "-c", _NEWER_VAULT, ledger)
+        before = fingerprint(sandbox)
+        rc, out, err = on_host(sandbox, "install", "--bundle", scenario.bundle)
+        vault = CATALOG.component("vault").version
+        said = f"vault 99.0.0 is installed and the bundle has {vault}: a downgrade"
+        assert rc == ExitCode.USAGE and said in out + err, (rc, out[-1000:], err[-1000:])
+        assert "Traceback" not in err and fingerprint(sandbox) == before
+        rc, out, err = on_host(sandbox, "preflight", "--bundle", scenario.bundle,
+                               "--allow-downgrade")  # fmt: skip
+        assert rc == 0 and "warning" in out and said in out, (rc, out[-1000:], err[-1000:])
+    finally:
+        inside(sandbox, "cp", "-p", "/root/state.json.saved", ledger)
+        inside(sandbox, "rm", "/root/state.json.saved")
 
 
 @pytest.mark.steps

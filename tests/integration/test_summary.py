@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -62,7 +63,13 @@ def catalog_for(tmp_path: Path, bridge_port: int) -> Catalog:
 
 
 @pytest.fixture
-def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
+def summary(pieces: dict[str, Any]) -> DeploySummary:
+    return build_summary(**pieces)
+
+
+@pytest.fixture
+def pieces(tmp_path: Path, bridge_port: int) -> dict[str, Any]:
+    """What build_summary gets after a real run of the ledger demo playbook."""
     catalog = catalog_for(tmp_path, bridge_port)
     run = driver.run_playbook(
         FIXTURE_PLAYBOOKS / "ledger_demo.yml",
@@ -86,17 +93,17 @@ def summary(tmp_path: Path, bridge_port: int) -> DeploySummary:
     )
     assert run.ok, run.failures
     status = probe(Hosts(), catalog)
-    return build_summary(
-        catalog=catalog,
-        mode="local",
-        selection=["node", "bridge"],
-        run=run,
-        status=status,
-        phases=[
+    return {
+        "catalog": catalog,
+        "mode": "local",
+        "selection": ["node", "bridge"],
+        "run": run,
+        "status": status,
+        "phases": [
             PhaseTime(name="guard", seconds=0.01),
             *[PhaseTime(name=p.name, seconds=p.seconds) for p in run.phases],
         ],
-    )
+    }
 
 
 def test_summary_rows_come_from_ledger_run_and_probes(
@@ -164,3 +171,31 @@ def test_the_internal_ca_is_named_escaped_and_only_with_caddy(summary: DeploySum
     text = console.export_text()
     assert "Internal CA on h[red]1: /var/lib/[b]root.crt" in text
     assert "copy it to each client" in text
+
+
+def test_each_component_says_what_the_run_does_to_its_version(pieces: dict[str, Any]) -> None:
+    """The plan's host facts (the versions recorded before the run) against the bundle's:
+    new, unchanged, upgrade A -> B, downgrade A -> B; the human summary lists the moves."""
+    node = pieces["catalog"].components["node"].version
+    rows = {
+        row.name: row.change
+        for row in build_summary(
+            **pieces, installed_before={"localhost": {"bridge": "0.0.9", "node": node}}
+        ).components
+    }
+    assert rows == {"bridge": "upgrade 0.0.9 -> 0.1.0", "node": "unchanged"}
+    downgraded = build_summary(**pieces, installed_before={"localhost": {"bridge": "0.2.0"}})
+    assert {row.name: row.change for row in downgraded.components} == {
+        "bridge": "downgrade 0.2.0 -> 0.1.0",
+        "node": "new",
+    }
+    console = Console(record=True, width=140, color_system=None)
+    render_summary(downgraded, console)
+    assert "Versions node: new, bridge: downgrade 0.2.0 -> 0.1.0; 0 unchanged" in (
+        console.export_text()
+    )
+    first = build_summary(**pieces, installed_before={"localhost": {}})
+    assert {row.change for row in first.components} == {"new"}
+    console = Console(record=True, width=140, color_system=None)
+    render_summary(first, console)  # a first install: every row new, no Versions line
+    assert "Versions" not in console.export_text()

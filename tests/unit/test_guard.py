@@ -24,6 +24,7 @@ from aiws.model.request import InstallRequest
 from tests.helpers.facts import host_facts
 
 CATALOG = load_catalog()
+BUNDLE = BundleTarget(platform="debian-12", arch="amd64")
 GOOD = InstallRequest(mode="all-in-one", domain="bridge.example.com")
 KEY = "openai-api-key"
 WITH_MODEL = InstallRequest(
@@ -348,6 +349,41 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
         None,
         ["host.ansible-tmp"],
     ),
+    (
+        "an older release of an installed component (the measured OpenBao 2.6.2 over 2.7.2)",
+        GOOD,
+        host(installed=["postgresql", "vault"], versions={"postgresql": "15", "vault": "9.0.1"}),
+        BUNDLE,
+        ["component.downgrade"],
+    ),
+    (
+        "a downgrade asked for explicitly only warns",
+        replace(GOOD, allow_downgrade=True),
+        host(installed=["vault"], versions={"vault": "9.0.1"}),
+        BUNDLE,
+        ["component.downgrade"],
+    ),
+    (
+        "upgrades are fine",
+        GOOD,
+        host(installed=["vault", "litellm"], versions={"vault": "2.6.2", "litellm": "1.0.0"}),
+        BUNDLE,
+        [],
+    ),
+    (
+        "PostgreSQL's major version never changes in place, whichever way",
+        replace(GOOD, allow_downgrade=True),
+        host(installed=["postgresql"], versions={"postgresql": "13"}),
+        BUNDLE,
+        ["component.version-change"],
+    ),
+    (
+        "without a bundle (doctor, a bare preflight) there are no versions to compare",
+        GOOD,
+        host(installed=["postgresql"], versions={"postgresql": "17"}),
+        None,
+        [],
+    ),
 ]
 
 
@@ -432,3 +468,41 @@ def test_the_python_refusal_names_what_needs_it_and_why() -> None:
         "debian-11 has Python 3.9, and litellm, hermes, bridge need Python 3.10 or newer"
     )
     assert "end of life in August 2026" in finding.line
+
+
+def test_a_downgrade_names_both_versions_and_the_way_out() -> None:
+    facts = host(installed=["vault"], versions={"vault": "9.0.1"})
+    wanted = CATALOG.component("vault").version
+    (refused,) = evaluate(GOOD, CATALOG, facts, BUNDLE).findings
+    assert refused.severity == "error"
+    assert refused.line == (
+        f"vault 9.0.1 is installed and the bundle has {wanted}: a downgrade; use a bundle "
+        "with vault 9.0.1 or newer, or pass --allow-downgrade when its data can go back "
+        "(docs/upgrade.md)"
+    )
+    allowed = evaluate(replace(GOOD, allow_downgrade=True), CATALOG, facts, BUNDLE)
+    assert allowed.ok and [f.severity for f in allowed.findings] == ["warning"]
+    postgresql = host(installed=["postgresql"], versions={"postgresql": "17"})
+    (moved,) = evaluate(GOOD, CATALOG, postgresql, BUNDLE).findings
+    assert moved.line == (
+        "postgresql 17 is installed and the bundle has 15: postgresql cannot change version "
+        "in place; use a bundle with postgresql 17, or follow docs/upgrade.md#postgresql"
+    )
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        ("1.105.7", "1.106.2"),
+        ("1.106.2", "1.108.14"),
+        ("2026.9.6", "2026.10.1"),
+        ("2.6.2", "2.7.2"),
+        ("15", "17"),
+        ("1.0.0rc1", "1.0.0"),
+        ("1.0", "1.0.1"),
+        ("0.61.0", "0.61.1"),
+    ],
+)
+def test_versions_are_ordered_as_releases(older: str, newer: str) -> None:
+    assert guard_module.version_key(older) < guard_module.version_key(newer)
+    assert guard_module.version_key(newer) == guard_module.version_key(newer)

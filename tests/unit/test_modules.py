@@ -33,6 +33,16 @@ def test_ledger_records_once_then_reports_no_change(tmp_path: Path) -> None:
     assert Path(path).read_bytes() == before  # untouched, not rewritten
 
 
+def test_host_facts_report_each_recorded_version_kept_data_included(tmp_path: Path) -> None:
+    """What the guard's version rules compare the bundle with: every record's version, an
+    uninstalled component's too (its data was written by that version)."""
+    path = str(tmp_path / "state.json")
+    aiws_ledger.update(path, "postgresql", RECORD)
+    aiws_ledger.update(path, "vault", {"version": "2.7.2", "units": []})  # data kept
+    assert aiws_host_facts.installed_versions(path) == {"postgresql": "15", "vault": "2.7.2"}
+    assert aiws_host_facts.installed_versions(str(tmp_path / "none.json")) == {}
+
+
 def test_ledger_keeps_installed_at_across_updates(tmp_path: Path) -> None:
     path = str(tmp_path / "state.json")
     _, first = aiws_ledger.update(path, "vault", {"version": "2.7.2"})

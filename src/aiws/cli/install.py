@@ -8,6 +8,7 @@ import typer
 
 from aiws.ansible import runlock
 from aiws.cli.options import (
+    AllowDowngradeOpt,
     BackendOpt,
     BundleOpt,
     ConfigOpt,
@@ -43,6 +44,7 @@ def install(
     only: OnlyOpt = None,
     backend: BackendOpt = None,
     sets: SetOpt = None,
+    allow_downgrade: AllowDowngradeOpt = False,
     check: Annotated[
         bool,
         typer.Option("--check", help="Plan only: run in Ansible check mode and change nothing."),
@@ -71,6 +73,7 @@ def install(
         sha256=sha256,
         config=config,
         check=check,
+        allow_downgrade=allow_downgrade,
     )
     target = resolve_hosts(inventory)
     request = install_logic.prepare(request, catalog, target, out.info)

@@ -120,6 +120,14 @@ SetOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
 ]
+AllowDowngradeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-downgrade",
+        help="Let the bundle take an installed component back to an older version (refused "
+        "otherwise: an older release may not read what a newer one wrote; docs/upgrade.md).",
+    ),
+]
 WaitOpt = Annotated[
     float,
     typer.Option(

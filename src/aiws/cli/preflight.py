@@ -7,8 +7,10 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from aiws.bundle.verify import open_package, read_target
+from aiws.bundle.manifest import BundleManifest
+from aiws.bundle.verify import open_package, read_manifest
 from aiws.cli.options import (
+    AllowDowngradeOpt,
     BackendOpt,
     BundleOpt,
     ConfigOpt,
@@ -24,6 +26,7 @@ from aiws.cli.options import (
 )
 from aiws.cli.output import Output
 from aiws.commands import hostfacts, recall
+from aiws.commands import install as install_logic
 from aiws.errors import ExitCode
 from aiws.guard import checks as guard
 from aiws.model.catalog import load_catalog
@@ -44,6 +47,7 @@ def preflight(
     only: OnlyOpt = None,
     backend: BackendOpt = None,
     sets: SetOpt = None,
+    allow_downgrade: AllowDowngradeOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Run the run-mode guard and the host checks. Changes nothing.
@@ -66,9 +70,17 @@ def preflight(
         trust_key=trust_key,
         sha256=sha256,
         config=config,
+        allow_downgrade=allow_downgrade,
     )
     catalog = catalog.with_overrides(request.component_overrides)
-    bundle_target = _bundle_target(request.bundle, request.trust)
+    manifest = _bundle_manifest(request.bundle, request.trust)
+    bundle_target = None
+    if manifest is not None:
+        # The versions the bundle would install, as the install pins them.
+        catalog = install_logic.pin_to_bundle(request, catalog, manifest)
+        bundle_target = guard.BundleTarget(
+            platform=manifest.target.platform, arch=manifest.target.arch
+        )
     target = resolve_hosts(inventory)
     early = recall.early_report(request, catalog)
     if early is None or early.ok:
@@ -96,17 +108,15 @@ def preflight(
     raise typer.Exit(int(ExitCode.OK if ok else ExitCode.USAGE))
 
 
-def _bundle_target(bundle: Path | None, trust: Trust) -> guard.BundleTarget | None:
-    """The bundle's target, read from its manifest without verifying the package; with
-    pins, from the package checked against them (and its verified manifest)."""
+def _bundle_manifest(bundle: Path | None, trust: Trust) -> BundleManifest | None:
+    """The bundle's manifest (its target and versions), read without verifying the package;
+    with pins, from the package checked against them."""
     if bundle is None:
         return None
     if trust.pinned:
         with open_package(bundle, trust) as checked:
-            manifest = checked.manifest
-        return guard.BundleTarget(platform=manifest.target.platform, arch=manifest.target.arch)
-    platform, arch = read_target(bundle)
-    return guard.BundleTarget(platform=platform, arch=arch)
+            return checked.manifest
+    return read_manifest(bundle)
 
 
 def _render(out: Output, reports: dict[str, guard.GuardReport], ok: bool) -> None:

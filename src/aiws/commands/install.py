@@ -387,6 +387,7 @@ def _install(
         models=request.config.config.model_names(),
         bridge_tokens=first_token.shown(result) if first_token else [],
         repeated=request.recalled,
+        installed_before={host: facts.versions for host, facts in chosen.facts.items()},
     )
     return InstallOutcome(summary=summary, warnings=chosen.warnings)
 

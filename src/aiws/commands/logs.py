@@ -31,7 +31,7 @@ def unit_patterns(catalog: Catalog, component: str | None) -> list[str]:
                 f"choose from: {', '.join(c.name for c in catalog.components.values() if c.unit)}",
             )
         if found.unit:
-            patterns.append(found.unit.removesuffix(".service") + "*")
+            patterns.append(found.unit.rsplit(".", 1)[0] + "*")
         if found.sessions:
             patterns.append(found.sessions)
     if not patterns:

@@ -70,6 +70,7 @@ def probe_spec(component: Component) -> dict[str, Any]:
         "kind": component.kind,
         "unit": component.unit or "",
         "listen": component.listen.model_dump() if component.listen else None,
+        "socket": component.socket.model_dump() if component.socket else None,
         "health": health_spec(component),
         "sessions": component.sessions or "",
     }

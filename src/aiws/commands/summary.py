@@ -16,6 +16,7 @@ from rich.table import Table
 from aiws import __version__
 from aiws.ansible.driver import RunResult
 from aiws.commands.status import ComponentStatus, StatusReport
+from aiws.guard.checks import version_key
 from aiws.model.catalog import Catalog
 from aiws.model.resolve import resolve_component
 from aiws.timing import PhaseTime
@@ -40,6 +41,9 @@ class ComponentRow(BaseModel):
     detail: str = ""
     models: list[str] = Field(default_factory=list)  # LiteLLM: the model names it serves
     sessions: int | None = None  # the Bridge: sessions open when the run ended
+    # What the run does to its version: new, unchanged, upgrade A -> B, downgrade A -> B
+    # ("" for an installed component the run did not select).
+    change: str = ""
 
 
 class BundleIdentity(BaseModel):
@@ -116,9 +120,11 @@ def build_summary(
     models: list[str] | None = None,
     bridge_tokens: list[FirstToken] | None = None,
     repeated: tuple[str, ...] = (),
+    installed_before: dict[str, dict[str, str]] | None = None,
 ) -> DeploySummary:
     """`models`: what LiteLLM serves after this run (when it is selected); otherwise the
-    status's (the last install that included it)."""
+    status's (the last install that included it). `installed_before`: host -> component ->
+    the version its record held before the run (the plan's host facts)."""
     changed = run.changed_by_role()
     rows: list[ComponentRow] = []
     access: dict[str, AccessPoint] = {}
@@ -139,6 +145,12 @@ def build_summary(
                     detail=comp.detail,
                     models=_models(comp, selection, models),
                     sessions=comp.sessions,
+                    change=version_change(
+                        (installed_before or {}).get(host.host, {}).get(comp.name),
+                        catalog.components[comp.name].version,
+                    )
+                    if comp.name in selection
+                    else "",
                 )
             )
             point = _access_point(catalog, comp.name, domain)
@@ -186,12 +198,36 @@ def _models(comp: ComponentStatus, selection: list[str], models: list[str] | Non
 
 def _access_point(catalog: Catalog, name: str, domain: str | None) -> AccessPoint | None:
     component = catalog.components[name]
+    if component.socket is not None:
+        return AccessPoint(component=name, url=f"unix:{component.socket.path}", public=False)
     if component.listen is None:
         return None
     if component.public:
         host = domain or "<this host's address>"
         return AccessPoint(component="bridge", url=f"https://{host}/", public=True)
     return AccessPoint(component=name, url=component.listen.url("/"), public=False)
+
+
+def version_change(installed: str | None, wanted: str) -> str:
+    """What installing `wanted` over `installed` (None: nothing) does, in the summary's words."""
+    if installed is None:
+        return "new"
+    if installed == wanted:
+        return "unchanged"
+    way = "downgrade" if version_key(wanted) < version_key(installed) else "upgrade"
+    return f"{way} {installed} -> {wanted}"
+
+
+def _versions_line(summary: DeploySummary) -> str | None:
+    """The run's version changes in one line: every upgrade, downgrade and new component;
+    None when nothing moved or everything is new (a first install)."""
+    moved = [row for row in summary.components if row.change not in ("", "unchanged")]
+    if all(row.change == "new" for row in moved):
+        return None
+    unchanged = sum(row.change == "unchanged" for row in summary.components)
+    multi_host = len({row.host for row in summary.components}) > 1
+    parts = [f"{row.name}{f'@{row.host}' if multi_host else ''}: {row.change}" for row in moved]
+    return "[bold]Versions[/] " + escape(", ".join(parts) + f"; {unchanged} unchanged")
 
 
 def render_summary(summary: DeploySummary, console: Console) -> None:
@@ -225,6 +261,9 @@ def render_summary(summary: DeploySummary, console: Console) -> None:
             "  copy it to each client and trust it there (this host's trust store is untouched)"
         )
     console.print(_components_table(summary))
+    versions = _versions_line(summary)
+    if versions:
+        console.print(versions)
     for row in summary.components:
         if row.models:
             console.print(f"[bold]Models[/] ({escape(row.name)}) {escape(', '.join(row.models))}")

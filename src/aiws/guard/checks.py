@@ -103,6 +103,7 @@ class HostFacts(BaseModel):
     listeners: list[Listener] = Field(default_factory=list)
     package_lock: PackageLock = Field(default_factory=PackageLock)
     installed: list[str] = Field(default_factory=list)  # components in the host's ledger
+    versions: dict[str, str] = Field(default_factory=dict)  # and the version each records
     last_install: LastInstall = Field(default_factory=LastInstall)
     # artifact -> SHA256 of the tarball its runtime tree was unpacked from ("" if none)
     unpacked: dict[str, str] = Field(default_factory=dict)
@@ -155,7 +156,10 @@ def evaluate(
     if facts is not None:
         findings += _host_rules(request, catalog, selection, facts)
         if bundle is not None:
+            # The catalog holds the bundle's versions only when there is a bundle (install,
+            # preflight --bundle); doctor and a bare preflight have none to compare.
             findings += _bundle_rules(bundle, facts)
+            findings += _version_rules(request, catalog, selection, facts)
     return GuardReport(tuple(findings), tuple(selection))
 
 
@@ -388,6 +392,51 @@ def _host_rules(
                 "warning",
             )
         )
+    return out
+
+
+def version_key(version: str) -> tuple[tuple[float, int | str], ...]:
+    """Orders versions as releases do: 1.106.2 < 1.108.14, 2026.9.6 < 2026.10.1, and a
+    pre-release (1.0.0rc1) before its release."""
+    parts = re.findall(r"[0-9]+|[a-z]+", version.lower())
+    key = tuple((1.0, int(p)) if p.isdigit() else (0.0, p) for p in parts)
+    return (*key, (0.5, ""))
+
+
+def _version_rules(
+    request: InstallRequest, catalog: Catalog, selection: list[str], facts: HostFacts
+) -> list[Finding]:
+    """A component the host already has, at another version than the bundle's: going back is
+    refused (an older release may not read what a newer one wrote) unless asked for, and a
+    change the component cannot take in place (PostgreSQL's major version) always."""
+    out: list[Finding] = []
+    for name in selection:
+        installed = facts.versions.get(name)
+        component = catalog.components[name]
+        wanted = component.version
+        if installed is None or installed == wanted:
+            continue
+        if component.version_change:
+            out.append(
+                Finding(
+                    "component.version-change",
+                    f"{name} {installed} is installed and the bundle has {wanted}: "
+                    f"{name} cannot change version in place",
+                    f"use a bundle with {name} {installed}, or follow {component.version_change}",
+                )
+            )
+        elif version_key(wanted) < version_key(installed):
+            out.append(
+                Finding(
+                    "component.downgrade",
+                    f"{name} {installed} is installed and the bundle has {wanted}: a downgrade",
+                    "--allow-downgrade was given: its data must be readable by the older release"
+                    if request.allow_downgrade
+                    else f"use a bundle with {name} {installed} or newer, or pass "
+                    "--allow-downgrade when its data can go back (docs/upgrade.md)",
+                    "warning" if request.allow_downgrade else "error",
+                )
+            )
     return out
 
 

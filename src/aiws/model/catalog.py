@@ -11,7 +11,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aiws.errors import UsageError
 
@@ -75,13 +75,24 @@ class Listen(Frozen):
         return [self.port, *self.extra.values()]
 
 
+class UnixSocket(Frozen):
+    """A service reached through a unix socket instead of a port: systemd listens and starts
+    one instance of the service per connection, talking on its stdin/stdout. Only root and
+    members of the component's own group (aiws-<name>) may connect."""
+
+    path: str = Field(pattern=r"^/run/aiws-[a-z0-9-]+/[a-z0-9.-]+[.]sock$")
+
+
 class Health(Frozen):
-    type: Literal["http", "https", "tcp", "command"]
+    # mcp: an MCP `initialize` over the component's unix socket (line-delimited JSON-RPC).
+    type: Literal["http", "https", "tcp", "command", "mcp"]
     path: str = "/"
     expect: list[int] = Field(default_factory=lambda: [200])
     command: list[str] = Field(default_factory=list)
     # What a status code says beyond healthy/unhealthy (Vault: 503 sealed, 501 not initialised).
     meanings: dict[int, str] = Field(default_factory=dict)
+    # What a healthy answer means, said by status (QMD: keyword search only).
+    summary: str = ""
 
 
 IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
@@ -122,6 +133,7 @@ class Component(Frozen):
     requires: list[str]
     backends: list[str]
     listen: Listen | None = None
+    socket: UnixSocket | None = None
     health: Health | None = None
     public: bool = False
     disk_mb: int
@@ -144,12 +156,23 @@ class Component(Frozen):
     egress: bool = False
     # A unit pattern whose active instances are the component's open sessions (status).
     sessions: str | None = None
+    # A version change it cannot take in place (PostgreSQL's major version, whose data files
+    # only its own major release reads): where the procedure is. The guard refuses one.
+    version_change: str | None = None
     # The host's own Python it runs on (a venv of the host's python3), when it needs a newer
     # one than every platform has: the guard refuses a host whose Python is older.
     min_python: str | None = Field(default=None, pattern=r"^3\.[0-9]+$")
     # An agent's model when only LiteLLM's offline test models are served: the mock of the
     # API it speaks (unset: aiws-mock, OpenAI's).
     test_model: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> Component:
+        if self.socket is not None and (self.listen is not None or self.kind != "service"):
+            raise ValueError(f"{self.name}: a socket is for a service without a port")
+        if self.health is not None and self.health.type == "mcp" and self.socket is None:
+            raise ValueError(f"{self.name}: an mcp health probe needs its socket")
+        return self
 
     def for_platform(self, platform: str) -> Component:
         """This component as built for `platform` (its variant applied, if any)."""
@@ -185,7 +208,11 @@ class Component(Frozen):
 
     @property
     def unit(self) -> str | None:
-        return f"aiws-{self.name}.service" if self.kind == "service" else None
+        """Its main unit: the service, or for a socket-activated one the socket (its
+        connections run as instances of aiws-<name>@.service)."""
+        if self.kind != "service":
+            return None
+        return f"aiws-{self.name}.socket" if self.socket else f"aiws-{self.name}.service"
 
     @property
     def user(self) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 
 # part -> (type, default); every part is optional unless REQUIRED says otherwise.
 PARTS: dict[str, tuple[type, Any]] = {
-    "unit": (dict, {}),  # {type, exec_start, directives}: how a service's unit runs
+    # {type, exec_start, directives; before_listening for a socket}: how a service runs
+    "unit": (dict, {}),
     "files": (list, []),  # [{dest, content, mode, group}]; @AIWS_SECRET(name)@ allowed
     "prepare_files": (list, []),  # written before its packages come
     "init": (list, []),  # [{argv, creates, scratch, dest}]: one-time initialisations

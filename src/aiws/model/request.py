@@ -23,6 +23,8 @@ class InstallRequest:
     bundle: Path | None = None
     check: bool = False
     trust: Trust = field(default_factory=Trust)  # --trust-key / --sha256: the bundle's pins
+    # --allow-downgrade: a component may go back to an older version than its record's.
+    allow_downgrade: bool = False
     # The operator's configuration file (/etc/aiws/aiws.yml or --config), validated.
     config: LoadedConfig = field(default_factory=lambda: LoadedConfig(OperatorConfig(), None))
     # What neither a flag nor the configuration file chose ("mode", "domain", "internal_ca",
@@ -55,6 +57,7 @@ def request_from_cli(
     trust_key: Path | None = None,
     sha256: str | None = None,
     config: Path | None = None,
+    allow_downgrade: bool = False,
 ) -> InstallRequest:
     """The request `aiws install` and `aiws preflight` build from their shared options.
 
@@ -97,6 +100,7 @@ def request_from_cli(
         trust=trust,
         config=loaded,
         unset=frozenset(unset),
+        allow_downgrade=allow_downgrade,
     )
 
 

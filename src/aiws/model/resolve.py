@@ -74,6 +74,7 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
         "runtime_root": values["runtime_root"],
         "layout": layout,
         "listen": _listen(component),
+        "socket": _socket(component),
         "health": health,
         "ready": _ready(component, health),
         "packages": component.apt_packages,
@@ -177,6 +178,18 @@ def _listen(component: Component) -> dict[str, Any] | None:
     return {**listen.model_dump(), "url": listen.url(), "ports": listen.ports}
 
 
+def _socket(component: Component) -> dict[str, Any] | None:
+    """Where a socket-activated service is reached, by whom, and its instances' template."""
+    if component.socket is None:
+        return None
+    return {
+        "path": component.socket.path,
+        "group": component.user,
+        "mode": "0660",
+        "instance": f"aiws-{component.name}@.service",
+    }
+
+
 def health_spec(
     component: Component, values: dict[str, str] | None = None
 ) -> dict[str, Any] | None:
@@ -193,8 +206,13 @@ def health_spec(
 
 def _ready(component: Component, health: dict[str, Any] | None) -> dict[str, Any] | None:
     """How the service step knows a (re)started service answers: its health command, any
-    HTTP answer on its health path (a sealed Vault answers 503), or a TCP connect."""
-    if component.kind != "service" or component.listen is None:
+    HTTP answer on its health path (a sealed Vault answers 503), a TCP connect, or for a
+    socket-activated one a connect to its socket."""
+    if component.kind != "service":
+        return None
+    if component.socket is not None:
+        return {"type": "unix", "path": component.socket.path, "timeout": READY_SECONDS}
+    if component.listen is None:
         return None
     listen = component.listen
     if health is not None and health["type"] == "command":

@@ -12,6 +12,7 @@ __metaclass__ = type
 import datetime
 import json
 import os
+import socket
 import stat
 import subprocess
 import tempfile
@@ -265,6 +266,19 @@ def append_run(path, run, aiws_version="", check=False):
         ledger["aiws_version"] = aiws_version
     if not check:
         write_json(path, ledger)
+
+
+def connects_unix(path, timeout=3):
+    """Whether a unix stream socket accepts a connection at `path`."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    try:
+        client.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        client.close()
 
 
 def run_command(argv, timeout, env=None):

@@ -20,9 +20,21 @@ from urllib.error import HTTPError, URLError
 from urllib.request import ProxyHandler, build_opener
 
 try:
-    from ansible.module_utils.aiws_common import Failure, must_run, run_command, write_atomic
+    from ansible.module_utils.aiws_common import (
+        Failure,
+        connects_unix,
+        must_run,
+        run_command,
+        write_atomic,
+    )
 except ImportError:  # called in-process by the controller
-    from aiws.module_utils.aiws_common import Failure, must_run, run_command, write_atomic
+    from aiws.module_utils.aiws_common import (
+        Failure,
+        connects_unix,
+        must_run,
+        run_command,
+        write_atomic,
+    )
 
 # @AIWS_SECRET(name)@ is the value as stored; @AIWS_SECRET(name|json)@ is it as a JSON string
 # (quoted and escaped; also a valid YAML scalar), for values aiws did not generate.
@@ -161,19 +173,25 @@ def _answers(ready):
     if kind == "command":
         return _run(ready["command"], 30).returncode == 0
     if kind == "http":
-        # Loopback: never through a proxy, whatever the environment says.
-        opener = build_opener(ProxyHandler({}))
-        try:
-            opener.open(ready["url"], timeout=3).close()
-            return True
-        except HTTPError:
-            return True
-        except (URLError, OSError):
-            return False
+        return _answers_http(ready["url"])
+    if kind == "unix":
+        return connects_unix(ready["path"])
     try:
         socket.create_connection((ready["host"], int(ready["port"])), timeout=3).close()
         return True
     except OSError:
+        return False
+
+
+def _answers_http(url):
+    # Loopback: never through a proxy, whatever the environment says.
+    opener = build_opener(ProxyHandler({}))
+    try:
+        opener.open(url, timeout=3).close()
+        return True
+    except HTTPError:
+        return True
+    except (URLError, OSError):
         return False
 
 

@@ -220,6 +220,17 @@ def installed_components(ledger):
     return sorted((read_ledger(ledger) or {}).get("components", {}))
 
 
+def installed_versions(ledger):
+    """component -> the version its record holds (data kept after an uninstall included:
+    that data was written by that version)."""
+    records = (read_ledger(ledger) or {}).get("components", {})
+    return {
+        name: str(record["version"])
+        for name, record in records.items()
+        if isinstance(record, dict) and record.get("version")
+    }
+
+
 def last_install(ledger):
     """What the host's earlier installs chose, for a rerun that does not say it again:
     the mode and the operator's configuration of the last successful install, and the
@@ -306,6 +317,7 @@ def collect(
         "listeners": listeners(),
         "package_lock": package_lock(),
         "installed": installed_components(ledger),
+        "versions": installed_versions(ledger),
         "last_install": last_install(ledger),
         "unpacked": unpacked(artifacts),
         "layout_ok": layout_ok(layout, ledger, aiws_version),

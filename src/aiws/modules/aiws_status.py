@@ -2,7 +2,8 @@
 """Ansible module: probe aiws components on the host, all probes in parallel.
 
 For each component: systemd unit state, whether its address accepts connections, its
-health probe (HTTP(S) status, TCP connect or a command) and the version from the ledger.
+health probe (HTTP(S) status, TCP connect, a command, or an MCP `initialize` over its unix
+socket) and the version from the ledger.
 Probes run on the target because services listen on its loopback. Read-only; stdlib only;
 `probe_all()` is also called in-process by the controller for the local host.
 """
@@ -35,6 +36,7 @@ options:
     type: dict
 """
 
+import json
 import os
 import socket
 import ssl
@@ -49,6 +51,7 @@ try:
         Failure,
         LedgerError,
         append_run,
+        connects_unix,
         module_main,
         read_ledger,
     )
@@ -57,6 +60,7 @@ except ImportError:  # called in-process by the controller
         Failure,
         LedgerError,
         append_run,
+        connects_unix,
         module_main,
         read_ledger,
     )
@@ -118,6 +122,48 @@ def http_probe(scheme, host, port, path, expect, timeout, meanings=None):
         return False, "no answer from %s (%s)" % (url, getattr(exc, "reason", exc))
     said = meaning(meanings, code)
     return code in expect, "%sHTTP %d from %s" % (said + ": " if said else "", code, url)
+
+
+MCP_INITIALIZE = json.dumps(
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "aiws-status", "version": "1"},
+        },
+    }
+)
+
+
+def mcp_probe(path, name, timeout, summary=""):
+    """An MCP `initialize` over the unix socket at `path` (line-delimited JSON-RPC): healthy
+    when the server that answers calls itself `name`."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(timeout)
+    reply = b""
+    try:
+        client.connect(path)
+        client.sendall(MCP_INITIALIZE.encode() + b"\n")
+        while b"\n" not in reply and len(reply) < 65536:
+            chunk = client.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError as exc:
+        return False, "no MCP answer on %s (%s)" % (path, exc)
+    finally:
+        client.close()
+    try:
+        server = json.loads(reply.split(b"\n", 1)[0])["result"]["serverInfo"]
+    except (ValueError, KeyError, TypeError):
+        return False, "no MCP answer on %s (%r)" % (path, reply[:80])
+    said = "MCP %s %s on %s" % (server.get("name"), server.get("version"), path)
+    if server.get("name") != name:
+        return False, "another server answers: " + said
+    return True, (summary + ": " if summary else "") + said
 
 
 def active_instances(pattern):
@@ -189,6 +235,7 @@ def probe_one(spec, record, timeout):
         )
         return result
     listen = spec.get("listen") or {}
+    unix = (spec.get("socket") or {}).get("path")
     health = spec.get("health") or {}
     result = {
         "name": spec["name"],
@@ -196,7 +243,7 @@ def probe_one(spec, record, timeout):
         "version": (record or {}).get("version", ""),
         "unit": spec.get("unit") or "",
         "unit_state": unit_state(spec.get("unit")) if record is not None else "",
-        "address": "%s:%d" % (listen["host"], listen["port"]) if listen else "",
+        "address": "%s:%d" % (listen["host"], listen["port"]) if listen else (unix or ""),
         "listening": None,
         "healthy": None,
         "detail": "not installed" if record is None else "",
@@ -204,6 +251,8 @@ def probe_one(spec, record, timeout):
     if record is not None:
         if listen:
             result["listening"] = listening(listen["host"], listen["port"], timeout)
+        elif unix:
+            result["listening"] = connects_unix(unix, timeout)
         kind = health.get("type")
         if kind in ("http", "https") and listen:
             result["healthy"], result["detail"] = http_probe(
@@ -217,6 +266,10 @@ def probe_one(spec, record, timeout):
             )
         elif kind == "command":
             result["healthy"], result["detail"] = command_probe(health["command"], timeout)
+        elif kind == "mcp" and unix:
+            result["healthy"], result["detail"] = mcp_probe(
+                unix, spec["name"], timeout, health.get("summary", "")
+            )
         elif kind == "tcp":
             result["healthy"] = bool(result["listening"])
             result["detail"] = "port open" if result["healthy"] else "port closed"
