@@ -32,7 +32,7 @@ from aiws.model.catalog import load_catalog
 from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.components import check_components
-from tests.helpers import snapshot
+from tests.helpers import site_state, snapshot
 from tests.helpers.door import DOMAIN, Door, beyond_loopback
 from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.hosts import (
@@ -43,6 +43,7 @@ from tests.helpers.hosts import (
     exists,
     fingerprint,
     inside,
+    kv_matches_file,
     left_behind,
     on_host,
     on_host_install,
@@ -307,6 +308,122 @@ def test_secrets_are_listed_shown_one_at_a_time_and_set_from_stdin(scenario: Sce
     rc, out, _ = on_host(sandbox, "secrets", "list", "--json")
     owners = {s["name"]: s["component"] for s in json.loads(out)}
     assert owners["openai-api-key"] == "operator", owners
+
+
+PASSPHRASE = "/root/backup-passphrase"
+ARCHIVE = "/root/site.aiws-backup"
+
+
+def _values(sandbox: SandboxState) -> list[str]:
+    """Every secret value on the host (what must never be in a log or an output)."""
+    names = inside(sandbox, "ls", SECRETS).split()
+    values = [inside(sandbox, "cat", f"{SECRETS}/{name}") for name in names]
+    return [value for value in values if len(value) >= 16]
+
+
+def _logs(sandbox: SandboxState) -> str:
+    return inside(
+        sandbox,
+        "sh",
+        "-c",
+        "cat /var/log/aiws/*/* 2>/dev/null; journalctl "
+        "--no-pager -o cat -u 'aiws-*' 2>/dev/null | tail -n 20000; true",
+        timeout=120,
+    )
+
+
+def _refused(sandbox: SandboxState, pristine: snapshot.Snapshot, said: str, *args: str) -> None:
+    """`aiws restore ARGS` refused in one line (exit 2), the host as it was."""
+    rc, out, err = on_host(sandbox, "restore", *args)
+    assert rc == ExitCode.USAGE and said in out + err, (rc, out, err[-1500:])
+    assert len((out + err).strip().splitlines()) == 1, out + err
+    assert beyond_what_aiws_keeps(left_behind(sandbox, pristine)) == []
+
+
+@pytest.mark.steps
+def test_a_backup_rebuilds_the_whole_site_on_a_fresh_host(
+    scenario: Scenario,
+    make_module_sandbox: MakeSandbox,
+    trixie_bundle_file: Path,
+    core_bundle_file: Path,
+) -> None:
+    """Host A with state only a backup keeps; `aiws backup --with-workspaces`; a fresh host
+    B from the same bundle refuses a wrong passphrase, a cut or altered archive and another
+    bundle before any change, then `aiws restore` makes it the same site: every token and
+    key works, through Caddy with A's CA, the thread continues with its file, Vault's KV and
+    the database row are there, and a rerun changes nothing. No secret value in any output
+    or log of either host."""
+    a = scenario.sandbox
+    door_a = scenario.door()
+    state = site_state.make(a, door_a)
+    inside(a, "sh", "-c", f"umask 077 && printf '%s\\n' 'a long backup passphrase' > {PASSPHRASE}")
+    rc, out, err = on_host(a, "backup", "--out", ARCHIVE, "--with-workspaces",
+                           "--passphrase-file", PASSPHRASE, "--json")  # fmt: skip
+    assert rc == 0, (out[-1000:], err[-2000:])
+    made = json.loads(out)
+    print(f"backup: {made['size'] / 1e6:.1f} MB in {made['seconds']} s", flush=True)
+    assert inside(a, "stat", "-c", "%a %U", ARCHIVE) == "600 root"
+    assert made["databases"] == ["vault"], made
+    rc, listed, _ = on_host(a, "backup", "--list", "--json")
+    assert rc == 0 and [r["request"]["sha256"] for r in json.loads(listed)] == [made["sha256"]]
+    outputs = out + err + listed
+
+    b = make_module_sandbox("debian-13", network="veth")
+    bundle = bootstrap(b, trixie_bundle_file)
+    for path in (ARCHIVE, PASSPHRASE):
+        copy_in(b, a.merged / path.lstrip("/"), path)
+    inside(b, "chmod", "600", PASSPHRASE)
+    inside(b, "sh", "-c", "umask 077 && echo 'not the passphrase' > /root/wrong")
+    inside(
+        b,
+        "sh",
+        "-c",
+        f"head -c 300000 {ARCHIVE} > /root/cut && cp {ARCHIVE} /root/altered"
+        " && printf X | dd of=/root/altered bs=1 seek=200000 conv=notrunc status=none",
+    )
+    other = f"/root/{core_bundle_file.name}"
+    copy_in(b, core_bundle_file, other)
+    key = ("--passphrase-file", PASSPHRASE)
+    pristine = snapshot.take(b)
+    _refused(
+        b,
+        pristine,
+        "wrong passphrase",
+        ARCHIVE,
+        "--bundle",
+        bundle,
+        "--passphrase-file",
+        "/root/wrong",
+    )
+    _refused(b, pristine, "cut short", "/root/cut", "--bundle", bundle, *key)
+    _refused(b, pristine, "damaged or altered", "/root/altered", "--bundle", bundle, *key)
+    _refused(b, pristine, "the bundle cannot rebuild this backup", ARCHIVE, "--bundle", other, *key)
+    inside(b, "rm", "/root/cut", "/root/altered", other)
+
+    started = time.monotonic()
+    rc, out, err = on_host(b, "restore", ARCHIVE, "--bundle", bundle, *key, "--json",
+                           timeout=1800)  # fmt: skip
+    assert rc == 0, (out[-3000:], err[-3000:])
+    print(f"restore on a fresh host: {time.monotonic() - started:.1f} s", flush=True)
+    restored = json.loads(out)
+    assert restored["ok"] and restored["restored"]["databases"] == ["vault"]
+    outputs += out + err
+    door_b = Door(b, scenario.tmp / "b", door_a.token.read_text().strip())
+    door_b.ca = door_a.ca  # a client that trusted A's CA
+    site_state.check(b, door_b, state)
+    assert kv_matches_file(b, "postgresql-aiws_vault")
+    rc, out, _ = on_host(b, "status", "--json")
+    assert rc == 0 and json.loads(out)["healthy"] is True, out[-2000:]
+    unchanged = fingerprint(b)
+    rerun, seconds = on_host_install(b, "--bundle", bundle)
+    print(f"rerun after the restore: {seconds} s", flush=True)
+    assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    assert fingerprint(b) == unchanged
+    values = _values(a)
+    assert values and set(values) <= set(_values(b))
+    seen = outputs + _logs(a) + _logs(b)
+    assert [v[:6] for v in values if v in seen] == []
+    inside(a, "rm", ARCHIVE, PASSPHRASE)
 
 
 @pytest.mark.steps

@@ -8,6 +8,7 @@ import typer
 
 from aiws import __version__
 from aiws.cli import (
+    backup,
     bridge,
     bundle,
     config,
@@ -58,6 +59,8 @@ app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("report")(report.report)
 app.command("uninstall")(uninstall.uninstall)
+app.command("backup")(backup.backup)
+app.command("restore")(backup.restore)
 app.command("versions")(versions.versions)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(bundle.app, name="bundle")

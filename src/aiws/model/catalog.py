@@ -110,6 +110,14 @@ class Database(Frozen):
         return f"postgresql-{self.owner}"
 
 
+class NotKept(Frozen):
+    """A path of a component's a backup leaves out, and why (the archive's manifest and
+    docs/backup.md say both): rebuilt at start, kept another way, or brought by hand."""
+
+    path: str
+    why: str
+
+
 class Secret(Frozen):
     """A secret a component owns. `generated`: made by the shared secrets step (random, once);
     otherwise written by the component itself (e.g. Vault's init). `mirror`: copied into
@@ -149,6 +157,8 @@ class Component(Frozen):
     layout: dict[str, str] = Field(default_factory=dict)
     # Left behind by the component's Debian packages; removed on purge with those packages.
     purge_paths: list[str] = Field(default_factory=list)
+    # What `aiws backup` leaves out of the component's paths ({state}, {config}, ...).
+    not_kept: list[NotKept] = Field(default_factory=list)
     # systemd hardening its runtime allows beyond the shared list (e.g. MemoryDenyWriteExecute:
     # not for a JIT such as V8).
     hardening: list[str] = Field(default_factory=list)

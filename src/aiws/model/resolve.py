@@ -57,7 +57,7 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
     """One component as its role sees it (`aiws_catalog.components.<name>`)."""
     name = component.name
     paths = catalog.component_paths(name)
-    values = _template_values(catalog, component)
+    values = template_values(catalog, component)
     layout = resolve_layout(catalog, component)
     secrets_dir = catalog.paths.secrets
     health = health_spec(component, {**values, **layout})
@@ -154,7 +154,7 @@ def _agent(
     }
 
 
-def _template_values(catalog: Catalog, component: Component) -> dict[str, str]:
+def template_values(catalog: Catalog, component: Component) -> dict[str, str]:
     """What a component's layout, health and hardening templates may name."""
     name = component.name
     return {
@@ -167,7 +167,7 @@ def _template_values(catalog: Catalog, component: Component) -> dict[str, str]:
 
 def resolve_layout(catalog: Catalog, component: Component) -> dict[str, str]:
     """The component's own paths (`layout`), its templates filled in."""
-    values = _template_values(catalog, component)
+    values = template_values(catalog, component)
     return {k: fill(v, values, f"{component.name}.layout.{k}") for k, v in component.layout.items()}
 
 

@@ -27,7 +27,8 @@ options:
   state:
     description: >-
       present / absent: whether the component record should exist. query: read only; returns
-      the component's record (every list field present) as `record`, and the ledger's secrets.
+      the component's record (every list field present) as `record`, the ledger's secrets
+      and its runs.
     type: str
     choices: [present, absent, query]
     default: present
@@ -162,6 +163,7 @@ def query(params):
         "components": sorted(ledger.get("components", {})),
         "record": component_record(ledger, params["component"]) if params["component"] else {},
         "secrets": ledger.get("secrets", {}),
+        "runs": ledger.get("runs", []),
     }
 
 

@@ -1,0 +1,229 @@
+#!/usr/bin/python3
+"""Ansible module: the host's part of `aiws backup`, a plain tar of what the site keeps.
+
+Written to `out` (a new 0600 file in a directory only root can use, which the controller
+seals and deletes): each PostgreSQL database aiws made, dumped by pg_dump in its custom
+format (one consistent snapshot per database, taken while it serves: Vault's storage is
+its database), as `postgresql/<database>.dump`; then every file under `roots`
+(configuration, state, secrets, the ledger) as `files/<absolute path>`, with its owner,
+group and mode, except the paths in `not_kept` (each named with why in the result).
+Sockets and FIFOs are left out; a file removed while the tree is read is left out too. No
+value read is returned or logged. Stdlib only; `run()` is also called in-process by the
+controller for the local host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: aiws_backup
+short_description: Write a plain tar of the site's databases, configuration and state
+options:
+  out:
+    description: The tar to write (must not exist; its directory root's and 0700).
+    type: path
+    required: true
+  roots:
+    description: Directories kept whole, but for not_kept.
+    type: list
+    elements: path
+    required: true
+  not_kept:
+    description: Paths left out, each {path, why}.
+    type: list
+    elements: dict
+    default: []
+  databases:
+    description: The databases to dump when they exist.
+    type: list
+    elements: str
+    default: []
+  pg_dump:
+    description: pg_dump of the cluster's version.
+    type: path
+  socket_dir:
+    description: The cluster's unix socket directory.
+    type: path
+  port:
+    description: The cluster's port.
+    type: int
+    default: 5432
+"""
+
+import errno
+import os
+import stat
+import subprocess
+import tarfile
+
+try:
+    from ansible.module_utils.aiws_common import Failure, module_main, private_dir_problem
+    from ansible.module_utils.aiws_postgres import IDENTIFIER, Psql
+except ImportError:  # called in-process by the controller
+    from aiws.module_utils.aiws_common import Failure, module_main, private_dir_problem
+    from aiws.module_utils.aiws_postgres import IDENTIFIER, Psql
+
+ARGUMENT_SPEC = {
+    "out": {"type": "path", "required": True},
+    "roots": {"type": "list", "elements": "path", "required": True},
+    "not_kept": {"type": "list", "elements": "dict", "default": []},
+    "databases": {"type": "list", "elements": "str", "default": []},
+    "pg_dump": {"type": "path"},
+    "socket_dir": {"type": "path"},
+    "port": {"type": "int", "default": 5432},
+}
+DUMP_SECONDS = 3600
+
+
+def _existing_databases(params):
+    if not params["databases"] or not params.get("pg_dump"):
+        return []
+    psql = dict(params, psql=os.path.join(os.path.dirname(params["pg_dump"]), "psql"))
+    rows = Psql(psql)("SELECT datname FROM pg_database")
+    present = {row[0] for row in rows}
+    return sorted(name for name in params["databases"] if name in present)
+
+
+def _dump(params, database, target):
+    if not IDENTIFIER.match(database):
+        raise Failure("not a database name: %r" % database)
+    argv = [
+        params["pg_dump"],
+        "--format=custom",
+        "--no-password",
+        "-h",
+        params["socket_dir"],
+        "-p",
+        str(params["port"]),
+        "-U",
+        "postgres",
+        "-f",
+        target,
+        database,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    try:
+        done = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=DUMP_SECONDS,
+            universal_newlines=True,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Failure("pg_dump %s: %s" % (database, exc)) from None
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["failed"]
+        raise Failure("pg_dump %s: %s" % (database, lines[-1]))
+
+
+def _left_out(path, not_kept):
+    for item in not_kept:
+        skipped = item["path"].rstrip("/")
+        if path == skipped or path.startswith(skipped + "/"):
+            return True
+    return False
+
+
+def _walk(tar, root, not_kept, counts):
+    """Add `root` and everything below it, in a stable order, without following links."""
+    if _left_out(root, not_kept):
+        return
+    arcname = "files" + root
+    try:
+        if stat.S_ISREG(os.lstat(root).st_mode):
+            _add_file(tar, root, arcname, counts)
+            return
+        info = tar.gettarinfo(root, arcname=arcname)
+    except FileNotFoundError:
+        return  # gone while the tree was read
+    if info is None or not (info.isdir() or info.issym()):
+        return  # a socket, a FIFO or a device: nothing to keep
+    tar.addfile(info)
+    if info.isdir():
+        try:
+            names = sorted(os.listdir(root))
+        except FileNotFoundError:
+            return
+        for name in names:
+            _walk(tar, os.path.join(root, name), not_kept, counts)
+
+
+def _add_file(tar, path, arcname, counts):
+    """A regular file, described by what was opened: a user who owns a directory below the
+    roots (an agent's home) cannot swap the file for a link to one of root's between the
+    look and the read (O_NOFOLLOW refuses a link; the description is the open file's)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return  # swapped for a link while the tree was read: not followed
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        info = tar.gettarinfo(arcname=arcname, fileobj=handle)
+        if info is None or not info.isfile():
+            return
+        tar.addfile(info, handle)
+    counts["files"] += 1
+    counts["bytes"] += info.size
+
+
+def _check_out(out):
+    problem = private_dir_problem(os.path.dirname(out))
+    if problem:
+        raise Failure("the backup's directory %s: %s" % (os.path.dirname(out), problem))
+
+
+def write_backup(params):
+    out = params["out"]
+    _check_out(out)
+    databases = _existing_databases(params)
+    counts = {"files": 0, "bytes": 0}
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with (
+        os.fdopen(fd, "wb") as raw,
+        tarfile.open(fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        for database in databases:
+            dump = out + ".%s.dump" % database
+            try:
+                _dump(params, database, dump)
+                tar.add(dump, arcname="postgresql/%s.dump" % database, recursive=False)
+            finally:
+                if os.path.lexists(dump):
+                    os.unlink(dump)
+        for root in params["roots"]:
+            if not os.path.isdir(root) or stat.S_ISLNK(os.lstat(root).st_mode):
+                continue
+            _walk(tar, root.rstrip("/") or "/", params["not_kept"], counts)
+    return {
+        "databases": databases,
+        "files": counts["files"],
+        "file_bytes": counts["bytes"],
+        "size": os.path.getsize(out),
+        "not_kept": [{"path": i["path"], "why": i["why"]} for i in params["not_kept"]],
+    }
+
+
+def run(params, check_mode=False):
+    params = dict({k: v.get("default") for k, v in ARGUMENT_SPEC.items()}, **params)
+    if check_mode:
+        return {"changed": False, "skipped": True, "msg": "a backup has no check mode"}
+    try:
+        result = write_backup(params)
+    except (Failure, OSError, tarfile.TarError) as exc:
+        if os.path.lexists(params["out"]) and not os.path.islink(params["out"]):
+            os.unlink(params["out"])
+        return {"failed": True, "msg": "backup: %s" % exc}
+    return dict(result, changed=False)
+
+
+def main():
+    module_main(ARGUMENT_SPEC, run)
+
+
+if __name__ == "__main__":
+    main()
