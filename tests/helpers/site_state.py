@@ -20,7 +20,7 @@ CATALOG = load_catalog()
 SOCKET_DIR = CATALOG.component("postgresql").layout["socket"]
 LITELLM = CATALOG.component("litellm").listen
 THREAD = "draft:1786594930800000-codex"
-NOTE = "written in the thread's workspace before the backup\n"
+NOTE = "written in the workspace of the thread before the backup\n"
 
 _KV = r"""
 import http.client, json, socket, sys

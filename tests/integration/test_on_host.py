@@ -378,8 +378,9 @@ def test_a_backup_rebuilds_the_whole_site_on_a_fresh_host(
         b,
         "sh",
         "-c",
-        f"head -c 300000 {ARCHIVE} > /root/cut && cp {ARCHIVE} /root/altered"
-        " && printf X | dd of=/root/altered bs=1 seek=200000 conv=notrunc status=none",
+        f"size=$(stat -c %s {ARCHIVE}) && head -c $((size / 2)) {ARCHIVE} > /root/cut && cp "
+        f"{ARCHIVE} /root/altered && printf X | dd of=/root/altered bs=1 seek=$((size / 3)) "
+        "conv=notrunc status=none",
     )
     other = f"/root/{core_bundle_file.name}"
     copy_in(b, core_bundle_file, other)

@@ -78,6 +78,9 @@ def test_the_passphrase_is_no_option_of_the_command_line():
 def test_what_a_backup_leaves_out_comes_from_the_catalog():
     left = {item["path"]: item for item in backup.not_kept(CATALOG, with_workspaces=False)}
     assert set(left) == {
+        "/var/lib/aiws/openclaw/tmp",
+        "/var/lib/aiws/openclaw/cache",
+        "/var/lib/aiws/openclaw/.cache",
         "/var/lib/aiws/postgresql",
         "/var/lib/aiws/qmd/cache",
         "/var/lib/aiws/qmd/models",
@@ -94,6 +97,12 @@ def test_the_hosts_part_is_given_every_database_and_the_platforms_cluster():
     assert params["databases"] == ["vault"]  # LiteLLM keeps its keys in a file
     assert params["pg_dump"] == "/usr/lib/postgresql/17/bin/pg_dump"
     assert params["socket_dir"] == "/run/aiws-postgresql"
+    assert params["sqlite_scrub"] == [
+        {
+            "path": "/var/lib/aiws/openclaw/state/openclaw.sqlite",
+            "sql": ["DELETE FROM state_leases"],
+        }
+    ]
 
 
 def _bundle(platform: str = "debian-13", **versions: str) -> BundleManifest:

@@ -8,8 +8,10 @@ import io
 import os
 import pwd
 import socket
+import sqlite3
 import stat
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,10 +120,64 @@ def test_a_file_swapped_for_a_link_is_not_followed(tmp_path: Path):
     link = tmp_path / "swapped"
     link.symlink_to(secret)
     out = io.BytesIO()
-    counts = {"files": 0, "bytes": 0}
     with tarfile.open(fileobj=out, mode="w") as tar:
-        aiws_backup._add_file(tar, str(link), "files/x", counts)
-    assert counts["files"] == 0 and b"root's" not in out.getvalue()
+        walk = aiws_backup.Walk(tar, [], {})
+        aiws_backup._add_file(walk, str(link), "files/x")
+    assert walk.files == 0 and b"root's" not in out.getvalue()
+
+
+@pytest.fixture
+def reachable(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """tmp_path, with pytest's own directories above it (0700, root's) passable by others
+    for the test (as /var/lib is for a service account), and put back after."""
+    base = tmp_path_factory.getbasetemp().parent
+    above = [p for p in (tmp_path, *tmp_path.parents) if p == base or base in p.parents]
+    modes = {p: p.stat().st_mode & 0o7777 for p in above}
+    for path, mode in modes.items():
+        path.chmod(mode | 0o001)
+    try:
+        yield tmp_path
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+
+
+def test_a_sqlite_database_is_copied_whole_while_it_is_written(reachable: Path):
+    """A database in WAL mode whose last rows are only in its WAL (not checkpointed), owned
+    by a service account: the copy holds every row, the scrub ran on the copy alone, and the
+    WAL and shared-memory files are not copied beside it."""
+    tmp_path = reachable
+    root = tmp_path / "state"
+    (root / "svc").mkdir(parents=True)
+    database = root / "svc" / "state.sqlite"
+    live = sqlite3.connect(database)
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")
+    live.executescript("CREATE TABLE rows (n); CREATE TABLE state_leases (owner);"
+                       "INSERT INTO state_leases VALUES ('the running gateway');")  # fmt: skip
+    live.executemany("INSERT INTO rows VALUES (?)", [(n,) for n in range(1000)])
+    live.commit()  # held open: the rows are in the WAL
+    for path in root.rglob("*"):
+        os.chown(path, NOBODY.pw_uid, NOBODY.pw_gid)
+    os.chown(root / "svc", NOBODY.pw_uid, NOBODY.pw_gid)
+    assert (root / "svc" / "state.sqlite-wal").stat().st_size > 0
+    out = _private(tmp_path) / "site.tar"
+    scrub = [{"path": str(database), "sql": ["DELETE FROM state_leases"]}]
+    result = aiws_backup.run({"out": str(out), "roots": [str(root)], "sqlite_scrub": scrub})
+    assert result["sqlite"] == [str(database)] and result["sqlite_as_is"] == []
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        member = tar.getmember("files" + str(database))
+        copy = tar.extractfile(member).read()  # type: ignore[union-attr]
+    assert not any(name.endswith(("-wal", "-shm")) for name in names), names
+    assert member.uname == "nobody"
+    restored = tmp_path / "copy.sqlite"
+    restored.write_bytes(copy)
+    reader = sqlite3.connect(restored)
+    assert reader.execute("SELECT count(*) FROM rows").fetchone() == (1000,)
+    assert reader.execute("SELECT count(*) FROM state_leases").fetchone() == (0,)
+    assert live.execute("SELECT count(*) FROM state_leases").fetchone() == (1,)
+    live.close()
 
 
 def _restore(payload: Path, config: Path, state: Path) -> dict:

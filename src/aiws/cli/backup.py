@@ -89,6 +89,8 @@ def backup(
         f"files: {summary['files']}"
     )
     out_.print(f"  sha256 {summary['sha256']}")
+    for path in summary["sqlite"]["as_is"]:
+        out_.warn(f"{path}: a SQLite database copied as it is (no consistent copy could be made)")
     for item in summary["not_kept"]:
         out_.print(f"  [dim]not kept[/] {escape(item['path'])}: {escape(item['why'])}")
     out_.print("Keep the archive and its passphrase apart: together they open every secret.")
@@ -168,14 +170,14 @@ def restore(
                 "ok": outcome.ok,
                 "seconds": round(outcome.seconds, 1),
                 "restored": outcome.restored,
-                "summary": outcome.last.summary,
+                "summary": outcome.last.summary.model_dump(mode="json"),
             }
         )
     else:
         render_summary(outcome.last.summary, out.out)
         state = "[green]restored[/]" if outcome.ok else "[red]restore failed[/]"
         out.print(
-            f"{state}: {outcome.restored.get('files', 0)} files, databases "
+            f"{state}: {outcome.restored.get('files', 0)} paths, databases "
             f"{escape(', '.join(outcome.restored.get('databases', [])) or 'none')}, "
             f"in {outcome.seconds:.0f} s"
         )

@@ -50,6 +50,7 @@ class BackupOutcome:
             "sha256": self.sha256,
             "seconds": round(self.seconds, 2),
             "databases": self.manifest["databases"],
+            "sqlite": self.manifest["sqlite"],
             "files": sum(1 for m in members if m["type"] == "file"),
             "not_kept": self.manifest["not_kept"],
         }
@@ -76,6 +77,15 @@ def not_kept(catalog: Catalog, with_workspaces: bool) -> list[dict[str, str]]:
     return items
 
 
+def scrubs(catalog: Catalog) -> list[dict[str, Any]]:
+    """The SQL each component's SQLite databases get in the backup's copy, filled in."""
+    return [
+        {"path": fill(item.path, template_values(catalog, c), f"{c.name}.scrub"), "sql": item.sql}
+        for c in catalog.components.values()
+        for item in c.scrub
+    ]
+
+
 def host_params(catalog: Catalog, out: Path, with_workspaces: bool) -> dict[str, Any]:
     postgresql = catalog.components["postgresql"]
     layout = resolve_layout(catalog, postgresql)
@@ -86,6 +96,7 @@ def host_params(catalog: Catalog, out: Path, with_workspaces: bool) -> dict[str,
             {"path": i["path"], "why": i["why"]} for i in not_kept(catalog, with_workspaces)
         ],
         "databases": sorted(d.name for c in catalog.components.values() for d in c.databases),
+        "sqlite_scrub": scrubs(catalog),
         "pg_dump": f"{layout['bin']}/pg_dump",
         "socket_dir": layout["socket"],
         "port": postgresql.listen.port if postgresql.listen else 5432,
@@ -112,7 +123,7 @@ def manifest_base(catalog: Catalog, facts: HostFacts, with_workspaces: bool) -> 
         "host": facts.hostname,
         "platform": facts.platform,
         "arch": facts.arch,
-        "versions": dict(sorted(facts.versions.items())),
+        "versions": {k: v for k, v in sorted(facts.versions.items()) if k in catalog.components},
         "last_install": last.model_dump(mode="json"),
         "with_workspaces": with_workspaces,
         "not_kept": not_kept(catalog, with_workspaces),
@@ -133,7 +144,9 @@ def backup(
     try:
         result = call_module(target, "aiws_backup", host_params(catalog, staging, with_workspaces))
         base = manifest_base(catalog, facts, with_workspaces)
-        base["databases"] = next(iter(result.values()))["databases"]
+        done = next(iter(result.values()))
+        base["databases"] = done["databases"]
+        base["sqlite"] = {"copied": done["sqlite"], "as_is": done["sqlite_as_is"]}
         with staging.open("rb") as payload:
             manifest = seal(payload, out, passphrase, base)
     finally:

@@ -118,6 +118,15 @@ class NotKept(Frozen):
     why: str
 
 
+class Scrub(Frozen):
+    """SQL a backup runs on its copy of a component's SQLite database (never on the
+    database): what only the running service may hold, e.g. its lease on its state."""
+
+    path: str
+    sql: list[str] = Field(min_length=1)
+    why: str
+
+
 class Secret(Frozen):
     """A secret a component owns. `generated`: made by the shared secrets step (random, once);
     otherwise written by the component itself (e.g. Vault's init). `mirror`: copied into
@@ -159,6 +168,7 @@ class Component(Frozen):
     purge_paths: list[str] = Field(default_factory=list)
     # What `aiws backup` leaves out of the component's paths ({state}, {config}, ...).
     not_kept: list[NotKept] = Field(default_factory=list)
+    scrub: list[Scrub] = Field(default_factory=list)
     # systemd hardening its runtime allows beyond the shared list (e.g. MemoryDenyWriteExecute:
     # not for a JIT such as V8).
     hardening: list[str] = Field(default_factory=list)
