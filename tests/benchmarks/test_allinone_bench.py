@@ -9,45 +9,23 @@ a full bundle built beforehand.
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import pytest
 
-from aiws.bundle.recipes import CONTROLLER
 from aiws.commands.summary import DeploySummary
 from aiws.model.catalog import load_catalog
-from aiws.sandbox.state import SandboxState
+from tests.benchmarks.conftest import SELECTION, timed
 from tests.benchmarks.recording import record, spread
-from tests.helpers.bundles import build
 from tests.helpers.fixtures import MakeSandbox
-from tests.helpers.hosts import bootstrap, inside, on_host, unit_rss_mb
+from tests.helpers.hosts import bootstrap, inside, unit_rss_mb
 from tests.helpers.resilience import service_units
 
 pytestmark = pytest.mark.benchmark
 CATALOG = load_catalog()
 COMPONENTS = list(CATALOG.modes["all-in-one"].components)
-SELECTION = ["--mode", "all-in-one", "--domain", "bridge.aiws.test", "--internal-ca"]
 RERUNS = 5
 STATUS_SAMPLES = 10
-
-
-@pytest.fixture(scope="module")
-def full_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    given = os.environ.get("AIWS_BENCH_BUNDLE")
-    if given:
-        return Path(given)
-    components = [*CATALOG.components, CONTROLLER]
-    return build("debian-12-amd64", components, tmp_path_factory.mktemp("full")).package
-
-
-def timed(sandbox: SandboxState, *args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    rc, out, err = on_host(sandbox, *args)
-    seconds = time.monotonic() - started
-    assert rc == 0, err[-2000:]
-    return seconds, out
 
 
 def test_all_in_one_with_aiws_on_the_host(make_sandbox: MakeSandbox, full_bundle: Path) -> None:

@@ -409,6 +409,7 @@ def test_a_backup_rebuilds_the_whole_site_on_a_fresh_host(
     restored = json.loads(out)
     assert restored["ok"] and restored["restored"]["databases"] == ["vault"]
     outputs += out + err
+    (scenario.tmp / "b").mkdir()
     door_b = Door(b, scenario.tmp / "b", door_a.token.read_text().strip())
     door_b.ca = door_a.ca  # a client that trusted A's CA
     site_state.check(b, door_b, state)
@@ -424,6 +425,8 @@ def test_a_backup_rebuilds_the_whole_site_on_a_fresh_host(
     assert values and set(values) <= set(_values(b))
     seen = outputs + _logs(a) + _logs(b)
     assert [v[:6] for v in values if v in seen] == []
+    for box, staging in ((a, "backup"), (b, "restore")):  # the plain copies are gone
+        assert inside(box, "find", f"/root/.cache/aiws/{staging}", "-type", "f") == ""
     inside(a, "rm", ARCHIVE, PASSPHRASE)
 
 

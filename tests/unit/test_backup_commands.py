@@ -95,7 +95,7 @@ def test_the_hosts_part_is_given_every_database_and_the_platforms_cluster():
     params = backup.host_params(CATALOG.for_platform("debian-13"), Path("/x/y.tar"), False)
     assert params["roots"] == ["/etc/aiws", "/var/lib/aiws"]
     assert params["databases"] == ["vault"]  # LiteLLM keeps its keys in a file
-    assert params["pg_dump"] == "/usr/lib/postgresql/17/bin/pg_dump"
+    assert params["pg_bin"] == "/usr/lib/postgresql/17/bin"
     assert params["socket_dir"] == "/run/aiws-postgresql"
     assert params["sqlite_scrub"] == [
         {
@@ -153,3 +153,11 @@ def test_restore_without_a_bundle_says_so_in_one_line(tmp_path: Path):
     result = CliRunner().invoke(app, ["restore", str(tmp_path / "x")])
     assert isinstance(result.exception, UsageError) and result.exception.exit_code == 2
     assert str(result.exception) == "aiws restore needs --bundle; give the bundle the site ran from"
+
+
+def test_what_the_catalog_leaves_out_or_scrubs_lies_under_what_a_backup_keeps():
+    roots = (CATALOG.paths.config + "/", CATALOG.paths.state + "/")
+    for item in backup.not_kept(CATALOG, with_workspaces=False):
+        assert item["path"].startswith(roots) and item["why"], item
+    for item in backup.scrubs(CATALOG):
+        assert item["path"].startswith(roots) and item["sql"], item

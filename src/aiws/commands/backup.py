@@ -97,7 +97,7 @@ def host_params(catalog: Catalog, out: Path, with_workspaces: bool) -> dict[str,
         ],
         "databases": sorted(d.name for c in catalog.components.values() for d in c.databases),
         "sqlite_scrub": scrubs(catalog),
-        "pg_dump": f"{layout['bin']}/pg_dump",
+        "pg_bin": layout["bin"],
         "socket_dir": layout["socket"],
         "port": postgresql.listen.port if postgresql.listen else 5432,
     }

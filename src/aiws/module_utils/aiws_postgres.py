@@ -97,6 +97,38 @@ class Psql:
         return [line.split("\t") for line in done.stdout.splitlines() if line]
 
 
+def run_tool(params, tool, args, timeout):
+    """A PostgreSQL client tool of the cluster's version (pg_dump, pg_restore: `tool` in
+    params["pg_bin"]) over aiws's socket as the superuser, with no PG* variable of the
+    caller's; a Failure naming the tool and its last line of error."""
+    argv = [
+        os.path.join(params["pg_bin"], tool),
+        "--no-password",
+        "-h",
+        params["socket_dir"],
+        "-p",
+        str(params["port"]),
+        "-U",
+        "postgres",
+        *args,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    try:
+        done = subprocess.run(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=timeout,
+            universal_newlines=True,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Failure("%s: %s" % (tool, exc)) from None
+    if done.returncode != 0:
+        raise Failure("%s: %s" % (tool, (done.stderr.strip().splitlines() or ["failed"])[-1]))
+
+
 def literal(value):
     return "'" + value.replace("'", "''") + "'"
 

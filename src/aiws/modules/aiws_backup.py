@@ -48,8 +48,8 @@ options:
     type: list
     elements: str
     default: []
-  pg_dump:
-    description: pg_dump of the cluster's version.
+  pg_bin:
+    description: The cluster's binaries (psql, pg_dump).
     type: path
   socket_dir:
     description: The cluster's unix socket directory.
@@ -70,10 +70,10 @@ import tarfile
 
 try:
     from ansible.module_utils.aiws_common import Failure, module_main, private_dir_problem
-    from ansible.module_utils.aiws_postgres import IDENTIFIER, Psql
+    from ansible.module_utils.aiws_postgres import IDENTIFIER, Psql, run_tool
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, module_main, private_dir_problem
-    from aiws.module_utils.aiws_postgres import IDENTIFIER, Psql
+    from aiws.module_utils.aiws_postgres import IDENTIFIER, Psql, run_tool
 
 ARGUMENT_SPEC = {
     "out": {"type": "path", "required": True},
@@ -81,7 +81,7 @@ ARGUMENT_SPEC = {
     "not_kept": {"type": "list", "elements": "dict", "default": []},
     "databases": {"type": "list", "elements": "str", "default": []},
     "sqlite_scrub": {"type": "list", "elements": "dict", "default": []},
-    "pg_dump": {"type": "path"},
+    "pg_bin": {"type": "path"},
     "socket_dir": {"type": "path"},
     "port": {"type": "int", "default": 5432},
 }
@@ -95,10 +95,11 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _existing_databases(params):
-    if not params["databases"] or not params.get("pg_dump"):
+    if not params["databases"] or not params.get("pg_bin"):
         return []
-    psql = dict(params, psql=os.path.join(os.path.dirname(params["pg_dump"]), "psql"))
-    rows = Psql(psql)("SELECT datname FROM pg_database")
+    rows = Psql(dict(params, psql=os.path.join(params["pg_bin"], "psql")))(
+        "SELECT datname FROM pg_database"
+    )
     present = {row[0] for row in rows}
     return sorted(name for name in params["databases"] if name in present)
 
@@ -106,36 +107,7 @@ def _existing_databases(params):
 def _dump(params, database, target):
     if not IDENTIFIER.match(database):
         raise Failure("not a database name: %r" % database)
-    argv = [
-        params["pg_dump"],
-        "--format=custom",
-        "--no-password",
-        "-h",
-        params["socket_dir"],
-        "-p",
-        str(params["port"]),
-        "-U",
-        "postgres",
-        "-f",
-        target,
-        database,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    try:
-        done = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            timeout=DUMP_SECONDS,
-            universal_newlines=True,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Failure("pg_dump %s: %s" % (database, exc)) from None
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["failed"]
-        raise Failure("pg_dump %s: %s" % (database, lines[-1]))
+    run_tool(params, "pg_dump", ["--format=custom", "-f", target, database], DUMP_SECONDS)
 
 
 def _left_out(path, not_kept):

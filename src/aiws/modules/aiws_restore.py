@@ -67,10 +67,10 @@ import tarfile
 
 try:
     from ansible.module_utils.aiws_common import Failure, module_main, private_dir_problem
-    from ansible.module_utils.aiws_postgres import IDENTIFIER, Psql, ident
+    from ansible.module_utils.aiws_postgres import IDENTIFIER, Psql, ident, run_tool
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, module_main, private_dir_problem
-    from aiws.module_utils.aiws_postgres import IDENTIFIER, Psql, ident
+    from aiws.module_utils.aiws_postgres import IDENTIFIER, Psql, ident, run_tool
 
 ARGUMENT_SPEC = {
     "payload": {"type": "path", "required": True},
@@ -265,37 +265,8 @@ def restore_databases(params, dumps, payload):
 
 
 def _pg_restore(params, database, dump):
-    argv = [
-        os.path.join(params["pg_bin"], "pg_restore"),
-        "--exit-on-error",
-        "--single-transaction",
-        "--no-password",
-        "-h",
-        params["socket_dir"],
-        "-p",
-        str(params["port"]),
-        "-U",
-        "postgres",
-        "-d",
-        database,
-        dump,
-    ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    try:
-        done = subprocess.run(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            timeout=RESTORE_SECONDS,
-            universal_newlines=True,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise Failure("pg_restore %s: %s" % (database, exc)) from None
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines() or ["failed"]
-        raise Failure("pg_restore %s: %s" % (database, lines[-1]))
+    args = ["--exit-on-error", "--single-transaction", "-d", database, dump]
+    run_tool(params, "pg_restore", args, RESTORE_SECONDS)
 
 
 def run(params, check_mode=False):
