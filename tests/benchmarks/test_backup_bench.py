@@ -29,8 +29,8 @@ ARCHIVE = "/root/site.aiws-backup"
 # 100 000 rows of 1 KiB of random bytes (nothing for gzip or PostgreSQL to compress).
 LOAD = (
     "CREATE TABLE bench_payload (id int PRIMARY KEY, data bytea); "
-    "INSERT INTO bench_payload SELECT n, decode((SELECT string_agg(md5(random()::text || n), '')"
-    " FROM generate_series(1, 64)), 'hex') FROM generate_series(1, 100000) n;"
+    "INSERT INTO bench_payload SELECT n, decode(string_agg(md5(random()::text), ''), 'hex') "
+    "FROM generate_series(1, 100000) n, generate_series(1, 64) k GROUP BY n;"
 )
 
 
