@@ -18,7 +18,8 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint(src: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(src)}
+    # a wide terminal: the report wraps a long contract name, "BROKEN" then ends another line
+    env = {**os.environ, "PYTHONPATH": str(src), "COLUMNS": "400"}
     return subprocess.run(
         [str(LINT_IMPORTS), "--no-cache", str(REPO / "pyproject.toml")],
         cwd=src, env=env, capture_output=True, text=True, timeout=120, check=False,
