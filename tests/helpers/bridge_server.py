@@ -101,9 +101,10 @@ def rpc(base: str, method: str, params: dict[str, Any] | None = None, **kw: Any)
     return http("POST", f"{base}/acp/rpc", json=body, headers=headers, timeout=30, **kw)
 
 
-def events(response: httpx.Response) -> list[Any]:
+def events(response: httpx.Response | str) -> list[Any]:
     """The SSE events: each exactly one `data:` line and a blank line."""
-    chunks = response.text.split("\n\n")
+    text = response if isinstance(response, str) else response.text
+    chunks = text.split("\n\n")
     assert chunks[-1] == ""
     out = []
     for chunk in chunks[:-1]:
