@@ -189,25 +189,44 @@ def test_full_bundle_builds_and_verifies(full_bundle_build: BuildResult, tmp_pat
         assert "postinstall" not in ran.stdout + ran.stderr, name
     assert node.version == "24.21.0"
     controller = unpack(bundle, CONTROLLER, tmp_path / "controller")
-    wheels = {f.path.split("/")[-1].split("-")[0] for f in controller.files}
-    assert {"aiws", "ansible", "ansible_core", "pip"} <= wheels
+    assert {"aiws", "ansible", "ansible_core"} <= {
+        r.name.split("-")[0] for r in controller.resolved
+    }
+    aiws = (tmp_path / "controller" / "venv" / "bin" / "aiws").read_text()
+    assert aiws.startswith("#!/opt/aiws/controller/venv/bin/python\n")
 
 
-def test_the_bridge_artifact_carries_its_own_wheels_only(tmp_path: Path) -> None:
+def _pyc_flags(pyc: Path) -> int:
+    return int.from_bytes(pyc.read_bytes()[4:8], "little")
+
+
+def test_the_bridge_artifact_carries_its_own_venv_prebuilt(tmp_path: Path) -> None:
+    """The Bridge's runtime is its venv, made at build time with Debian 12's own Python for
+    /opt/aiws/bridge/<v>/venv: its own distributions only, byte-compiled (unchecked-hash:
+    no file time matters), no wheel, no pip, no interpreter link (the host makes those)."""
     result = build("debian-12-amd64", ["bridge"], tmp_path / "out")
     bundle = verify_bundle(result.package, tmp_path / "unpacked")
     manifest = unpack(bundle, "bridge", tmp_path / "bridge")
-    wheels = {f.path.split("/")[-1].split("-")[0].lower() for f in manifest.files}
+    wheels = {r.name.split("-")[0].lower() for r in manifest.resolved}
     assert {"aiws_bridge", "starlette", "uvicorn", "websockets", "agent_client_protocol"} <= wheels
     assert not wheels & {"aiws", "ansible", "ansible_core", "typer", "rich"}, wheels
-    # It installs offline into a venv of its own and starts.
-    venv = tmp_path / "venv"
-    subprocess.run(["python3", "-m", "venv", str(venv)], check=True, timeout=120)
-    wheel_dir = next((tmp_path / "bridge").rglob("aiws_bridge-*.whl")).parent
-    subprocess.run([venv / "bin" / "pip", "install", "-q", "--no-index", "--find-links",
-                    wheel_dir, "aiws-bridge"], check=True, timeout=600)  # fmt: skip
-    ran = subprocess.run([venv / "bin" / "aiws-bridge", "--help"], capture_output=True,
-                         text=True, timeout=60, check=False)  # fmt: skip
+    paths = {f.path for f in manifest.files}
+    assert not [
+        p for p in paths if p.endswith(".whl") or "/pip/" in p or p.startswith("venv/include")
+    ]
+    assert not [f.path for f in manifest.files if f.link], "links are the host's to make"
+    assert "venv/pyvenv.cfg" not in paths and "venv/bin/python" not in paths
+    venv = tmp_path / "bridge" / "venv"
+    script = (venv / "bin" / "aiws-bridge").read_text()
+    assert script.startswith(f"#!/opt/aiws/bridge/{manifest.version}/venv/bin/python\n")
+    package = venv / "lib" / "python3.11" / "site-packages" / "aiws_bridge"
+    pycs = list((package / "__pycache__").glob("*.cpython-311.pyc"))
+    assert len(pycs) == len(list(package.glob("*.py"))) and pycs
+    assert {_pyc_flags(pyc) for pyc in pycs} == {0b01}  # hash-based, never checked
+    # What the host's venv step adds, then it starts (this machine is Debian 12 too).
+    subprocess.run(["python3", "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    ran = subprocess.run([venv / "bin" / "python", venv / "bin" / "aiws-bridge", "--help"],
+                         capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert ran.returncode == 0 and "--config" in ran.stdout, ran.stderr
 
 

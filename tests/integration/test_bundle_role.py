@@ -91,10 +91,20 @@ def test_role_unpacks_verified_tarballs_idempotently_and_bootstraps_offline(
     assert again.ok and again.changed_by_role() == {"bundle": 1}
     assert inside(sandbox, "ls", "/var/cache/aiws/bundle") == ""
 
-    # The sandbox has no network and no python3-venv: bootstrap.sh must manage with wheels.
+    # The sandbox has no network and no python3-venv: bootstrap.sh puts the prebuilt
+    # controller in place with python3 alone, and a second run keeps it.
     bootstrap = f"/opt/aiws/controller/{bundle.for_component(CONTROLLER).version}/bootstrap.sh"
     assert inside(sandbox, "sh", bootstrap, "--version", timeout=600).startswith("aiws ")
     assert "bundle" in inside(sandbox, "/opt/aiws/controller/venv/bin/aiws", "--help")
+    made = inside(sandbox, "stat", "-c", "%i", "/opt/aiws/controller/venv/bin/aiws")
+    assert inside(sandbox, "sh", bootstrap, "--version", timeout=600).startswith("aiws ")
+    assert inside(sandbox, "stat", "-c", "%i", "/opt/aiws/controller/venv/bin/aiws") == made
+    # Another controller's venv in place (an older bundle's) is replaced, not reused.
+    inside(sandbox, "sh", "-c", "echo older > /opt/aiws/controller/venv/.aiws-sums")
+    assert inside(sandbox, "sh", bootstrap, "--version", timeout=600).startswith("aiws ")
+    assert inside(sandbox, "stat", "-c", "%i", "/opt/aiws/controller/venv/bin/aiws") != made
+    assert inside(sandbox, "ls", "/opt/aiws/controller") == "\n".join(
+        sorted([bundle.for_component(CONTROLLER).version, "venv"]))  # fmt: skip
 
 
 def test_role_refuses_a_tarball_that_changed_on_the_way(

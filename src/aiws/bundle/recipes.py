@@ -14,10 +14,12 @@ from aiws import __version__
 from aiws.bundle.cache import DownloadCache
 from aiws.bundle.manifest import Resolved
 from aiws.bundle.sources import apt, npm, pypi
+from aiws.bundle.sources import python as target_python
 from aiws.bundle.tarball import sha256_file
 from aiws.bundle.target import BundleTarget
 from aiws.errors import AiwsError, UsageError
 from aiws.model.catalog import Catalog, Component, PlaceBinary
+from aiws.model.resolve import resolve_layout
 
 CONTROLLER = "controller"
 APT = "apt"
@@ -28,19 +30,25 @@ AIWS_RECIPES = {"project", CONTROLLER}  # this project's own wheel: its Python f
 # The Python projects of this repository, by distribution name: where each one's source is.
 PROJECT_DIRS = {"aiws": ".", "aiws-bridge": "bridge"}
 
+# Where bootstrap.sh puts the controller's venv (its scripts name this path: prebuilt for it).
+CONTROLLER_VENV = "{runtime}/controller/venv"
 BOOTSTRAP = """\
 #!/bin/sh
-# Install the aiws controller from this directory's wheels (no network), then run aiws.
+# Put this directory's prebuilt aiws controller in place (no network, no pip), then run aiws.
 #   sh bootstrap.sh install --mode all-in-one --bundle /path/to/aiws-bundle-....tar
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-venv=${AIWS_VENV:-/opt/aiws/controller/venv}
-if [ ! -x "$venv/bin/aiws" ]; then
-  # --without-pip: a minimal Debian lacks ensurepip (python3-venv); pip comes from wheels/
-  python3 -m venv --without-pip "$venv"
-  pip_wheel=$(ls "$here"/wheels/pip-*.whl | head -n 1)
-  "$venv/bin/python" "$pip_wheel/pip" install --quiet --no-index \\
-    --find-links "$here/wheels" -r "$here/requirements.txt"
+venv={venv}
+# The venv in place is this tarball's when it keeps a copy of its SHA256SUMS; another one
+# (an older controller's) is replaced whole, never mixed with this one.
+if ! cmp -s "$here/SHA256SUMS" "$venv/.aiws-sums" 2>/dev/null; then
+  rm -rf "$venv.new"
+  cp -a "$here/venv" "$venv.new"
+  # the interpreter links and pyvenv.cfg (--without-pip: a minimal Debian lacks ensurepip)
+  python3 -m venv --without-pip "$venv.new"
+  cp "$here/SHA256SUMS" "$venv.new/.aiws-sums"
+  rm -rf "$venv"
+  mv "$venv.new" "$venv"
 fi
 exec "$venv/bin/aiws" "$@"
 """
@@ -59,6 +67,7 @@ class Artifact:
     prune: list[str] = field(default_factory=list)
     binary: str | None = None
     place_binary: PlaceBinary | None = None  # {cpu} already filled in
+    venv: str | None = None  # a Python runtime's venv on the target, prebuilt for that path
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ def plan(
         component = None if name == CONTROLLER else _for(catalog, name, target)
         recipe = CONTROLLER if component is None else _recipe(component)
         why = aiws_unsupported(target) if recipe in AIWS_RECIPES else None
+        if why is None and recipe in PYTHON_RECIPES:
+            why = target_python.can_run(target)
         if why:
             if explicit:
                 raise UsageError(
@@ -92,7 +103,7 @@ def plan(
             apt_components[name] = component.version
             apt_packages += component.apt_packages
         else:
-            artifacts.append(_component_artifact(component, target))
+            artifacts.append(_component_artifact(catalog, component, target))
     if any(a.recipe in PYTHON_RECIPES for a in artifacts):
         apt_packages += catalog.bundle.apt_packages
     if apt_packages:
@@ -123,8 +134,9 @@ def _recipe(component: Component) -> str:
     return component.bundle.recipe
 
 
-def _component_artifact(component: Component, target: BundleTarget) -> Artifact:
+def _component_artifact(catalog: Catalog, component: Component, target: BundleTarget) -> Artifact:
     assert component.bundle is not None
+    venv = resolve_layout(catalog, component).get("venv")
     return Artifact(
         name=component.name,
         recipe=component.bundle.recipe,
@@ -138,6 +150,7 @@ def _component_artifact(component: Component, target: BundleTarget) -> Artifact:
         ],
         binary=component.bundle.binary,
         place_binary=_for_cpu(component.bundle.place_binary, target),
+        venv=venv if component.bundle.recipe in PYTHON_RECIPES else None,
     )
 
 
@@ -150,7 +163,12 @@ def _for_cpu(place: PlaceBinary | None, target: BundleTarget) -> PlaceBinary | N
 
 def _controller_artifact(catalog: Catalog) -> Artifact:
     sources = [f"aiws=={__version__}", *catalog.bundle.controller_extra]
-    return Artifact(CONTROLLER, CONTROLLER, __version__, {}, sources, ["bootstrap.sh"])
+    venv = controller_venv(catalog)
+    return Artifact(CONTROLLER, CONTROLLER, __version__, {}, sources, ["bootstrap.sh"], venv=venv)
+
+
+def controller_venv(catalog: Catalog) -> str:
+    return CONTROLLER_VENV.format(runtime=catalog.paths.runtime)
 
 
 def pinned_specs(component: Component, target: BundleTarget) -> list[str]:
@@ -210,6 +228,8 @@ class Builder:
             key["aiws_wheel_sha256"] = sha256_file(self.project_wheel())
         if artifact.recipe == "project":
             key["project_wheel_sha256"] = sha256_file(self.project_wheel(_name(artifact)))
+        if artifact.venv is not None:
+            key["prebuilt"] = {"format": target_python.PREBUILD_FORMAT, "venv": artifact.venv}
 
         def fill_and_prune(payload: Path) -> None:
             fill(payload, artifact)
@@ -256,6 +276,31 @@ class Builder:
         pypi.fill_wheelhouse(
             payload, artifact.sources, self.target, artifact.name, artifact.sources
         )
+        self._prebuild(payload, artifact)
+
+    def _prebuild(self, payload: Path, artifact: Artifact) -> None:
+        """The wheelhouse installed into its venv with the target's Python; the wheels and
+        the pip that installed them are not shipped (the manifest still lists the wheels)."""
+        assert artifact.venv is not None
+        scratch = self.workdir / f"prebuild-{artifact.name}"
+        target_python.prebuild_venv(payload, self.target_python(), artifact.venv, scratch)
+        pypi.record_wheels(payload)
+        shutil.rmtree(payload / "wheels")
+        shutil.rmtree(payload / "installer")
+
+    def target_python(self) -> target_python.TargetPython:
+        """The target's CPython (its release's packages, extracted), once per cache."""
+        key = {
+            "target": self.target.name,
+            "packages": target_python.packages(self.target),
+            "resolver": apt.RESOLVER_VERSION,
+        }
+        state = self.cache.scratch(f"apt-state/{self.target.name}-python")
+        entry = self.cache.entry(
+            "target-python", key,
+            lambda payload: target_python.fill_target_python(payload, self.target, state),
+        )  # fmt: skip
+        return target_python.TargetPython(entry / "root", self.target.python)
 
     def _binary(self, payload: Path, artifact: Artifact) -> None:
         assert artifact.binary is not None
@@ -286,11 +331,14 @@ class Builder:
     def _project(self, payload: Path, artifact: Artifact) -> None:
         wheel = str(self.project_wheel(_name(artifact)))
         pypi.fill_wheelhouse(payload, [wheel], self.target, artifact.name, artifact.sources[:1])
+        self._prebuild(payload, artifact)
 
     def _controller(self, payload: Path, artifact: Artifact) -> None:
         downloads = [str(self.project_wheel()), *artifact.sources[1:]]
         pypi.fill_wheelhouse(payload, downloads, self.target, artifact.name, artifact.sources)
-        (payload / "bootstrap.sh").write_text(BOOTSTRAP)
+        self._prebuild(payload, artifact)
+        assert artifact.venv is not None
+        (payload / "bootstrap.sh").write_text(BOOTSTRAP.replace("{venv}", artifact.venv))
         (payload / "bootstrap.sh").chmod(0o755)
 
 

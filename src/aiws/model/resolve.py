@@ -18,8 +18,6 @@ _FIELD = re.compile(r"\{(\w+)\}")
 # Task files of a component role the shared skeleton runs, when the role has them.
 HOOKS = ("prepare", "render", "started")
 READY_SECONDS = 120
-VENV_LAYOUT = {"venv", "pip", "wheels", "requirements"}
-VENV_SECONDS = 1800
 # The variable an agent's launcher holds its LiteLLM key in.
 AGENT_KEY_ENV = "AIWS_LITELLM_KEY"
 
@@ -109,28 +107,19 @@ def resolve_component(catalog: Catalog, component: Component) -> dict[str, Any]:
 
 
 def venv_steps(layout: dict[str, str]) -> list[dict[str, Any]]:
-    """The host-side step of a Python component (recipe wheelhouse or project): its venv,
-    made once per version from the bundle's wheels, no index, no network; marked complete
-    only when pip succeeded. Empty for a component without a venv in its layout."""
-    if not layout.keys() >= VENV_LAYOUT:
+    """The host-side step of a Python component (recipe wheelhouse or project): its venv's
+    contents come prebuilt in the runtime tarball (aiws.bundle.sources.python); the host
+    adds what a tarball cannot hold, the links to its own python3 and pyvenv.cfg. Never
+    --clear: that would empty the prebuilt tree. Empty for a component without a venv."""
+    if "venv" not in layout:
         return []
     venv = layout["venv"]
     return [
         {
-            "argv": ["/usr/bin/python3", "-m", "venv", "--without-pip", "--clear", venv],
+            "argv": ["/usr/bin/python3", "-m", "venv", "--without-pip", venv],
             "creates": f"{venv}/pyvenv.cfg",
         },
-        {
-            "argv": [
-                f"{venv}/bin/python", f"{layout['pip']}/pip", "install", "--quiet",
-                "--no-index", "--no-cache-dir", "--disable-pip-version-check",
-                f"--find-links={layout['wheels']}", f"--requirement={layout['requirements']}",
-            ],
-            "creates": f"{venv}/.aiws-installed",
-            "mark": True,
-            "timeout": VENV_SECONDS,
-        },
-    ]  # fmt: skip
+    ]
 
 
 def _agent(

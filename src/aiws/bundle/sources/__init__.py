@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aiws.errors import AiwsError
@@ -22,12 +22,23 @@ class ToolError(AiwsError):
 
 
 def run_tool(
-    cmd: Sequence[str], what: str, timeout: int, cwd: Path | None = None, fix: str = ""
+    cmd: Sequence[str],
+    what: str,
+    timeout: int,
+    cwd: Path | None = None,
+    fix: str = "",
+    env: Mapping[str, str] | None = None,
 ) -> str:
     """Run a registry client; its failure becomes one line naming `what` and the last error."""
     try:
         done = subprocess.run(
-            list(cmd), capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+            list(cmd),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd,
+            env=env,
+            check=False,
         )
     except subprocess.TimeoutExpired:
         raise AiwsError(f"{what}: {cmd[0]} did not finish in {timeout} s", fix) from None

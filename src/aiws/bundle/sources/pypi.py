@@ -96,12 +96,22 @@ def fill_binary(
     shutil.rmtree(wheels)
 
 
+WHEELS_RECORD = "wheels.txt"
+
+
+def record_wheels(payload: Path) -> None:
+    """payload/wheels.txt: `SHA256  name` of every wheel a prebuilt venv was made from (the
+    wheels themselves are not shipped; the manifest's `resolved` still names each one)."""
+    lines = [f"{sha256_file(w)}  {w.name}\n" for w in sorted((payload / "wheels").glob("*.whl"))]
+    (payload / WHEELS_RECORD).write_text("".join(lines))
+
+
 def resolved_wheels(payload: Path) -> list[Resolved]:
-    """What the wheelhouse (or the single source wheel) actually holds."""
-    record = payload / "source-wheel.txt"
-    if record.exists():
-        digest, name = record.read_text().split()
-        return [Resolved(name=name, version=name.split("-")[1], sha256=digest)]
+    """What the wheelhouse (or the single source wheel) was made of."""
+    for record in (payload / "source-wheel.txt", payload / WHEELS_RECORD):
+        if record.exists():
+            pairs = [line.split() for line in record.read_text().splitlines() if line]
+            return [Resolved(name=n, version=n.split("-")[1], sha256=d) for d, n in pairs]
     return [
         Resolved(name=wheel.name, version=wheel.name.split("-")[1], sha256=sha256_file(wheel))
         for wheel in sorted((payload / "wheels").glob("*.whl"))
