@@ -32,6 +32,7 @@ from tests.helpers.bridge_server import (
     SSE,
     TOKEN,
     TRUST,
+    StreamedTurn,
     agent_pid,
     auth,
     bridge_process,
@@ -212,34 +213,13 @@ def test_a_thread_whose_child_died_continues(bridge: str) -> None:
 def test_cancel_during_a_prompt_and_keepalives(bridge: str) -> None:
     """The cancel is sent once the agent has streamed "waiting" (its turn runs for sure; a
     fixed sleep lost the race on a loaded machine) and a keepalive (every 0.3 s) has passed."""
-    streamed_text: list[str] = []
-    waiting = threading.Event()
-    routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
-               "explicitProviderId": "codex"}  # fmt: skip
-    body = {"jsonrpc": "2.0", "id": "c1", "method": "session.start",
-            "params": {"sessionId": "slow", "threadId": "slow", "taskPrompt": "wait",
-                       "routing": routing}}  # fmt: skip
-    url = bridge + "/acp/rpc"
-
-    def run_turn() -> None:
-        with (
-            httpx.Client(trust_env=False, verify=trust_of(url) or True, timeout=30) as client,
-            client.stream("POST", url, json=body, headers={**auth(), **SSE}) as response,
-        ):
-            for text in response.iter_text():
-                streamed_text.append(text)
-                joined = "".join(streamed_text)
-                if '"waiting"' in joined and "keepalive" in joined.split('"waiting"', 1)[1]:
-                    waiting.set()
-
-    runner = threading.Thread(target=run_turn)
-    runner.start()
-    assert waiting.wait(20), "".join(streamed_text)
+    turn = StreamedTurn(bridge, "slow", "wait").started()
+    assert turn.wait_until(lambda text: "keepalive" in text.partition('"waiting"')[2]), turn.text
     cancel = rpc(bridge, "session.cancel", {"sessionId": "slow", "threadId": "slow"}).json()
     assert cancel["result"] == {"accepted": True}
-    runner.join(30)
-    assert not runner.is_alive()
-    streamed = events("".join(streamed_text))
+    turn.join(30)
+    assert not turn.is_alive()
+    streamed = events(turn.text)
     assert streamed[-2]["result"]["status"] == "cancelled"
     assert streamed[-2]["result"]["stopReason"] == "cancelled"
     keepalive = {"jsonrpc": "2.0", "method": "xworkmate.bridge.keepalive",

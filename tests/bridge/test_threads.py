@@ -34,6 +34,7 @@ from tests.helpers.bridge_server import (
     SSE,
     TOKEN,
     Background,
+    StreamedTurn,
     agent_pid,
     auth,
     bridge_process,
@@ -243,25 +244,27 @@ def test_twenty_threads_on_eight_agents(tmp_path: Path) -> None:
 def test_a_turn_waits_when_every_agent_is_busy(tmp_path: Path) -> None:
     settings = write_settings(tmp_path, max_sessions=1)
     with served(settings) as base:
-        busy = Background(partial(start, base, "busy", "wait")).started()
-        time.sleep(1.0)
-        waiting = Background(partial(start, base, "next", "hi")).started()
-        time.sleep(1.0)
-        assert waiting.ended is None, "the second thread did not wait"
+        busy = StreamedTurn(base, "busy", "wait").started()
+        assert busy.wait_for('"waiting"'), busy.text  # the one agent is running its turn
+        waiting = StreamedTurn(base, "next", "hi").started()
+        assert waiting.wait_for('"queued"'), waiting.text
+        time.sleep(0.5)
+        assert not waiting.done, "the second thread did not wait"
         rpc(base, "session.cancel", {"sessionId": "busy", "threadId": "busy"})
         busy.join(30)
         waiting.join(30)
-        streamed = events(waiting.value)
+        assert not busy.is_alive() and not waiting.is_alive()
+        streamed = events(waiting.text)
         assert next(u["event"] for u in statuses(streamed)) == "queued"
         assert result_of(streamed)["output"] == "echo: hi"
-        assert result_of(events(busy.value))["status"] == "cancelled"
+        assert result_of(events(busy.text))["status"] == "cancelled"
 
 
 def test_one_tokens_threads_are_its_own(durable: tuple[Settings, Path]) -> None:
     settings, tmp = durable
     with served(settings) as base:
-        runner = Background(partial(start, base, "mine", "wait")).started()
-        time.sleep(1.0)
+        runner = StreamedTurn(base, "mine", "wait").started()
+        assert runner.wait_for('"waiting"'), runner.text
         theirs = {**auth(OTHER), **SSE}
         ids = {"sessionId": "mine", "threadId": "mine"}
         stolen = events(rpc(base, "session.message", {**ids, "taskPrompt": "x"}, headers=theirs))
@@ -273,7 +276,7 @@ def test_one_tokens_threads_are_its_own(durable: tuple[Settings, Path]) -> None:
         assert runner.is_alive(), "another token cancelled the turn"
         rpc(base, "session.cancel", ids)
         runner.join(30)
-        assert result_of(events(runner.value))["status"] == "cancelled"
+        assert result_of(events(runner.text))["status"] == "cancelled"
         assert result_of(message(base, "mine", "still mine"))["output"] == "echo: still mine"
         # The other token's thread of the same id is its own, in a workspace of its own.
         params = {**ids, "taskPrompt": "theirs", "provider": "codex"}

@@ -163,6 +163,54 @@ class Background(threading.Thread):
         return self
 
 
+class StreamedTurn(threading.Thread):
+    """A session.start streamed in a thread of its own: what has arrived so far, and a wait
+    for a piece of it. A test waits for what it needs (the agent running, the turn queued),
+    never a fixed time: a fixed sleep loses the race on a loaded machine."""
+
+    def __init__(self, base: str, session: str, prompt: str) -> None:
+        super().__init__(daemon=True)
+        self.url = base + "/acp/rpc"
+        routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+                   "explicitProviderId": "codex"}  # fmt: skip
+        self.body = {"jsonrpc": "2.0", "id": f"start-{session}", "method": "session.start",
+                     "params": {"sessionId": session, "threadId": session,
+                                "taskPrompt": prompt, "routing": routing}}  # fmt: skip
+        self.text = ""
+        self.done = False
+        self._arrived = threading.Condition()
+
+    def run(self) -> None:
+        verify = trust_of(self.url) or True
+        try:
+            with (
+                httpx.Client(trust_env=False, verify=verify, timeout=60) as client,
+                client.stream("POST", self.url, json=self.body, headers={**auth(), **SSE}) as reply,
+            ):
+                for chunk in reply.iter_text():
+                    with self._arrived:
+                        self.text += chunk
+                        self._arrived.notify_all()
+        finally:
+            with self._arrived:
+                self.done = True
+                self._arrived.notify_all()
+
+    def started(self) -> StreamedTurn:
+        self.start()
+        return self
+
+    def wait_for(self, piece: str, timeout: float = 30) -> bool:
+        """Whether `piece` arrived within `timeout` seconds (False once the answer ended
+        without it)."""
+        return self.wait_until(lambda text: piece in text, timeout)
+
+    def wait_until(self, arrived: Callable[[str], bool], timeout: float = 30) -> bool:
+        with self._arrived:
+            self._arrived.wait_for(lambda: arrived(self.text) or self.done, timeout)
+            return arrived(self.text)
+
+
 def bridge_process(settings: Settings, config: Path) -> subprocess.Popen[bytes]:
     """The Bridge as its own process (`python -m aiws_bridge --config`), once it answers."""
     process = subprocess.Popen(
