@@ -42,7 +42,6 @@ from tests.helpers.bridge_server import (
     rpc,
     serve,
     start,
-    trust_of,
     workspace_of,
     write_settings,
     ws_connect,
@@ -230,23 +229,15 @@ def test_cancel_during_a_prompt_and_keepalives(bridge: str) -> None:
 def test_updates_reach_the_client_while_the_turn_runs(bridge: str) -> None:
     """No buffering on the way (Caddy's flush_interval -1): the agent's first chunk arrives
     while its turn still waits, not when it ends."""
-    routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
-               "explicitProviderId": "codex"}  # fmt: skip
-    body = {"jsonrpc": "2.0", "id": "s1", "method": "session.start",
-            "params": {"sessionId": "live", "threadId": "live", "taskPrompt": "wait",
-                       "routing": routing}}  # fmt: skip
-    url = bridge + "/acp/rpc"
-    with httpx.Client(trust_env=False, verify=trust_of(url) or True, timeout=30) as client:
-        sent = time.monotonic()
-        with client.stream("POST", url, json=body, headers={**auth(), **SSE}) as response:
-            lines = response.iter_lines()
-            next(line for line in lines if '"waiting"' in line)
-            waited = time.monotonic() - sent
-            assert waited < 5, waited
-            cancel = rpc(bridge, "session.cancel", {"sessionId": "live", "threadId": "live"})
-            assert cancel.json()["result"] == {"accepted": True}
-            rest = list(lines)
-    assert [line for line in rest if line][-1] == "data: [DONE]"
+    sent = time.monotonic()
+    turn = StreamedTurn(bridge, "live", "wait").started()
+    assert turn.wait_for('"waiting"', timeout=30), turn.text
+    waited = time.monotonic() - sent
+    assert waited < 5, waited
+    cancel = rpc(bridge, "session.cancel", {"sessionId": "live", "threadId": "live"})
+    assert cancel.json()["result"] == {"accepted": True}
+    turn.join(30)
+    assert [line for line in turn.text.splitlines() if line][-1] == "data: [DONE]"
 
 
 def test_caddy_routes_health_and_refuses_other_paths(caddy: Path, tmp_path: Path) -> None:

@@ -114,11 +114,18 @@ def events(response: httpx.Response | str) -> list[Any]:
     return out
 
 
+ROUTING = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
+           "explicitProviderId": "codex"}  # fmt: skip
+
+
+def start_params(session: str, prompt: str, **params: Any) -> dict[str, Any]:
+    """A session.start's params: the thread named as the session, routed to codex."""
+    return {"sessionId": session, "threadId": session, "taskPrompt": prompt,
+            "routing": ROUTING, **params}  # fmt: skip
+
+
 def start(base: str, session: str, prompt: str, **params: Any) -> httpx.Response:
-    routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
-               "explicitProviderId": "codex"}  # fmt: skip
-    return rpc(base, "session.start", {"sessionId": session, "threadId": session,
-               "taskPrompt": prompt, "routing": routing, **params}, headers=SSE)  # fmt: skip
+    return rpc(base, "session.start", start_params(session, prompt, **params), headers=SSE)
 
 
 def agent_pid(workspace: Path) -> int:
@@ -171,11 +178,8 @@ class StreamedTurn(threading.Thread):
     def __init__(self, base: str, session: str, prompt: str) -> None:
         super().__init__(daemon=True)
         self.url = base + "/acp/rpc"
-        routing = {"routingMode": "explicit", "explicitExecutionTarget": "agent",
-                   "explicitProviderId": "codex"}  # fmt: skip
         self.body = {"jsonrpc": "2.0", "id": f"start-{session}", "method": "session.start",
-                     "params": {"sessionId": session, "threadId": session,
-                                "taskPrompt": prompt, "routing": routing}}  # fmt: skip
+                     "params": start_params(session, prompt)}  # fmt: skip
         self.text = ""
         self.done = False
         self._arrived = threading.Condition()
