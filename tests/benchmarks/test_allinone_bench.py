@@ -84,6 +84,7 @@ def test_all_in_one_physical_floor(make_sandbox: MakeSandbox, full_bundle: Path)
         sandbox = make_sandbox()
         copy_in(sandbox, full_bundle, "/root/bundle.tar")
         copy_in(sandbox, FLOOR_SCRIPT, "/root/floor-allinone.sh")
+        copy_in(sandbox, FLOOR_SCRIPT.with_name("vault_init.py"), "/root/vault_init.py")
         out = inside(sandbox, "sh", "/root/floor-allinone.sh", "/root/bundle.tar", timeout=600)
         runs.append(json.loads(out))
     record(

@@ -113,6 +113,7 @@ def test_core_install_physical_floor(make_sandbox: MakeSandbox, full_bundle: Pat
         sandbox = make_sandbox()
         copy_in(sandbox, full_bundle, "/root/bundle.tar")
         copy_in(sandbox, FLOOR_SCRIPT, "/root/floor.sh")
+        copy_in(sandbox, FLOOR_SCRIPT.with_name("vault_init.py"), "/root/vault_init.py")
         runs.append(
             json.loads(inside(sandbox, "sh", "/root/floor.sh", "/root/bundle.tar", timeout=900))
         )

@@ -264,25 +264,7 @@ api_addr = "http://127.0.0.1:8200"
 HCL
 /opt/floor/vault/bin/bao server -config="$work/vault.hcl" </dev/null >"$logs/bao.log" 2>&1 &
 echo $! > "$work/pid.bao"
-python3 - <<'PY'
-import json, time, urllib.request
-base = "http://127.0.0.1:8200/v1/sys/"
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-deadline = time.time() + 60
-while True:
-    try:
-        opener.open(base + "seal-status", timeout=2).read()
-        break
-    except Exception:
-        if time.time() > deadline:
-            raise
-        time.sleep(0.1)
-def call(path, body):
-    request = urllib.request.Request(base + path, json.dumps(body).encode(), method="PUT")
-    return json.load(opener.open(request, timeout=300))
-keys = call("init", {"secret_shares": 1, "secret_threshold": 1})
-assert not call("unseal", {"key": keys["keys_base64"][0]})["sealed"]
-PY
+python3 "$(dirname "$0")/vault_init.py" 8200
 mark vault_up_init_unseal "$s"
 
 failed=""

@@ -60,25 +60,7 @@ listener "tcp" {
 api_addr = "http://127.0.0.1:8300"
 HCL
 /opt/floor/vault/bin/bao server -config="$work/vault.hcl" >"$work/bao.log" 2>&1 &
-python3 - <<'PY'
-import json, time, urllib.request
-base = "http://127.0.0.1:8300/v1/sys/"
-opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-deadline = time.time() + 60
-while True:
-    try:
-        opener.open(base + "seal-status", timeout=2).read()
-        break
-    except Exception:
-        if time.time() > deadline:
-            raise
-        time.sleep(0.1)
-def call(path, body):
-    request = urllib.request.Request(base + path, json.dumps(body).encode(), method="PUT")
-    return json.load(opener.open(request, timeout=300))
-keys = call("init", {"secret_shares": 1, "secret_threshold": 1})
-assert not call("unseal", {"key": keys["keys_base64"][0]})["sealed"]
-PY
+python3 "$(dirname "$0")/vault_init.py" 8300
 mark vault_up_init_unseal "$s"
 
 kill %1 2>/dev/null || true
