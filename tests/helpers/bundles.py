@@ -93,6 +93,62 @@ def repack(package: Path, tarball_name: str, edit: Callable[[Path], object]) -> 
     write_checksum(package)
 
 
+def another_release(
+    package: Path,
+    component: str,
+    version: str,
+    out: Path,
+    edit: Callable[[Path], object] | None = None,
+) -> Path:
+    """A one-component bundle carrying `package`'s runtime of `component` as release
+    `version` (its payload edited by `edit`, e.g. made unable to start), written by the real
+    writer: what a newer bundle of that component looks like to a host."""
+    work = out / f"{component}-{version}"
+    with tarfile.open(package) as outer:
+        aggregate = json.loads(_member(outer, BUNDLE_MANIFEST))
+        (entry,) = [a for a in aggregate["artifacts"] if a["name"] == component]
+        inner_bytes = _member(outer, entry["tarball"])
+    payload = work / "payload"
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+        inner.extractall(payload, filter="fully_trusted")
+    manifest = json.loads((payload / COMPONENT_MANIFEST).read_text())
+    for name in (COMPONENT_MANIFEST, SUMS):
+        (payload / name).unlink()
+    if edit is not None:
+        edit(payload)
+    catalog = load_catalog()
+    target = parse_target(aggregate["target"]["name"], catalog)
+    artifact = Artifact(
+        component,
+        manifest["recipe"],
+        version,
+        {component: version},
+        manifest["sources"],
+        manifest["entry_points"],
+    )
+    tarballs = work / "tarballs"
+    tarballs.mkdir()
+    written = write_artifact(payload, artifact, [], target, tarballs)
+    bundle = BundleManifest(
+        aiws_version=aggregate["aiws_version"],
+        built_at=aggregate["built_at"],
+        target=target_info(target),
+        tested=target.tested,
+        versions={component: version},
+        artifacts=[written],
+    )
+    result = work / "out" / Path(package).name
+    write_package(result, tarballs, bundle)
+    write_checksum(result)
+    return result
+
+
+def _member(tar: tarfile.TarFile, name: str) -> bytes:
+    stream = tar.extractfile(name)
+    assert stream is not None, name
+    return stream.read()
+
+
 def make_payload(root: Path, files: dict[str, bytes]) -> Path:
     for name, data in files.items():
         path = root / name

@@ -161,9 +161,23 @@ CASES: list[tuple[str, InstallRequest, HostFacts | None, BundleTarget | None, li
     (
         "vault without postgresql",
         InstallRequest("core", only=("vault",)),
-        None,
+        host(),
         None,
         ["component.requires"],
+    ),
+    (
+        "vault alone where postgresql is installed (an upgrade of vault)",
+        InstallRequest("core", only=("vault",)),
+        host(installed=["postgresql", "vault"]),
+        None,
+        [],
+    ),
+    (
+        "what a component needs is decided with the hosts' facts, not before",
+        InstallRequest("core", only=("vault",)),
+        None,
+        None,
+        [],
     ),
     (
         "bundle for another distro",

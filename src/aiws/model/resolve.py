@@ -208,7 +208,8 @@ def _ready(component: Component, health: dict[str, Any] | None) -> dict[str, Any
         return {"type": "command", "command": health["command"], "timeout": READY_SECONDS}
     if health is not None and health["type"] == "http":
         url = listen.url(health["path"])
-        return {"type": "http", "url": url, "timeout": READY_SECONDS}
+        # expect: what the upgrade's health gate waits for (aiws_generations.healthy).
+        return {"type": "http", "url": url, "timeout": READY_SECONDS, "expect": health["expect"]}
     return {"type": "tcp", "host": listen.host, "port": listen.port, "timeout": READY_SECONDS}
 
 

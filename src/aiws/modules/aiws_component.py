@@ -148,6 +148,7 @@ options:
 
 try:
     from ansible.module_utils.aiws_common import Failure, module_main, must_run, set_record
+    from ansible.module_utils.aiws_generations import begin, healthy, roll_back, succeeded
     from ansible.module_utils.aiws_packages import present as packages_present
     from ansible.module_utils.aiws_postgres import converge as databases_present
     from ansible.module_utils.aiws_removal import component_absent
@@ -156,6 +157,7 @@ try:
     from ansible.module_utils.aiws_units import run_once
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, module_main, must_run, set_record
+    from aiws.module_utils.aiws_generations import begin, healthy, roll_back, succeeded
     from aiws.module_utils.aiws_packages import present as packages_present
     from aiws.module_utils.aiws_postgres import converge as databases_present
     from aiws.module_utils.aiws_removal import component_absent
@@ -213,6 +215,24 @@ def _host(params, files, unit, check):
 
 
 def converge(params, check):
+    """Converge the component; when the run changes its version, an upgrade with a way back
+    (aiws_generations): the running generation saved first, the new one health-gated, and
+    put back when it fails."""
+    upgrade = begin(params, check)
+    if upgrade is None:
+        return _converge(params, check)
+    try:
+        result = _converge(params, check)
+        if params["unit"] and params["ready"]:
+            healthy(params["name"], params["unit"]["name"], params["ready"])
+    except (Failure, OSError) as exc:
+        raise roll_back(upgrade, str(exc)) from None
+    succeeded(upgrade)
+    result["upgraded"] = {"from": upgrade.old, "to": upgrade.new}
+    return result
+
+
+def _converge(params, check):
     result = {"changed": False}
 
     def part(name, outcome):
