@@ -20,7 +20,9 @@ purge that changes nothing.
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from aiws.sandbox import host
 from aiws.sandbox.state import SandboxState
 from tests.components import check_components
 from tests.helpers import site_state, snapshot
+from tests.helpers.bundles import another_release
 from tests.helpers.door import DOMAIN, Door, beyond_loopback
 from tests.helpers.fixtures import MakeSandbox
 from tests.helpers.hosts import (
@@ -115,6 +118,7 @@ class Scenario:
     tmp: Path
     pristine: snapshot.Snapshot  # the host before any install (aiws bootstrapped)
     first: Any = None  # the install's DeploySummary
+    state: Any = None  # what the backup step made on the site (site_state.SiteState)
 
     def door(self) -> Door:
         (token,) = self.first.bridge_tokens
@@ -355,7 +359,7 @@ def test_a_backup_rebuilds_the_whole_site_on_a_fresh_host(
     or log of either host."""
     a = scenario.sandbox
     door_a = scenario.door()
-    state = site_state.make(a, door_a)
+    state = scenario.state = site_state.make(a, door_a)
     inside(a, "sh", "-c", f"umask 077 && printf '%s\\n' 'a long backup passphrase' > {PASSPHRASE}")
     rc, out, err = on_host(a, "backup", "--out", ARCHIVE, "--with-workspaces",
                            "--passphrase-file", PASSPHRASE, "--json")  # fmt: skip
@@ -428,6 +432,83 @@ def test_a_backup_rebuilds_the_whole_site_on_a_fresh_host(
     for box, staging in ((a, "backup"), (b, "restore")):  # the plain copies are gone
         assert inside(box, "find", f"/root/.cache/aiws/{staging}", "-type", "f") == ""
     inside(a, "rm", ARCHIVE, PASSPHRASE)
+
+
+def _retarget(old: str, new: str) -> Callable[[Path], None]:
+    """A prebuilt venv's scripts name the tree they were built for: a release relabelled
+    from `old` to `new` names its own."""
+
+    def edit(payload: Path) -> None:
+        for script in (payload / "venv" / "bin").iterdir():
+            data = script.read_bytes()
+            if script.is_file() and data.startswith(b"#!"):
+                script.write_bytes(data.replace(f"/{old}/".encode(), f"/{new}/".encode()))
+
+    return edit
+
+
+class Outages:
+    """/healthz through Caddy polled every 50 ms from this machine: the longest stretch
+    without a 200, from the first miss to the next answer."""
+
+    def __init__(self, door: Door) -> None:
+        self.door, self.longest, self.polls = door, 0.0, 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        down_since: float | None = None
+        while not self.stop.is_set():
+            now, up = time.monotonic(), self.door.healthy()
+            self.polls += 1
+            if up and down_since is not None:
+                self.longest = max(self.longest, now - down_since)
+                down_since = None
+            elif not up and down_since is None:
+                down_since = now
+            time.sleep(0.05)
+        if down_since is not None:
+            self.longest = max(self.longest, time.monotonic() - down_since)
+
+    def __enter__(self) -> Outages:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        time.sleep(1)  # a restart's gap ends with an answer, not with the run
+        self.stop.set()
+        self.thread.join(10)
+
+
+@pytest.mark.steps
+def test_a_newer_bridge_is_an_upgrade_in_place_with_the_door_open(
+    scenario: Scenario, trixie_bundle_file: Path
+) -> None:
+    """A newer Bridge (the bundle's, as the next release) over the running one, aiws on
+    the host: `upgrade A -> B`, the previous generation kept, /healthz through Caddy
+    answering but for the restart, and everything the site held there after: the tokens
+    work, the app thread continues, the database row and Vault's KV are there."""
+    sandbox, door = scenario.sandbox, scenario.door()
+    current = CATALOG.component("bridge").version
+    major, minor, patch = current.split(".")
+    newer = f"{major}.{minor}.{int(patch) + 1}"
+    made = another_release(trixie_bundle_file, "bridge", newer, scenario.tmp,
+                           edit=_retarget(current, newer))  # fmt: skip
+    on_host_bundle = f"/root/bridge-{newer}.tar"
+    copy_in(sandbox, made, on_host_bundle)
+    copy_in(sandbox, made.with_name(made.name + ".sha256"), on_host_bundle + ".sha256")
+    with Outages(door) as outages:
+        summary, seconds = on_host_install(sandbox, *SELECTION, "--config", CONFIG, "--only",
+                                           "bridge", "--bundle", on_host_bundle)  # fmt: skip
+    print(f"Bridge upgrade {current} -> {newer}: {seconds} s; longest time without a 200 on "
+          f"/healthz through Caddy: {outages.longest:.2f} s ({outages.polls} polls)",
+          flush=True)  # fmt: skip
+    changes = {row.name: row.change for row in summary.components}
+    assert changes["bridge"] == f"upgrade {current} -> {newer}", changes
+    assert outages.polls > 20 and outages.longest < 10, outages.longest
+    assert exists(sandbox, f"/var/lib/aiws/generations/bridge/{current}/generation.json")
+    site_state.check(sandbox, door, scenario.state)
+    inside(sandbox, "rm", on_host_bundle, on_host_bundle + ".sha256")
 
 
 @pytest.mark.steps

@@ -30,7 +30,7 @@ from aiws.sandbox.state import SandboxState
 from tests.helpers.bundles import another_release
 from tests.helpers.cli import aiws
 from tests.helpers.fixtures import MakeSandbox
-from tests.helpers.hosts import exists, inside, install, kv_matches_file
+from tests.helpers.hosts import exists, inside, install, kv_matches_file, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(1200)]
 CATALOG = load_catalog()
@@ -152,8 +152,14 @@ def test_a_release_that_cannot_become_healthy_is_rolled_back(site: Site) -> None
     assert not exists(sandbox, f"{TREES}/{broken}")
     # The rollback target of the running release is still the one before it.
     assert listing(sandbox, GENERATIONS) == {VAULT}
+    vault = status(sandbox)["by_name"]["vault"]
+    assert (vault["version"], vault["asked"], vault["asked_outcome"]) == (
+        running, broken, "rolled back"), vault  # fmt: skip
+    shown = aiws("status", "-i", str(sandbox.inventory)).stdout
+    assert f"runs {running}, the last install asked for {broken} (rolled back)" in shown, shown
     rerun, _ = install(sandbox, site.release(running), *ONLY_VAULT)
     assert rerun.run.changed_total == 0, [(r.name, r.changed) for r in rerun.components]
+    assert status(sandbox)["by_name"]["vault"]["asked"] is None  # what runs was asked for
 
 
 @pytest.mark.steps
@@ -163,4 +169,81 @@ def test_one_more_upgrade_prunes_the_oldest_generation(site: Site) -> None:
     assert listing(sandbox, GENERATIONS) == {previous}
     trees = {e for e in listing(sandbox, TREES) if e[0].isdigit()}
     assert trees == {previous, newest}, trees
+    assert vault_health(sandbox) == "200" and kv_matches_file(sandbox, KEPT_SECRET)
+
+
+PSQL = "/usr/lib/postgresql/15/bin/psql"
+
+
+def vault_tables(sandbox: SandboxState) -> set[str]:
+    """Tables of Vault's database (where its storage lives)."""
+    query = "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    listed = inside(sandbox, PSQL, "-X", "-qAt", "-h", "/run/aiws-postgresql", "-U", "postgres",
+                    "-d", "vault", "-c", query)  # fmt: skip
+    return set(listed.split())
+
+
+def mark(sandbox: SandboxState, table: str) -> None:
+    """Data written after an upgrade: a table in Vault's database."""
+    inside(sandbox, PSQL, "-X", "-q", "-h", "/run/aiws-postgresql", "-U", "postgres", "-d",
+           "vault", "-c", f"CREATE TABLE {table} (id int)")  # fmt: skip
+
+
+def rollback(sandbox: SandboxState, *args: str) -> tuple[int, str]:
+    done = aiws("rollback", *args, "-i", str(sandbox.inventory))
+    assert "Traceback" not in done.stderr + done.stdout, done.stderr
+    return done.returncode, done.stdout + done.stderr
+
+
+def running_tree(sandbox: SandboxState) -> str:
+    unit = inside(sandbox, "systemctl", "cat", "aiws-vault.service")
+    (line,) = [ln for ln in unit.splitlines() if ln.startswith("ExecStart=")]
+    return line.split("=", 1)[1].split("/bin/bao")[0]
+
+
+@pytest.mark.steps
+def test_rollback_returns_to_the_previous_generation_keeping_the_data(site: Site) -> None:
+    """`aiws rollback` after a successful upgrade: --dry-run changes nothing; the rollback
+    puts the previous release back, healthy, with what was written since kept; the
+    generation is used up (a second rollback has nowhere to go); unknown or uninstalled
+    names are refused before any change."""
+    sandbox, previous, newest = site.sandbox, _next(VAULT, 1), _next(VAULT, 3)
+    mark(sandbox, "written_after_the_upgrade")
+    before = ledger(sandbox)
+    rc, said = rollback(sandbox, "--dry-run")
+    assert rc == 0 and f"would roll back vault {newest} -> {previous}" in said, said
+    assert ledger(sandbox) == before and running_tree(sandbox) == f"{TREES}/{newest}"
+    started = time.monotonic()
+    rc, said = rollback(sandbox, "vault")
+    print(f"\nrollback of vault {newest} -> {previous}: {time.monotonic() - started:.1f} s")
+    assert rc == 0 and f"rolled back vault {newest} -> {previous}" in said, said
+    assert running_tree(sandbox) == f"{TREES}/{previous}"
+    assert vault_health(sandbox) == "200" and kv_matches_file(sandbox, KEPT_SECRET)
+    assert "written_after_the_upgrade" in vault_tables(sandbox)
+    state = ledger(sandbox)
+    assert state["components"]["vault"]["version"] == previous
+    assert state["upgrades"][-1]["outcome"] == "rolled back by the operator"
+    assert state["runs"][-1]["verb"] == "rollback", state["runs"][-1]
+    vault = status(sandbox)["by_name"]["vault"]
+    assert (vault["asked"], vault["asked_outcome"]) == (newest, "rolled back by the operator")
+    assert listing(sandbox, GENERATIONS) == set()
+    rc, said = rollback(sandbox, "vault")
+    assert rc == ExitCode.FAILED and "vault has no previous generation" in said, said
+    assert running_tree(sandbox) == f"{TREES}/{previous}"
+    rc, said = rollback(sandbox, "nosuch")
+    assert rc == ExitCode.USAGE and "unknown component: nosuch" in said, said
+    rc, said = rollback(sandbox, "litellm")
+    assert rc == ExitCode.USAGE and "not installed on any host: litellm" in said, said
+
+
+@pytest.mark.steps
+def test_rollback_with_data_restores_the_dump_taken_before_the_upgrade(site: Site) -> None:
+    sandbox, previous, newest = site.sandbox, _next(VAULT, 1), _next(VAULT, 3)
+    install(sandbox, site.release(newest), *ONLY_VAULT)
+    mark(sandbox, "written_after_the_second_upgrade")
+    rc, said = rollback(sandbox, "--with-data")
+    assert rc == 0 and f"rolled back vault {newest} -> {previous} with its data" in said, said
+    tables = vault_tables(sandbox)
+    assert "written_after_the_upgrade" in tables, tables  # in the dump
+    assert "written_after_the_second_upgrade" not in tables, tables  # after it
     assert vault_health(sandbox) == "200" and kv_matches_file(sandbox, KEPT_SECRET)

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -177,3 +178,19 @@ def test_the_unseal_helper_sends_no_key_to_a_squatters_socket(
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "refusing" in done.stderr
     assert vault.received == b"" and KEY not in done.stderr
+
+
+def test_the_unseal_helper_stops_waiting_once_vaults_process_is_gone(tmp_path: Path) -> None:
+    """A release that cannot start: the helper (the unit's ExecStartPost) gives up as soon as
+    the unit's main process has exited, not at the end of its wait."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    env = {**os.environ, "MAINPID": gone}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(HELPER), str(tmp_path / "none.sock"), "root", str(tmp_path / "k"),
+         "30"],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1 and f"process {gone} exited before it answered" in done.stderr
+    assert time.monotonic() - started < 10, done.stderr

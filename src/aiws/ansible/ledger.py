@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aiws import __version__
 from aiws.ansible.driver import RunResult
@@ -45,11 +45,39 @@ class RunRecord(BaseModel):
     request: dict[str, Any] | None = None  # mode, only, domain, internal_ca (installs)
 
 
+class UpgradeEvent(BaseModel):
+    """One upgrade attempt or rollback (aiws_generations): from, to and how it ended."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    component: str
+    from_version: str = Field("", alias="from")
+    to: str = ""
+    outcome: str = ""
+    run: str = ""
+    reason: str = ""
+
+
 class Ledger(BaseModel):
     schema_version: int = Field(1, alias="schema")
     aiws_version: str = ""
     components: dict[str, ComponentRecord] = Field(default_factory=dict)
     runs: list[RunRecord] = Field(default_factory=list)
+    upgrades: list[UpgradeEvent] = Field(default_factory=list)
+
+    def asked_versions(self) -> dict[str, tuple[str, str]]:
+        """Components whose last install asked for a version they do not run: component ->
+        (the version asked for, why not: how its upgrade ended)."""
+        last: dict[str, UpgradeEvent] = {}
+        for event in self.upgrades:
+            last[event.component] = event
+        asked = {}
+        for name, event in last.items():
+            wanted = event.from_version if event.outcome.endswith("by the operator") else event.to
+            record = self.components.get(name)
+            if event.outcome != "upgraded" and record is not None and record.version != wanted:
+                asked[name] = (wanted, event.outcome)
+        return asked
 
     def installs(self) -> list[RunRecord]:
         return [run for run in self.runs if run.verb == "install" and run.ok]

@@ -17,6 +17,7 @@ from aiws.cli import (
     logs,
     preflight,
     report,
+    rollback,
     sandbox,
     secrets,
     status,
@@ -59,6 +60,7 @@ app.command("doctor")(doctor.doctor)
 app.command("logs")(logs.logs)
 app.command("report")(report.report)
 app.command("uninstall")(uninstall.uninstall)
+app.command("rollback")(rollback.rollback)
 app.command("backup")(backup.backup)
 app.command("restore")(backup.restore)
 app.command("versions")(versions.versions)

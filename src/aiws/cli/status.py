@@ -90,4 +90,10 @@ def _render(out: Output, report: status_logic.StatusReport, show_all: bool) -> N
 def _detail(component: status_logic.ComponentStatus) -> str:
     models = f"models: {', '.join(component.models)}" if component.models else ""
     sessions = f"{component.sessions} active sessions" if component.sessions is not None else ""
-    return "; ".join(part for part in (component.detail, models, sessions) if part)
+    asked = (
+        f"runs {component.version}, the last install asked for {component.asked} "
+        f"({component.asked_outcome})"
+        if component.asked
+        else ""
+    )
+    return "; ".join(part for part in (component.detail, models, sessions, asked) if part)

@@ -30,6 +30,10 @@ class ComponentStatus(BaseModel):
     seconds: float
     models: list[str] = Field(default_factory=list)  # LiteLLM: the model names it serves
     sessions: int | None = None  # the Bridge: sessions open now (None: not counted)
+    # The version the last install asked for when it runs another (its upgrade was rolled
+    # back, or the operator rolled it back), and how that upgrade ended.
+    asked: str | None = None
+    asked_outcome: str | None = None
 
     @property
     def state(self) -> str:
@@ -97,11 +101,14 @@ def report_of(reports: dict[str, dict[str, Any]], catalog: Catalog, seconds: flo
     hosts = []
     for host, report in sorted(reports.items()):
         ledger = parse_ledger(report["ledger"])
+        asked = ledger.asked_versions()
         rows = [
             ComponentStatus(
                 kind=catalog.components[r["name"]].kind,
                 public=catalog.components[r["name"]].public,
                 models=_served_models(ledger) if r["name"] == "litellm" and r["installed"] else [],
+                asked=asked.get(r["name"], (None, None))[0],
+                asked_outcome=asked.get(r["name"], (None, None))[1],
                 **{k: v for k, v in r.items() if k not in {"kind", "public"}},
             )
             for r in report["components"]

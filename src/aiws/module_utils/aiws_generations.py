@@ -108,14 +108,31 @@ def begin(params, check):
     it does not (a first install, a rerun, a check)."""
     if check:
         return None
-    record = ((read_ledger(params["ledger"]) or {}).get("components") or {}).get(params["name"])
+    ledger = read_ledger(params["ledger"]) or {}
+    record = (ledger.get("components") or {}).get(params["name"])
     old = str((record or {}).get("version") or "")
+    if old and old == params["version"]:
+        _settle(params, ledger, old)
     if not old or not params["version"] or old == params["version"]:
         return None
     upgrade = Upgrade(params, old, record)
     _save(upgrade)
     _event(upgrade, "started")
     return upgrade
+
+
+def _settle(params, ledger, version):
+    """An install that asks for the version that runs, after an upgrade to another one was
+    rolled back: recorded (`stays`), so that status no longer reports the version the
+    rolled-back upgrade asked for. Nothing is written on an ordinary rerun."""
+    events = [
+        e for e in ledger.get("upgrades") or []
+        if isinstance(e, dict) and e.get("component") == params["name"]
+    ]  # fmt: skip
+    if not events or events[-1].get("outcome") in ("upgraded", "stays"):
+        return
+    entry = {"component": params["name"], "from": version, "to": version, "outcome": "stays"}
+    record_event(params["ledger"], dict(entry, run=params["run"]))
 
 
 def _paths(params):
@@ -252,7 +269,8 @@ def restore(generation, with_data=True):
         raise Failure("no saved generation to go back to")
     for saved in generation["files"]:
         _put_back(saved)
-    _systemctl("daemon-reload")
+    if generation["all_units"]:
+        _systemctl("daemon-reload")
     units = [generation["unit"]] if generation["unit"] else []
     databases = generation["databases"] if with_data else []
     if databases and units:
@@ -329,26 +347,40 @@ def _remove_tree(path):
 
 def _event(upgrade, outcome, reason=""):
     """The attempt and how it ended, in the ledger's `upgrades` (one entry per attempt)."""
-    params = upgrade.params
-    ledger = ledger_to_update(params["ledger"], False)
-    history = [e for e in ledger.get("upgrades") or [] if isinstance(e, dict)]
     entry = {
         "component": upgrade.name,
         "from": upgrade.old,
         "to": upgrade.new,
-        "run": params["run"],
+        "run": upgrade.params["run"],
         "outcome": outcome,
     }
     if outcome == "started":
-        history.append(dict(entry, started_at=now()))
+        record_event(upgrade.params["ledger"], dict(entry, started_at=now()), finished=False)
     else:
+        record_event(upgrade.params["ledger"], dict(entry, reason=reason))
+
+
+def record_event(ledger_path, entry, finished=True):
+    """Append an upgrade or rollback to the ledger's `upgrades`; a finished one replaces the
+    same run's `started` entry of that component (keeping when it started). An entry left
+    `started` is an attempt that was interrupted."""
+    ledger = ledger_to_update(ledger_path, False)
+    history = [e for e in ledger.get("upgrades") or [] if isinstance(e, dict)]
+    if finished:
         started = [
-            e for e in history if e.get("run") == params["run"] and e.get("outcome") == "started"
-            and e.get("component") == upgrade.name
+            e for e in history
+            if e.get("outcome") == "started" and e.get("run") == entry.get("run")
+            and e.get("component") == entry.get("component")
         ]  # fmt: skip
         if started:
-            entry["started_at"] = started[-1].get("started_at", "")
+            entry = dict(entry, started_at=started[-1].get("started_at", ""))
             history.remove(started[-1])
-        history.append(dict(entry, finished_at=now(), reason=reason))
+        entry = dict(entry, finished_at=now())
+    history.append(entry)
     ledger["upgrades"] = history[-UPGRADES_KEPT:]
-    write_json(params["ledger"], ledger)
+    write_json(ledger_path, ledger)
+
+
+def forget_generation(ledger_path, name, version):
+    """A generation that runs again (after a rollback) is no way back any more."""
+    _remove_tree(generation_dir(ledger_path, name, version))

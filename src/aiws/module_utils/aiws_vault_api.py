@@ -121,9 +121,10 @@ class Api:
             raise VaultError("%s %s: HTTP %d %s" % (method, path, status, errors or ""))
         return status, decoded
 
-    def wait(self, seconds):
+    def wait(self, seconds, pid=None):
         """Wait until the API answers (sealed or not); returns the seal status. An untrusted
-        socket is not waited on: it fails at once."""
+        socket is not waited on: it fails at once; nor is a Vault whose process `pid` (the
+        unit's main process) has exited: a release that cannot start fails in seconds."""
         deadline = time.monotonic() + seconds
         last = ""
         while True:
@@ -133,6 +134,8 @@ class Api:
                 raise
             except (OSError, http.client.HTTPException, VaultError) as exc:
                 last = str(exc)
+            if pid and not os.path.exists("/proc/%s" % pid):
+                raise VaultError("Vault's process %s exited before it answered" % pid)
             if time.monotonic() >= deadline:
                 raise VaultError("no answer from %s within %d s (%s)" % (self.where, seconds, last))
             time.sleep(0.5)
@@ -168,7 +171,9 @@ def main(argv):
         return 2
     api = Api(argv[1], argv[2])
     try:
-        status = api.wait(float(argv[4]) if len(argv) > 4 else 60.0)
+        # systemd gives ExecStartPost the main process's PID.
+        pid = os.environ.get("MAINPID", "")
+        status = api.wait(float(argv[4]) if len(argv) > 4 else 60.0, pid if pid.isdigit() else None)
         if not status.get("initialized"):
             print(
                 "aiws-vault-unseal: Vault is not initialised yet; nothing to unseal",
