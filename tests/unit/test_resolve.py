@@ -84,6 +84,7 @@ def test_vault_listen_ports_secrets_and_database() -> None:
         "type": "http",
         "url": "http://127.0.0.1:8200/v1/sys/health",
         "timeout": 120,
+        "expect": [200],  # the upgrade's health gate: unsealed and active
     }
 
 
