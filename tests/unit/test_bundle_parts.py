@@ -248,7 +248,10 @@ def test_artifacts_build_side_by_side_and_keep_the_plans_order(
         )
 
     monkeypatch.setattr(build_module, "_build_artifact", fake_build)
-    monkeypatch.setattr(concurrency, "load_average", lambda: 0.0)
+    # An idle machine, whatever this one's load: the pool's limiter reads os.getloadavg
+    # through a default bound when the class was made (patching load_average missed it, and
+    # the test failed when the machine was busy).
+    monkeypatch.setattr(concurrency.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
     the_plan = BundlePlan(artifacts, {})
     request = SimpleNamespace(explicit=False)
     entries, phases = build_module._build_artifacts(
