@@ -161,3 +161,18 @@ def test_status_names_the_version_a_rolled_back_upgrade_asked_for() -> None:
     assert ledger(by_hand).asked_versions() == {"demo": ("2.0", "rolled back by the operator")}
     assert ledger(failed, stays).asked_versions() == {}
     assert ledger().asked_versions() == {}
+
+
+def test_a_rollback_leaves_a_symlink_the_operator_put_in_place_of_a_file(
+    site: dict[str, Any],
+) -> None:
+    """The component step refuses a symlink where its file goes; the rollback that follows
+    must not delete the operator's link (nor what it points to)."""
+    theirs = site["tmp"] / "etc" / "theirs.conf"
+    theirs.write_text("the operator's\n")
+    site["config"].unlink()
+    site["config"].symlink_to(theirs)
+    upgrade = generations.begin(params(site, "2.0"), check=False)
+    assert upgrade is not None
+    generations.roll_back(upgrade, "refused: not a regular file")
+    assert site["config"].is_symlink() and theirs.read_text() == "the operator's\n"

@@ -36,7 +36,7 @@ try:
         write_atomic,
         write_json,
     )
-    from ansible.module_utils.aiws_postgres import Psql, ident, run_tool
+    from ansible.module_utils.aiws_postgres import recreate_from_dump, run_tool
     from ansible.module_utils.aiws_units import wait_ready
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import (
@@ -48,7 +48,7 @@ except ImportError:  # called in-process by the controller
         write_atomic,
         write_json,
     )
-    from aiws.module_utils.aiws_postgres import Psql, ident, run_tool
+    from aiws.module_utils.aiws_postgres import recreate_from_dump, run_tool
     from aiws.module_utils.aiws_units import wait_ready
 
 GENERATION_FILE = "generation.json"
@@ -157,9 +157,10 @@ def _file_state(path):
     }
 
 
-def _pg(params):
-    postgres = params["postgres"] or {}
-    return dict(postgres, pg_bin=os.path.dirname(postgres.get("psql") or ""))
+def _pg(postgres):
+    """How pg_dump and pg_restore reach the cluster: the component step's `postgres`
+    ({psql, socket_dir, port}) and the directory of its binaries."""
+    return dict(postgres or {}, pg_bin=os.path.dirname((postgres or {}).get("psql") or ""))
 
 
 def _save(upgrade):
@@ -169,17 +170,9 @@ def _save(upgrade):
     _remove_tree(partial)
     os.makedirs(partial, 0o700)
     for database in params["databases"]:
-        run_tool(
-            _pg(params),
-            "pg_dump",
-            [
-                "--format=custom",
-                "-f",
-                os.path.join(partial, database["name"] + ".dump"),
-                database["name"],
-            ],
-            DATA_SECONDS,
-        )
+        dump = os.path.join(partial, database["name"] + ".dump")
+        args = ["--format=custom", "-f", dump, database["name"]]
+        run_tool(_pg(params["postgres"]), "pg_dump", args, DATA_SECONDS)
     units = ([params["unit"]] if params["unit"] else []) + list(params["extra_units"])
     generation = {
         "component": upgrade.name,
@@ -293,7 +286,9 @@ def _systemctl(*args):
 def _put_back(saved):
     path = saved["dest"]
     if saved.get("absent"):
-        if os.path.isfile(path) or os.path.islink(path):
+        # Only a regular file the new release wrote; a symlink an operator put there (which
+        # the component step refuses) is theirs.
+        if os.path.isfile(path) and not os.path.islink(path):
             os.unlink(path)
         return
     data = base64.b64decode(saved["content"])
@@ -301,19 +296,11 @@ def _put_back(saved):
 
 
 def _restore_database(generation, database):
-    params = dict(generation["postgres"])
-    psql = Psql(params)
     dump = os.path.join(generation["dir"], database["name"] + ".dump")
     if not os.path.isfile(dump):
         raise Failure("the dump of %s is missing (%s)" % (database["name"], dump))
-    psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(database["name"]))
-    psql("CREATE DATABASE %s OWNER %s" % (ident(database["name"]), ident(database["owner"])))
-    run_tool(
-        dict(params, pg_bin=os.path.dirname(params["psql"])),
-        "pg_restore",
-        ["--exit-on-error", "--single-transaction", "-d", database["name"], dump],
-        DATA_SECONDS,
-    )
+    pg = _pg(generation["postgres"])
+    recreate_from_dump(pg, database["name"], database["owner"], dump, DATA_SECONDS)
 
 
 def _trees(record):

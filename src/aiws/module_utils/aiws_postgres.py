@@ -129,6 +129,17 @@ def run_tool(params, tool, args, timeout):
         raise Failure("%s: %s" % (tool, (done.stderr.strip().splitlines() or ["failed"])[-1]))
 
 
+def recreate_from_dump(params, database, owner, dump, timeout):
+    """`database` dropped (its connections ended), created again for `owner`, and the
+    custom-format `dump` restored into it in one transaction (params: pg_bin, socket_dir,
+    port): what a restore and an upgrade's rollback both do."""
+    psql = Psql(dict(params, psql=os.path.join(params["pg_bin"], "psql")))
+    psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(database))
+    psql("CREATE DATABASE %s OWNER %s" % (ident(database), ident(owner)))
+    args = ["--exit-on-error", "--single-transaction", "-d", database, dump]
+    run_tool(params, "pg_restore", args, timeout)
+
+
 def literal(value):
     return "'" + value.replace("'", "''") + "'"
 

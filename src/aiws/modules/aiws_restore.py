@@ -67,10 +67,10 @@ import tarfile
 
 try:
     from ansible.module_utils.aiws_common import Failure, module_main, private_dir_problem
-    from ansible.module_utils.aiws_postgres import IDENTIFIER, Psql, ident, run_tool
+    from ansible.module_utils.aiws_postgres import IDENTIFIER, recreate_from_dump
 except ImportError:  # called in-process by the controller
     from aiws.module_utils.aiws_common import Failure, module_main, private_dir_problem
-    from aiws.module_utils.aiws_postgres import IDENTIFIER, Psql, ident, run_tool
+    from aiws.module_utils.aiws_postgres import IDENTIFIER, recreate_from_dump
 
 ARGUMENT_SPEC = {
     "payload": {"type": "path", "required": True},
@@ -243,7 +243,6 @@ def _stop(units):
 
 def restore_databases(params, dumps, payload):
     owners = {d["name"]: d["owner"] for d in params["databases"]}
-    psql = Psql(dict(params, psql=os.path.join(params["pg_bin"], "psql")))
     restored = []
     with tarfile.open(payload, "r:") as tar:
         for file_name, member in sorted(dumps.items()):
@@ -254,19 +253,12 @@ def restore_databases(params, dumps, payload):
             dump = "%s.%s.dump" % (payload, database)
             try:
                 _write_file(dump, member, tar.extractfile(member))
-                psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % ident(database))
-                psql("CREATE DATABASE %s OWNER %s" % (ident(database), ident(owner)))
-                _pg_restore(params, database, dump)
+                recreate_from_dump(params, database, owner, dump, RESTORE_SECONDS)
             finally:
                 if os.path.lexists(dump):
                     os.unlink(dump)
             restored.append(database)
     return restored
-
-
-def _pg_restore(params, database, dump):
-    args = ["--exit-on-error", "--single-transaction", "-d", database, dump]
-    run_tool(params, "pg_restore", args, RESTORE_SECONDS)
 
 
 def run(params, check_mode=False):
